@@ -1,0 +1,403 @@
+//! Configuration builders. Every setter consumes and returns the builder;
+//! values are validated where they are used, with `Error::InvalidConfig`
+//! naming the field.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::format::batch;
+
+/// When an append is acknowledged, and so what survives a crash.
+///
+/// | mode | acknowledged when | process crash (kill -9, panic) | power loss / kernel crash |
+/// |---|---|---|---|
+/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | the last unsynced moments may be lost (a background checkpoint fsyncs about once a second); the log stays a gap-free prefix |
+/// | `Sync` | after `fdatasync` (group commit: concurrent writers share one fsync) | everything acknowledged survives | everything acknowledged survives |
+/// | `Interval(d)` | bytes are in the page cache; fsync at least every `d` | everything acknowledged survives | at most the last `d` of acknowledged writes may be lost |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Acknowledge once the bytes are in the OS page cache. Survives a process crash, not power loss.
+    #[default]
+    PageCache,
+    /// Acknowledge after `fdatasync`; concurrent writers share fsyncs (group commit).
+    Sync,
+    /// Acknowledge from the page cache; a background thread fsyncs at least this often.
+    Interval(Duration),
+}
+
+/// Broker-wide settings. `Default` = `PageCache` durability, 1 s checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    pub(crate) durability: Durability,
+    pub(crate) checkpoint_interval: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            durability: Durability::PageCache,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The default configuration.
+    pub fn new() -> BrokerConfig {
+        BrokerConfig::default()
+    }
+
+    /// How appends are made durable. Default = `Durability::PageCache`.
+    #[must_use]
+    pub fn durability(mut self, d: Durability) -> BrokerConfig {
+        self.durability = d;
+        self
+    }
+
+    /// How often the background thread fsyncs and records a recovery
+    /// checkpoint in `PageCache` mode (bounding recovery work after a crash).
+    /// Default = 1 s.
+    #[must_use]
+    pub fn checkpoint_interval(mut self, every: Duration) -> BrokerConfig {
+        self.checkpoint_interval = every;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let Durability::Interval(d) = self.durability {
+            if d.is_zero() {
+                return Err(Error::config("durability", "Interval(0)", "use Durability::Sync to fsync every write"));
+            }
+        }
+        if self.checkpoint_interval.is_zero() {
+            return Err(Error::config("checkpoint_interval", "0", "must be at least 1 ms"));
+        }
+        Ok(())
+    }
+}
+
+/// Where record timestamps come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamp (or the send time when unset). Kafka's `CreateTime`.
+    #[default]
+    CreateTime,
+    /// The time the log appended the record. Kafka's `LogAppendTime`.
+    LogAppendTime,
+}
+
+/// How keyed records are mapped to partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partitioner {
+    /// `xxh64(key, seed 0) % partitions`: stable across versions (see docs/FORMAT.md).
+    #[default]
+    Xxh64,
+    /// Apache Kafka's Java client: `(murmur2(key) & 0x7fffffff) % partitions`,
+    /// so keys land where Kafka would put them.
+    Murmur2,
+}
+
+/// Smallest accepted segment size.
+pub const MIN_SEGMENT_BYTES: u64 = 64;
+/// Largest accepted segment size (positions inside a segment are 32-bit).
+pub const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
+/// Largest partition count accepted for one topic.
+pub const MAX_PARTITIONS: u32 = 10_000;
+/// Default `max_record_bytes`: 1 MiB, like Kafka.
+pub const DEFAULT_MAX_RECORD_BYTES: u32 = 1024 * 1024;
+/// Default `segment_bytes`: 1 GiB, like Kafka. Disk is reserved as the segment grows, not up front.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Settings of one topic. `Default` = 1 partition, 1 GiB segments, no
+/// retention limit (records are kept until deleted; unlike Kafka's 7 days),
+/// 1 MiB records, create-time timestamps, xxh64 key partitioner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub(crate) partitions: u32,
+    pub(crate) segment_bytes: u64,
+    pub(crate) segment_ms: Option<i64>,
+    pub(crate) retention_bytes: Option<u64>,
+    pub(crate) retention_ms: Option<i64>,
+    pub(crate) max_record_bytes: Option<u32>,
+    pub(crate) timestamp_type: TimestampType,
+    pub(crate) partitioner: Partitioner,
+}
+
+impl Default for TopicConfig {
+    fn default() -> TopicConfig {
+        TopicConfig::new(1)
+    }
+}
+
+impl TopicConfig {
+    /// A topic with `partitions` partitions and default settings.
+    pub fn new(partitions: u32) -> TopicConfig {
+        TopicConfig {
+            partitions,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_ms: None,
+            retention_bytes: None,
+            retention_ms: None,
+            max_record_bytes: None,
+            timestamp_type: TimestampType::CreateTime,
+            partitioner: Partitioner::Xxh64,
+        }
+    }
+
+    /// Number of partitions (1 to 10,000). Default = 1.
+    #[must_use]
+    pub fn partitions(mut self, n: u32) -> TopicConfig {
+        self.partitions = n;
+        self
+    }
+
+    /// Segment size at which a new segment is started. Default = 1 GiB; at least 64 bytes.
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> TopicConfig {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// Segment age (from its first record's timestamp) at which a new segment
+    /// is started on the next append. Default = `None` (size only).
+    #[must_use]
+    pub fn segment_ms(mut self, ms: Option<i64>) -> TopicConfig {
+        self.segment_ms = ms;
+        self
+    }
+
+    /// Per-partition size above which the oldest whole segments are deleted. Default = `None`.
+    #[must_use]
+    pub fn retention_bytes(mut self, bytes: Option<u64>) -> TopicConfig {
+        self.retention_bytes = bytes;
+        self
+    }
+
+    /// Age above which whole segments (by their newest record) are deleted. Default = `None`.
+    #[must_use]
+    pub fn retention_ms(mut self, ms: Option<i64>) -> TopicConfig {
+        self.retention_ms = ms;
+        self
+    }
+
+    /// Largest key + value + headers of one record. Default = 1 MiB (or what
+    /// fits in a segment, when segments are smaller).
+    #[must_use]
+    pub fn max_record_bytes(mut self, bytes: u32) -> TopicConfig {
+        self.max_record_bytes = Some(bytes);
+        self
+    }
+
+    /// Create time (default) or log-append time.
+    #[must_use]
+    pub fn timestamp_type(mut self, t: TimestampType) -> TopicConfig {
+        self.timestamp_type = t;
+        self
+    }
+
+    /// Key partitioner. Default = `Partitioner::Xxh64`.
+    #[must_use]
+    pub fn partitioner(mut self, p: Partitioner) -> TopicConfig {
+        self.partitioner = p;
+        self
+    }
+
+    /// The partition count.
+    pub fn partition_count(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The effective record size limit.
+    pub fn effective_max_record_bytes(&self) -> u32 {
+        let fits = self
+            .segment_bytes
+            .saturating_sub((batch::HEADER_LEN + batch::RECORD_OVERHEAD) as u64);
+        let fits = u32::try_from(fits).unwrap_or(u32::MAX);
+        self.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES.min(fits))
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.partitions == 0 || self.partitions > MAX_PARTITIONS {
+            return Err(Error::config("partitions", self.partitions, "must be between 1 and 10000"));
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return Err(Error::config(
+                "segment_bytes",
+                self.segment_bytes,
+                format!("must be between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}"),
+            ));
+        }
+        if let Some(m) = self.max_record_bytes {
+            let need = u64::from(m) + (batch::HEADER_LEN + batch::RECORD_OVERHEAD) as u64;
+            if m == 0 {
+                return Err(Error::config("max_record_bytes", m, "must be at least 1"));
+            }
+            if need > self.segment_bytes {
+                return Err(Error::config(
+                    "max_record_bytes",
+                    m,
+                    format!("a record this large does not fit in a segment of {} bytes; raise segment_bytes to at least {need}", self.segment_bytes),
+                ));
+            }
+        }
+        if let Some(ms) = self.segment_ms {
+            if ms <= 0 {
+                return Err(Error::config("segment_ms", ms, "must be positive (None: roll by size only)"));
+            }
+        }
+        if let Some(ms) = self.retention_ms {
+            if ms < 0 {
+                return Err(Error::config("retention_ms", ms, "must be >= 0 (None: keep forever)"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a consumer starts when it has no valid position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// The first stored offset.
+    Earliest,
+    /// The end of the log: only records sent from now on.
+    #[default]
+    Latest,
+    /// Fail with `Error::NoOffset` (no committed offset) or
+    /// `Error::OffsetOutOfRange` (position deleted by retention).
+    None,
+}
+
+/// How a group splits partitions among its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssignmentStrategy {
+    /// Kafka's default: per topic, contiguous ranges of partitions per member.
+    #[default]
+    Range,
+    /// All partitions dealt out one by one across members.
+    RoundRobin,
+    /// Balanced like round-robin, but keeps every partition that need not move where it is.
+    Sticky,
+}
+
+/// Consumer settings. `Default` = no group, `OffsetReset::Latest`, auto
+/// commit off, 500 records per poll, 5 min `max_poll_interval`, range assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    pub(crate) group: Option<String>,
+    pub(crate) offset_reset: OffsetReset,
+    pub(crate) auto_commit: bool,
+    pub(crate) max_poll_records: usize,
+    pub(crate) max_poll_interval: Duration,
+    pub(crate) strategy: AssignmentStrategy,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> ConsumerConfig {
+        ConsumerConfig {
+            group: None,
+            offset_reset: OffsetReset::Latest,
+            auto_commit: false,
+            max_poll_records: 500,
+            max_poll_interval: Duration::from_secs(300),
+            strategy: AssignmentStrategy::Range,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// The default configuration.
+    pub fn new() -> ConsumerConfig {
+        ConsumerConfig::default()
+    }
+
+    /// Joins this consumer group (needed for `subscribe` and commits). Default = no group.
+    #[must_use]
+    pub fn group(mut self, group_id: impl Into<String>) -> ConsumerConfig {
+        self.group = Some(group_id.into());
+        self
+    }
+
+    /// What to do without a valid position. Default = `OffsetReset::Latest`.
+    #[must_use]
+    pub fn offset_reset(mut self, reset: OffsetReset) -> ConsumerConfig {
+        self.offset_reset = reset;
+        self
+    }
+
+    /// Commit the previous poll's positions at the start of each poll. Default = off.
+    #[must_use]
+    pub fn auto_commit(mut self, enabled: bool) -> ConsumerConfig {
+        self.auto_commit = enabled;
+        self
+    }
+
+    /// Most records one poll returns. Default = 500.
+    #[must_use]
+    pub fn max_poll_records(mut self, n: usize) -> ConsumerConfig {
+        self.max_poll_records = n;
+        self
+    }
+
+    /// A group member that does not poll for this long is removed from the
+    /// group and its partitions reassigned. Default = 5 minutes.
+    #[must_use]
+    pub fn max_poll_interval(mut self, d: Duration) -> ConsumerConfig {
+        self.max_poll_interval = d;
+        self
+    }
+
+    /// The group's assignment strategy. Default = `AssignmentStrategy::Range`.
+    #[must_use]
+    pub fn assignment_strategy(mut self, s: AssignmentStrategy) -> ConsumerConfig {
+        self.strategy = s;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_poll_records == 0 {
+            return Err(Error::config("max_poll_records", 0, "must be at least 1"));
+        }
+        if let Some(g) = &self.group {
+            if g.is_empty() || g.len() > 255 {
+                return Err(Error::config("group", g, "group ids are 1 to 255 bytes"));
+            }
+        }
+        if self.max_poll_interval.is_zero() {
+            return Err(Error::config("max_poll_interval", "0", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of one partition log, derived from its topic's config and the broker's durability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub(crate) segment_bytes: u64,
+    pub(crate) segment_ms: Option<i64>,
+    pub(crate) retention_bytes: Option<u64>,
+    pub(crate) retention_ms: Option<i64>,
+    pub(crate) max_record_bytes: u32,
+    pub(crate) log_append_time: bool,
+    pub(crate) durability: Durability,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig::from_topic(&TopicConfig::default(), Durability::PageCache)
+    }
+}
+
+impl LogConfig {
+    /// Derives a log's settings from a topic's and a durability mode.
+    pub fn from_topic(t: &TopicConfig, durability: Durability) -> LogConfig {
+        LogConfig {
+            segment_bytes: t.segment_bytes,
+            segment_ms: t.segment_ms,
+            retention_bytes: t.retention_bytes,
+            retention_ms: t.retention_ms,
+            max_record_bytes: t.effective_max_record_bytes(),
+            log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
+            durability,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The one error type of the crate.
+
+use std::io;
+use std::path::PathBuf;
+
+/// `Result<T, logbus::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in logbus.
+///
+/// Every variant carries the context needed to act on it (topic, partition,
+/// offset, path), and its `Display` says what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed.
+    #[error("I/O error while {context} ({path}): {source}; check free disk space and permissions", path = .path.display())]
+    Io {
+        /// What logbus was doing.
+        context: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Bytes on disk are not what the format says they must be.
+    #[error("corruption in {path} at byte {position}: {reason}; the data there cannot be trusted (run `verify`, restore the file or truncate the partition before this offset)", path = .path.display())]
+    Corruption {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte position of the damage inside the file.
+        position: u64,
+        /// What was expected and what was found.
+        reason: String,
+    },
+
+    /// A file was written by a newer (or unknown) version of the format.
+    #[error("{path} uses format version {found}, this build of logbus reads version {supported}; upgrade logbus", path = .path.display())]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u8,
+        /// The version this build supports.
+        supported: u8,
+    },
+
+    /// `create_topic` on a name that already exists.
+    #[error("topic '{topic}' already exists; use Broker::topic to open it or delete it first")]
+    TopicExists {
+        /// The topic name.
+        topic: String,
+    },
+
+    /// A topic that was never created (or was deleted).
+    #[error("unknown topic '{topic}'; create it first with Broker::create_topic (topics are never auto-created)")]
+    UnknownTopic {
+        /// The topic name.
+        topic: String,
+    },
+
+    /// A partition number outside `0..partition_count`.
+    #[error("topic '{topic}' has no partition {partition} (it has {partition_count} partitions, numbered from 0)")]
+    UnknownPartition {
+        /// The topic name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partition_count: u32,
+    },
+
+    /// A configuration value out of its valid range.
+    #[error("invalid configuration: {field} = {value}: {reason}")]
+    InvalidConfig {
+        /// The setting at fault.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+
+    /// A topic name outside Kafka's rule.
+    #[error("invalid topic name {name:?}: {reason}; use 1 to 249 characters of [A-Za-z0-9._-], not '.' or '..'")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A record (key + value + headers) above the topic's limit.
+    #[error("record of {size} bytes is too large for topic '{topic}' (limit {max} bytes for key + value + headers); split it or raise max_record_bytes")]
+    RecordTooLarge {
+        /// The topic name.
+        topic: String,
+        /// The record's size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// An offset outside `start_offset..=end_offset`.
+    #[error("offset {offset} is out of range for topic '{topic}' partition {partition} (stored offsets are {start}..{end}); seek to a stored offset")]
+    OffsetOutOfRange {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// First stored offset.
+        start: u64,
+        /// Next offset to be written.
+        end: u64,
+    },
+
+    /// The group has no committed offset and the reset policy is `OffsetReset::None`.
+    #[error("group '{group}' has no committed offset for topic '{topic}' partition {partition} and offset_reset is None; commit or seek first, or use Earliest/Latest")]
+    NoOffset {
+        /// The group.
+        group: String,
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
+    /// Another process (or another `Broker` in this process) owns the directory.
+    #[error("{path} is locked by {owner}; close the other broker or use a different directory", path = .path.display(), owner = match .pid { Some(p) => format!("pid {p}"), None => "another process".to_string() })]
+    Locked {
+        /// The broker directory.
+        path: PathBuf,
+        /// The process id that holds it, when known.
+        pid: Option<u32>,
+    },
+
+    /// A commit from a group member whose generation is stale.
+    #[error("commit from member '{member}' of group '{group}' was fenced: the group rebalanced (generation {current}) since this member's last poll (generation {member_generation}); poll again, then commit")]
+    Fenced {
+        /// The group.
+        group: String,
+        /// The member id.
+        member: String,
+        /// The generation this member last saw.
+        member_generation: u64,
+        /// The group's current generation.
+        current: u64,
+    },
+
+    /// An fsync failed earlier; the partition refuses writes until the broker is reopened.
+    #[error("topic '{topic}' partition {partition} refuses writes since an fsync failed ({reason}); data written after the last successful sync may be lost: reopen the broker to recover")]
+    Poisoned {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The original failure.
+        reason: String,
+    },
+
+    /// A record's value could not be decoded by a `Codec`.
+    #[error("could not decode the value at topic '{topic}' partition {partition} offset {offset}: {reason}")]
+    Decode {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset.
+        offset: u64,
+        /// The codec's message.
+        reason: String,
+    },
+
+    /// A value could not be encoded by a `Codec`.
+    #[error("could not encode a value for topic '{topic}': {reason}")]
+    Encode {
+        /// The topic name.
+        topic: String,
+        /// The codec's message.
+        reason: String,
+    },
+
+    /// A consumer operation on a partition it is not assigned.
+    #[error("topic '{topic}' partition {partition} is not assigned to this consumer; assign or subscribe first")]
+    NotAssigned {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
+    /// The broker was closed; every handle derived from it is finished.
+    #[error("the broker was closed; open it again with Broker::open")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            context,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn config(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Error {
+        Error::InvalidConfig {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Encoding and decoding of every on-disk structure, byte by byte as
+//! `docs/FORMAT.md` specifies. Nothing here does I/O, and no decoder
+//! allocates from a length it has not checked against the input's size,
+//! so every decoder can be fed arbitrary bytes (see `fuzz/`).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod index;
+pub mod offsets;
+pub mod topic_meta;
+pub mod varint;
+
+/// A decoding failure: where (relative to the start of the decoded buffer) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte position, relative to the start of the structure being decoded.
+    pub at: usize,
+    /// What was expected.
+    pub reason: &'static str,
+}
+
+impl DecodeError {
+    pub(crate) fn new(at: usize, reason: &'static str) -> DecodeError {
+        DecodeError { at, reason }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (at byte {})", self.reason, self.at)
+    }
+}
+
+/// Little-endian field readers that return `None` past the end instead of panicking.
+pub(crate) mod le {
+    #[inline]
+    pub fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    }
+    #[inline]
+    pub fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+    #[inline]
+    pub fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    }
+    #[inline]
+    pub fn i64_at(b: &[u8], at: usize) -> Option<i64> {
+        Some(i64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    }
+    /// Copies `src` into `dst` at `at`; a `dst` too short is left untouched
+    /// (callers size `dst` from the same layout constants first).
+    #[inline]
+    pub fn put(dst: &mut [u8], at: usize, src: &[u8]) {
+        if let Some(slot) = dst.get_mut(at..at + src.len()) {
+            slot.copy_from_slice(src);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Topic metadata, `<topic>/topic.meta`.
+//!
+//! ```text
+//!  0  4  magic             "LBtm"
+//!  4  1  version           1
+//!  5  1  timestamp_type    0 = create time, 1 = log-append time
+//!  6  1  partitioner       0 = xxh64 (default), 1 = Kafka murmur2
+//!  7  1  reserved          0
+//!  8  4  partitions        u32 LE, >= 1
+//! 12  4  max_record_bytes  u32 LE
+//! 16  8  segment_bytes     u64 LE
+//! 24  8  segment_ms        i64 LE, -1 = none
+//! 32  8  retention_bytes   i64 LE, -1 = none
+//! 40  8  retention_ms      i64 LE, -1 = none
+//! 48  4  crc               CRC-32 of bytes 0..48
+//! ```
+
+use super::{le, DecodeError};
+
+/// Encoded size.
+pub const LEN: usize = 52;
+const MAGIC: [u8; 4] = *b"LBtm";
+const VERSION: u8 = 1;
+
+/// The persisted settings of a topic (validated by the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicMeta {
+    /// Partition count.
+    pub partitions: u32,
+    /// Largest key + value + headers size.
+    pub max_record_bytes: u32,
+    /// Segment size limit.
+    pub segment_bytes: u64,
+    /// Segment age limit.
+    pub segment_ms: Option<i64>,
+    /// Per-partition size limit.
+    pub retention_bytes: Option<u64>,
+    /// Age limit.
+    pub retention_ms: Option<i64>,
+    /// 0 = create time, 1 = log-append time.
+    pub timestamp_type: u8,
+    /// 0 = xxh64, 1 = murmur2.
+    pub partitioner: u8,
+}
+
+fn opt_i64(v: Option<i64>) -> i64 {
+    v.unwrap_or(-1)
+}
+
+/// Encodes topic metadata.
+pub fn encode(m: &TopicMeta) -> [u8; LEN] {
+    let mut b = [0u8; LEN];
+    le::put(&mut b, 0, &MAGIC);
+    b[4] = VERSION;
+    b[5] = m.timestamp_type;
+    b[6] = m.partitioner;
+    le::put(&mut b, 8, &m.partitions.to_le_bytes());
+    le::put(&mut b, 12, &m.max_record_bytes.to_le_bytes());
+    le::put(&mut b, 16, &m.segment_bytes.to_le_bytes());
+    le::put(&mut b, 24, &opt_i64(m.segment_ms).to_le_bytes());
+    let rb = m.retention_bytes.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    le::put(&mut b, 32, &opt_i64(rb).to_le_bytes());
+    le::put(&mut b, 40, &opt_i64(m.retention_ms).to_le_bytes());
+    let crc = crc32fast::hash(b.get(..48).unwrap_or_default());
+    le::put(&mut b, 48, &crc.to_le_bytes());
+    b
+}
+
+/// Decodes topic metadata.
+pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
+    if b.len() != LEN {
+        return Err(DecodeError::new(0, "topic.meta must be exactly 52 bytes"));
+    }
+    if b.get(..4) != Some(&MAGIC[..]) {
+        return Err(DecodeError::new(0, "topic.meta magic \"LBtm\" expected"));
+    }
+    if b.get(4) != Some(&VERSION) {
+        return Err(DecodeError::new(4, "unsupported topic.meta version (expected 1)"));
+    }
+    if le::u32_at(b, 48) != Some(crc32fast::hash(b.get(..48).unwrap_or_default())) {
+        return Err(DecodeError::new(48, "topic.meta CRC mismatch"));
+    }
+    let opt = |at| le::i64_at(b, at).filter(|&v| v >= 0);
+    let m = TopicMeta {
+        timestamp_type: b.get(5).copied().unwrap_or(0),
+        partitioner: b.get(6).copied().unwrap_or(0),
+        partitions: le::u32_at(b, 8).unwrap_or(0),
+        max_record_bytes: le::u32_at(b, 12).unwrap_or(0),
+        segment_bytes: le::u64_at(b, 16).unwrap_or(0),
+        segment_ms: opt(24),
+        retention_bytes: opt(32).map(|v| v as u64),
+        retention_ms: opt(40),
+    };
+    if m.timestamp_type > 1 || m.partitioner > 1 || b.get(7) != Some(&0) {
+        return Err(DecodeError::new(5, "unknown timestamp type or partitioner"));
+    }
+    if m.partitions == 0 || m.segment_bytes == 0 || m.max_record_bytes == 0 {
+        return Err(DecodeError::new(8, "zero partitions, segment size or record limit"));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let m = TopicMeta {
+            partitions: 3,
+            max_record_bytes: 1 << 20,
+            segment_bytes: 4096,
+            segment_ms: None,
+            retention_bytes: Some(1 << 30),
+            retention_ms: Some(60_000),
+            timestamp_type: 1,
+            partitioner: 1,
+        };
+        let mut b = encode(&m);
+        assert_eq!(decode(&b).unwrap(), m);
+        b[9] ^= 1;
+        assert!(decode(&b).is_err());
+    }
+}

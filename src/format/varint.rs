@@ -1,0 +1,117 @@
+//! LEB128 unsigned varints and zigzag for signed values.
+//!
+//! A `u64` takes at most 10 bytes; a decoder refuses an 11th byte and any
+//! value whose high bits would overflow, so garbage input cannot wrap.
+
+use super::DecodeError;
+
+/// Largest encoding of a `u64`.
+pub const MAX_LEN: usize = 10;
+
+/// Bytes `value` takes as a varint.
+#[inline]
+pub fn len(value: u64) -> usize {
+    // 1 byte per 7 bits, at least one byte.
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Writes `value` at the start of `dst`, returns the bytes written.
+///
+/// `dst` must have room for `len(value)` bytes; a short `dst` writes a
+/// truncated value and returns the bytes actually written.
+#[inline]
+pub fn put(dst: &mut [u8], mut value: u64) -> usize {
+    let mut i = 0;
+    for slot in dst.iter_mut() {
+        i += 1;
+        if value < 0x80 {
+            *slot = value as u8;
+            return i;
+        }
+        *slot = (value as u8 & 0x7f) | 0x80;
+        value >>= 7;
+    }
+    i
+}
+
+/// Appends `value` to `out`.
+#[inline]
+pub fn push(out: &mut Vec<u8>, value: u64) {
+    let mut buf = [0u8; MAX_LEN];
+    let n = put(&mut buf, value);
+    out.extend_from_slice(buf.get(..n).unwrap_or_default());
+}
+
+/// Reads a varint from `src` at `*pos`, advancing `*pos`.
+#[inline]
+pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    let mut value: u64 = 0;
+    let start = *pos;
+    for shift in (0..64).step_by(7) {
+        let Some(&byte) = src.get(*pos) else {
+            return Err(DecodeError::new(start, "varint runs past the end of its batch"));
+        };
+        *pos += 1;
+        let low = u64::from(byte & 0x7f);
+        if shift == 63 && low > 1 {
+            return Err(DecodeError::new(start, "varint overflows 64 bits"));
+        }
+        value |= low << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(DecodeError::new(start, "varint longer than 10 bytes"))
+}
+
+/// Zigzag-encodes a signed value so small magnitudes stay short.
+#[inline]
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_lengths() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+            let mut buf = [0u8; MAX_LEN];
+            let n = put(&mut buf, v);
+            assert_eq!(n, len(v), "len of {v}");
+            let mut pos = 0;
+            assert_eq!(get(&buf[..n], &mut pos).unwrap(), v);
+            assert_eq!(pos, n);
+        }
+    }
+
+    #[test]
+    fn zigzag_round_trips() {
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX, -64, 64] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+
+    #[test]
+    fn rejects_overlong_and_truncated() {
+        let mut pos = 0;
+        assert!(get(&[0x80, 0x80], &mut pos).is_err());
+        let mut pos = 0;
+        assert!(get(&[0xff; 11], &mut pos).is_err());
+        let mut pos = 0;
+        // 10th byte may only carry one bit.
+        let mut over = [0xffu8; 10];
+        over[9] = 0x02;
+        assert!(get(&over, &mut pos).is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! Making appends durable: group commit, recovery checkpoints, poisoning.
+//!
+//! Group commit: a thread that needs offset `n` durable becomes the *leader*
+//! if no fsync is running; it snapshots what is written, fsyncs without
+//! holding the append lock, and publishes the new durable offset to every
+//! waiter. Threads arriving meanwhile wait and are usually covered by that
+//! fsync or the next one, so N concurrent writers share fsyncs.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::LogInner;
+use crate::config::Durability;
+use crate::error::{Error, Result};
+use crate::format::checkpoint::{self, Checkpoint};
+
+#[derive(Debug)]
+pub(crate) struct SyncState {
+    durable: u64,
+    syncing: bool,
+    poisoned: Option<String>,
+    last_sync: Instant,
+}
+
+impl SyncState {
+    pub(crate) fn new(durable: u64) -> SyncState {
+        SyncState {
+            durable,
+            syncing: false,
+            poisoned: None,
+            last_sync: Instant::now(),
+        }
+    }
+}
+
+pub(crate) struct CheckpointState {
+    file: File,
+    path: PathBuf,
+    last: Option<Checkpoint>,
+    last_time: Instant,
+}
+
+impl CheckpointState {
+    pub(crate) fn new(file: File, path: PathBuf) -> CheckpointState {
+        CheckpointState {
+            file,
+            path,
+            last: None,
+            last_time: Instant::now(),
+        }
+    }
+}
+
+/// What one fsync covered.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    next_offset: u64,
+    segment_base: u64,
+    position: u64,
+    max_ts: i64,
+}
+
+impl LogInner {
+    fn poisoned_error(&self, reason: &str) -> Error {
+        Error::Poisoned {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Fails if an earlier fsync failed.
+    #[inline]
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = self.sync.lock().poisoned.clone().unwrap_or_default();
+            return Err(self.poisoned_error(&reason));
+        }
+        Ok(())
+    }
+
+    /// Returns once every offset below `target` is on stable storage.
+    pub(crate) fn sync_to(&self, target: u64) -> Result<()> {
+        let mut s = self.sync.lock();
+        loop {
+            // A truncation may have removed what was waited for.
+            let target = target.min(self.end_offset());
+            if let Some(reason) = &s.poisoned {
+                return Err(self.poisoned_error(reason));
+            }
+            if s.durable >= target {
+                return Ok(());
+            }
+            if s.syncing {
+                self.sync_done.wait(&mut s);
+                continue;
+            }
+            s.syncing = true;
+            drop(s);
+            let result = self.sync_once();
+            s = self.sync.lock();
+            s.syncing = false;
+            match result {
+                Ok(snap) => {
+                    s.durable = s.durable.max(snap.next_offset);
+                    s.last_sync = Instant::now();
+                }
+                Err(reason) => {
+                    s.poisoned = Some(reason);
+                    self.poisoned.store(true, Ordering::Release);
+                }
+            }
+            self.sync_done.notify_all();
+        }
+    }
+
+    /// One fsync round: everything written when it starts is durable when it ends.
+    fn sync_once(&self) -> std::result::Result<Snapshot, String> {
+        let (files, dir_dirty, index_files, snap) = {
+            let mut w = self.writer.lock();
+            let mut files = std::mem::take(&mut w.unsynced);
+            files.push(Arc::clone(&w.active.file));
+            let dir_dirty = std::mem::take(&mut w.dir_dirty);
+            let max_ts = w.active.index.read().as_ref().map_or(i64::MIN, |ix| ix.max_ts);
+            let snap = Snapshot {
+                next_offset: w.next_offset,
+                segment_base: w.active.base,
+                position: w.active.size(),
+                max_ts,
+            };
+            // Index entries go to their files now; they are synced below,
+            // before any checkpoint that relies on them is written.
+            let mut index_files = None;
+            if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
+                ix.persist_pending(files).map_err(|e| e.to_string())?;
+                index_files = Some(files.handles());
+            }
+            (files, dir_dirty, index_files, snap)
+        };
+        for f in &files {
+            f.sync_data().map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
+        }
+        if let Some((a, b)) = index_files {
+            a.sync_data().map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            b.sync_data().map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+        }
+        if dir_dirty {
+            crate::fs::sync_dir(&self.dir).map_err(|e| e.to_string())?;
+        }
+        Ok(snap)
+    }
+
+    /// fsyncs everything and records a recovery checkpoint (`clean` at close).
+    pub(crate) fn write_checkpoint(&self, clean: bool) -> Result<()> {
+        let mut ck = self.checkpoint.lock();
+        self.check_poisoned()?;
+        // A round of its own (rather than sync_to) so the snapshot describes
+        // exactly what this checkpoint covers.
+        let snap = match self.sync_once() {
+            Ok(snap) => {
+                let mut s = self.sync.lock();
+                s.durable = s.durable.max(snap.next_offset);
+                s.last_sync = Instant::now();
+                snap
+            }
+            Err(reason) => {
+                let err = self.poisoned_error(&reason);
+                self.sync.lock().poisoned = Some(reason);
+                self.poisoned.store(true, Ordering::Release);
+                return Err(err);
+            }
+        };
+        let c = Checkpoint {
+            segment_base: snap.segment_base,
+            position: snap.position,
+            next_offset: snap.next_offset,
+            max_ts: snap.max_ts,
+            clean,
+        };
+        if let Some(last) = ck.last {
+            if (last.segment_base, last.position) > (c.segment_base, c.position) {
+                return Ok(());
+            }
+        }
+        ck.file
+            .write_all_at(&checkpoint::encode(&c), 0)
+            .and_then(|()| ck.file.sync_data())
+            .map_err(|e| {
+                self.sync.lock().poisoned = Some(format!("checkpoint write failed: {e}"));
+                self.poisoned.store(true, Ordering::Release);
+                Error::io("writing recovery checkpoint", &ck.path, e)
+            })?;
+        ck.last = Some(c);
+        ck.last_time = Instant::now();
+        Ok(())
+    }
+
+    /// After a truncation to `offset` (whose new files were fsynced).
+    pub(crate) fn lower_durable(&self, offset: u64) {
+        self.sync.lock().durable = offset;
+    }
+
+    /// A checkpoint that may go backwards (after a truncation).
+    pub(crate) fn write_checkpoint_after_truncate(&self) -> Result<()> {
+        self.checkpoint.lock().last = None;
+        self.write_checkpoint(false)
+    }
+
+    /// Periodic work from the broker's background thread.
+    pub(crate) fn background_tick(&self, checkpoint_every: Duration) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) || self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let end = self.end_offset();
+        let (durable, since_sync) = {
+            let s = self.sync.lock();
+            (s.durable, s.last_sync.elapsed())
+        };
+        let (ck_next, since_ck) = {
+            let ck = self.checkpoint.lock();
+            (ck.last.map_or(0, |c| c.next_offset), ck.last_time.elapsed())
+        };
+        if let Durability::Interval(d) = self.config.durability {
+            if end > durable && since_sync >= d {
+                self.sync_to(end)?;
+            }
+        }
+        if end > ck_next && since_ck >= checkpoint_every {
+            self.write_checkpoint(false)?;
+        }
+        if self.config.retention_ms.is_some() {
+            let due = self.writer.lock().last_retention.elapsed() >= Duration::from_secs(1);
+            if due {
+                self.enforce_retention_now()?;
+            }
+        }
+        Ok(())
+    }
+}

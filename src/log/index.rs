@@ -1,0 +1,254 @@
+//! The in-memory sparse indexes of one segment, and their files.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::batch::BatchHeader;
+use crate::format::index::{self as fmt, Kind, OffsetEntry, Seal, TimeEntry};
+
+/// Bytes of log between two offset index entries.
+pub const INDEX_INTERVAL: u32 = 4096;
+
+/// Offset and time index of a segment.
+#[derive(Debug, Clone)]
+pub struct SegIndex {
+    /// Sparse offset index, increasing.
+    pub offsets: Vec<OffsetEntry>,
+    /// Sparse time index, timestamps non-decreasing.
+    pub times: Vec<TimeEntry>,
+    /// Largest timestamp in the segment (`i64::MIN` when empty).
+    pub max_ts: i64,
+    /// Relative offset after the last indexed batch.
+    pub next_rel: u32,
+    /// Position of the batch the last offset entry points at (0 when none).
+    last_pos: u32,
+    /// Entries already written to the active index files.
+    persisted: (usize, usize),
+}
+
+impl Default for SegIndex {
+    fn default() -> SegIndex {
+        SegIndex {
+            offsets: Vec::new(),
+            times: Vec::new(),
+            max_ts: i64::MIN,
+            next_rel: 0,
+            last_pos: 0,
+            persisted: (0, 0),
+        }
+    }
+}
+
+impl SegIndex {
+    /// Accounts for a batch appended (or recovered) at `pos`.
+    pub fn on_batch(&mut self, seg_base: u64, pos: u32, h: &BatchHeader) {
+        let rel = h.base_offset.saturating_sub(seg_base) as u32;
+        let last_rel = rel.saturating_add(h.count - 1);
+        self.max_ts = self.max_ts.max(h.max_timestamp);
+        self.next_rel = last_rel.saturating_add(1);
+        if pos >= self.last_pos.saturating_add(INDEX_INTERVAL) {
+            self.offsets.push(OffsetEntry { rel_offset: rel, position: pos });
+            self.last_pos = pos;
+            self.push_time(last_rel);
+        }
+    }
+
+    fn push_time(&mut self, last_rel: u32) {
+        let grows = self.times.last().is_none_or(|t| self.max_ts > t.timestamp && last_rel > t.rel_offset);
+        if grows && self.max_ts != i64::MIN {
+            self.times.push(TimeEntry { timestamp: self.max_ts, rel_offset: last_rel });
+        }
+    }
+
+    /// Adds the final time entry of a segment being sealed.
+    pub fn finish(&mut self) {
+        if self.next_rel > 0 {
+            self.push_time(self.next_rel - 1);
+        }
+    }
+
+    /// Byte position of the last indexed batch starting at or before `rel`.
+    pub fn position_for(&self, rel: u32) -> u32 {
+        let i = self.offsets.partition_point(|e| e.rel_offset <= rel);
+        i.checked_sub(1)
+            .and_then(|i| self.offsets.get(i))
+            .map_or(0, |e| e.position)
+    }
+
+    /// Relative offset from which a scan for the first record with timestamp
+    /// `>= ts` must start: after the last entry whose max timestamp is `< ts`.
+    pub fn scan_start_for_time(&self, ts: i64) -> u32 {
+        let i = self.times.partition_point(|e| e.timestamp < ts);
+        i.checked_sub(1)
+            .and_then(|i| self.times.get(i))
+            .map_or(0, |e| e.rel_offset.saturating_add(1))
+    }
+
+    /// Keeps only what describes bytes before `pos`, where relative offset
+    /// `next_rel` starts (recovery resumes scanning there).
+    pub fn retain_before(&mut self, pos: u32, next_rel: u32) {
+        self.offsets.retain(|e| e.position < pos && e.rel_offset < next_rel);
+        self.times.retain(|t| t.rel_offset < next_rel);
+        self.next_rel = next_rel;
+        self.last_pos = self.offsets.last().map_or(0, |e| e.position);
+        self.persisted = (self.offsets.len(), self.times.len());
+    }
+
+    /// Loads an unsealed (active) index pair; anything unreadable gives empty indexes.
+    pub fn load_active(index_path: &Path, time_path: &Path, base: u64) -> SegIndex {
+        let offsets = read_decode(index_path, fmt::decode_offset)
+            .filter(|f| f.base_offset == base && f.seal.is_none())
+            .map(|f| f.entries)
+            .unwrap_or_default();
+        let times = read_decode(time_path, fmt::decode_time)
+            .filter(|f| f.base_offset == base && f.seal.is_none())
+            .map(|f| f.entries)
+            .unwrap_or_default();
+        SegIndex {
+            last_pos: offsets.last().map_or(0, |e| e.position),
+            persisted: (offsets.len(), times.len()),
+            offsets,
+            times,
+            ..SegIndex::default()
+        }
+    }
+
+    /// Loads a sealed index pair if both files are sealed, match the segment and agree.
+    pub fn load_sealed(index_path: &Path, time_path: &Path, base: u64, log_len: u64) -> Option<SegIndex> {
+        let o = read_decode(index_path, fmt::decode_offset)?;
+        let t = read_decode(time_path, fmt::decode_time)?;
+        let (os, ts) = (o.seal?, t.seal?);
+        if o.base_offset != base || t.base_offset != base || os != ts || os.log_len != log_len {
+            return None;
+        }
+        let next_rel = u32::try_from(os.next_offset.checked_sub(base)?).ok()?;
+        if o.entries.iter().any(|e| u64::from(e.position) >= log_len || e.rel_offset >= next_rel)
+            || t.entries.iter().any(|e| e.rel_offset >= next_rel)
+        {
+            return None;
+        }
+        Some(SegIndex {
+            last_pos: o.entries.last().map_or(0, |e| e.position),
+            persisted: (o.entries.len(), t.entries.len()),
+            offsets: o.entries,
+            times: t.entries,
+            max_ts: os.max_ts,
+            next_rel,
+        })
+    }
+
+    /// Writes both files sealed (whole-file replace; they are caches).
+    pub fn write_sealed(&self, index_path: &Path, time_path: &Path, base: u64, log_len: u64) -> Result<()> {
+        let seal = Seal {
+            log_len,
+            next_offset: base + u64::from(self.next_rel),
+            max_ts: self.max_ts,
+        };
+        let mut raw = Vec::with_capacity(self.offsets.len() * 8);
+        for e in &self.offsets {
+            raw.extend_from_slice(&fmt::encode_offset_entry(*e));
+        }
+        crate::fs::write_cache(index_path, &fmt::encode_sealed(Kind::Offset, base, seal, &raw))?;
+        raw.clear();
+        for e in &self.times {
+            raw.extend_from_slice(&fmt::encode_time_entry(*e));
+        }
+        crate::fs::write_cache(time_path, &fmt::encode_sealed(Kind::Time, base, seal, &raw))
+    }
+
+    /// Appends entries not yet written to the active index files.
+    pub fn persist_pending(&mut self, files: &ActiveIndexFiles) -> Result<()> {
+        let (po, pt) = self.persisted;
+        let mut buf = Vec::new();
+        for e in self.offsets.get(po..).unwrap_or_default() {
+            buf.extend_from_slice(&fmt::encode_offset_entry(*e));
+        }
+        let at = (fmt::HEADER_LEN + po * 8) as u64;
+        files.offsets.write_all_at(&buf, at).map_err(|e| Error::io("writing offset index", &files.offsets_path, e))?;
+        buf.clear();
+        for e in self.times.get(pt..).unwrap_or_default() {
+            buf.extend_from_slice(&fmt::encode_time_entry(*e));
+        }
+        let at = (fmt::HEADER_LEN + pt * 12) as u64;
+        files.times.write_all_at(&buf, at).map_err(|e| Error::io("writing time index", &files.times_path, e))?;
+        self.persisted = (self.offsets.len(), self.times.len());
+        Ok(())
+    }
+}
+
+fn read_decode<E>(path: &Path, decode: fn(&[u8]) -> Result<fmt::IndexFile<E>, crate::format::DecodeError>) -> Option<fmt::IndexFile<E>> {
+    let bytes = crate::fs::read_optional(path).ok()??;
+    decode(&bytes).ok()
+}
+
+/// The open index files of the active segment.
+#[derive(Debug)]
+pub struct ActiveIndexFiles {
+    offsets: Arc<File>,
+    times: Arc<File>,
+    offsets_path: std::path::PathBuf,
+    times_path: std::path::PathBuf,
+}
+
+impl ActiveIndexFiles {
+    /// Opens (or creates) the active index files, truncated to the entries
+    /// `index` already holds, with a fresh unsealed header.
+    pub fn open(index_path: &Path, time_path: &Path, base: u64, index: &mut SegIndex) -> Result<ActiveIndexFiles> {
+        let offsets = crate::fs::open_rw(index_path, "opening offset index")?;
+        let times = crate::fs::open_rw(time_path, "opening time index")?;
+        let files = ActiveIndexFiles {
+            offsets: Arc::new(offsets),
+            times: Arc::new(times),
+            offsets_path: index_path.to_path_buf(),
+            times_path: time_path.to_path_buf(),
+        };
+        let reset = |f: &File, p: &Path, kind| {
+            f.set_len(fmt::HEADER_LEN as u64)
+                .and_then(|()| f.write_all_at(&fmt::encode_header(kind, base), 0))
+                .map_err(|e| Error::io("resetting index file", p, e))
+        };
+        reset(&files.offsets, index_path, Kind::Offset)?;
+        reset(&files.times, time_path, Kind::Time)?;
+        index.persisted = (0, 0);
+        index.persist_pending(&files)?;
+        Ok(files)
+    }
+
+    /// Handles to fsync both files without holding the writer lock.
+    pub fn handles(&self) -> (Arc<File>, Arc<File>) {
+        (Arc::clone(&self.offsets), Arc::clone(&self.times))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(base: u64, count: u32, max_ts: i64) -> BatchHeader {
+        BatchHeader { len: 100, crc: 0, attributes: 0, base_offset: base, base_timestamp: max_ts, max_timestamp: max_ts, count }
+    }
+
+    #[test]
+    fn sparse_entries_and_lookups() {
+        let mut ix = SegIndex::default();
+        let mut pos = 0u32;
+        for i in 0..100u64 {
+            ix.on_batch(1000, pos, &h(1000 + i * 10, 10, i as i64 * 100));
+            pos += 1000;
+        }
+        assert!((15..=25).contains(&ix.offsets.len()), "{}", ix.offsets.len());
+        // rel 555 lives in the batch starting at rel 550 (pos 55_000); the
+        // nearest entry at or before it is at most INDEX_INTERVAL bytes earlier.
+        let p = ix.position_for(555);
+        assert!(p <= 55_000 && 55_000 - p <= INDEX_INTERVAL + 1000);
+        assert_eq!(ix.position_for(0), 0);
+        ix.finish();
+        assert_eq!(ix.times.last().unwrap().timestamp, 9900);
+        assert_eq!(ix.scan_start_for_time(i64::MIN), 0);
+        let s = ix.scan_start_for_time(5000);
+        assert!(s <= 500, "{s}");
+    }
+}

@@ -1,0 +1,209 @@
+//! Memory maps of segment files. The only module of the crate with `unsafe`.
+//!
+//! A [`SegmentMap`] maps a segment file once for its whole capacity. Bytes
+//! `0..published` are written, immutable, and readable by any thread through
+//! [`SegmentMap::bytes`]. Only the single [`MapWriter`] of a map writes, and
+//! only at or beyond `published`, and only below `allocated`, the length the
+//! file is known to have. So readers' slices and the writer's slice never
+//! overlap, and no access touches a page past the end of the file (SIGBUS).
+//!
+//! Invariants relied on (with the directory lock held by this process, no other
+//! process writes or truncates these files):
+//! 1. `published` only grows (truncation copies to a new file, see `Log::truncate`).
+//! 2. The file is never shorter than `published`; a sealed file is truncated to
+//!    exactly `published`, which readers never pass.
+//! 3. Writes happen only through the unique `MapWriter`, in `published..allocated`.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// A segment file mapped once for its whole capacity.
+pub struct SegmentMap {
+    raw: Option<MmapRaw>,
+    published: AtomicUsize,
+}
+
+impl std::fmt::Debug for SegmentMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentMap")
+            .field("published", &self.published())
+            .finish()
+    }
+}
+
+impl SegmentMap {
+    /// Maps `len` bytes of a sealed (or recovered) segment read-only.
+    pub fn read_only(file: &File, len: usize) -> io::Result<Arc<SegmentMap>> {
+        let raw = if len == 0 {
+            None
+        } else {
+            Some(MmapOptions::new().len(len).map_raw_read_only(file)?)
+        };
+        Ok(Arc::new(SegmentMap {
+            raw,
+            published: AtomicUsize::new(len),
+        }))
+    }
+
+    /// Maps `capacity` bytes of an active segment for writing. `published`
+    /// bytes are already valid data; the file is `allocated` bytes long.
+    pub fn writable(file: File, capacity: usize, published: usize) -> io::Result<(Arc<SegmentMap>, MapWriter)> {
+        let allocated = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+        if published > allocated || allocated > capacity || capacity == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("segment map: published {published} / allocated {allocated} / capacity {capacity} out of order"),
+            ));
+        }
+        let raw = MmapOptions::new().len(capacity).map_raw(&file)?;
+        let map = Arc::new(SegmentMap {
+            raw: Some(raw),
+            published: AtomicUsize::new(published),
+        });
+        let writer = MapWriter {
+            map: Arc::clone(&map),
+            file,
+            capacity,
+            allocated,
+        };
+        Ok((map, writer))
+    }
+
+    /// Bytes written so far.
+    #[inline]
+    pub fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// The written bytes, `0..published`.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        let len = self.published();
+        match &self.raw {
+            // SAFETY: the mapping is at least `len` bytes (published <= capacity),
+            // bytes below `published` are initialised file data that is never
+            // written again (invariants 1 and 3), and the file is at least
+            // `published` bytes long (invariant 2), so no page here can fault.
+            // The mapping lives as long as `self`.
+            Some(raw) if len > 0 => unsafe { std::slice::from_raw_parts(raw.as_ptr(), len) },
+            _ => &[],
+        }
+    }
+}
+
+/// The one writer of a [`SegmentMap`]; owns the file handle used to grow it.
+pub struct MapWriter {
+    map: Arc<SegmentMap>,
+    file: File,
+    capacity: usize,
+    allocated: usize,
+}
+
+impl std::fmt::Debug for MapWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapWriter")
+            .field("capacity", &self.capacity)
+            .field("allocated", &self.allocated)
+            .finish()
+    }
+}
+
+/// Smallest file growth step; the step doubles with the file, up to [`MAX_GROW`].
+const MIN_GROW: usize = 64 * 1024;
+const MAX_GROW: usize = 16 * 1024 * 1024;
+
+impl MapWriter {
+    /// Bytes still free before the segment's capacity.
+    pub fn remaining(&self) -> usize {
+        self.capacity - self.map.published()
+    }
+
+    /// The map this writer writes.
+    pub fn map(&self) -> &Arc<SegmentMap> {
+        &self.map
+    }
+
+    /// Writes `len` bytes at the published end with `fill`, then publishes them.
+    /// Grows the file with `fallocate` first when needed, so a full disk is an
+    /// error here rather than a SIGBUS on the store.
+    pub fn append(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<()> {
+        let start = self.map.published();
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= self.capacity)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "append past segment capacity"))?;
+        if end > self.allocated {
+            self.grow(end)?;
+        }
+        let Some(raw) = &self.map.raw else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "segment is not mapped"));
+        };
+        // SAFETY: `start..end` lies within the mapping (end <= capacity) and within
+        // the file (end <= allocated, and the file was grown to `allocated`).
+        // Nothing else writes this range (this writer is unique, invariant 3), and no
+        // reader reads it (readers stop at `published`, which is `start`).
+        let dst = unsafe { std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(start), len) };
+        fill(dst);
+        self.map.published.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    fn grow(&mut self, need: usize) -> io::Result<()> {
+        let step = self.allocated.clamp(MIN_GROW, MAX_GROW);
+        let target = need.max(self.allocated + step).min(self.capacity);
+        allocate(&self.file, self.allocated as u64, (target - self.allocated) as u64)?;
+        self.allocated = target;
+        Ok(())
+    }
+
+    /// Cuts the file to its written length; the writer ends here.
+    pub fn seal(self) -> io::Result<()> {
+        self.file.set_len(self.map.published() as u64)
+    }
+}
+
+/// Reserves `len` bytes at `offset` (extending the file); falls back to
+/// `set_len` on filesystems without `fallocate`.
+pub fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    match fallocate(file, FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            file.set_len(offset + len)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_publishes_and_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("s.log"))
+            .unwrap();
+        let (map, mut w) = SegmentMap::writable(file, 1 << 20, 0).unwrap();
+        assert_eq!(map.bytes(), b"");
+        w.append(5, |d| d.copy_from_slice(b"hello")).unwrap();
+        assert_eq!(map.bytes(), b"hello");
+        w.append(100_000, |d| d.fill(7)).unwrap();
+        assert_eq!(map.published(), 100_005);
+        assert!(w.append(1 << 20, |_| {}).is_err());
+        w.seal().unwrap();
+        let len = std::fs::metadata(dir.path().join("s.log")).unwrap().len();
+        assert_eq!(len, 100_005);
+        assert_eq!(&map.bytes()[..5], b"hello");
+    }
+}

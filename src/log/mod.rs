@@ -1,0 +1,277 @@
+//! The storage engine: one partition's append-only, segmented, checksummed log.
+//!
+//! [`Log`] is usable on its own (a durable single-partition log, like the
+//! `commitlog` crate) and is what every [`Partition`](crate::Partition)
+//! stands on. See `ARCHITECTURE.md` for the write, read and recovery paths.
+
+pub(crate) mod durability;
+pub(crate) mod index;
+pub(crate) mod mmap;
+mod read;
+mod recovery;
+mod retention;
+pub(crate) mod segment;
+mod write;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::notify::WaitList;
+use crate::record::{ConsumedRecord, Record};
+use index::ActiveIndexFiles;
+use mmap::MapWriter;
+use segment::Segment;
+
+pub use recovery::RecoveryReport;
+
+/// A durable, segmented, checksummed log of records: one partition.
+///
+/// Cheap to clone (an `Arc` inside); all methods take `&self` and may be
+/// called from many threads.
+///
+/// ```
+/// use logbus::log::Log;
+/// use logbus::{LogConfig, Record};
+/// # fn main() -> logbus::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let log = Log::open(dir.path(), LogConfig::default())?;
+/// let first = log.append(&[Record::new("a"), Record::new("b")])?;
+/// assert_eq!(first.base_offset, 0);
+/// let records = log.read(0, 10)?;
+/// assert_eq!(records[1].value(), b"b");
+/// log.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Log {
+    pub(crate) inner: Arc<LogInner>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.inner.dir)
+            .field("start_offset", &self.start_offset())
+            .field("end_offset", &self.end_offset())
+            .finish()
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record appended.
+    pub base_offset: u64,
+    /// Number of records appended.
+    pub count: usize,
+    /// The log's clock at the append, ms since the epoch: the timestamp of
+    /// records sent without one, and of every record under log-append time.
+    pub append_time: i64,
+}
+
+pub(crate) struct LogInner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: u32,
+    /// The append path: one writer at a time.
+    writer: Mutex<Writer>,
+    /// Readers' view of the segments, oldest first; replaced on roll/retention/truncate.
+    segments: RwLock<Arc<Vec<Arc<Segment>>>>,
+    /// Offset after the last published record.
+    next_offset: AtomicU64,
+    /// First offset still stored.
+    start_offset: AtomicU64,
+    sync: Mutex<durability::SyncState>,
+    sync_done: Condvar,
+    checkpoint: Mutex<durability::CheckpointState>,
+    closed: AtomicBool,
+    /// Set when an fsync failed: writes are refused until reopen.
+    poisoned: AtomicBool,
+    /// What the last open found and repaired.
+    pub(crate) recovery: recovery::RecoveryReport,
+    /// Consumers blocked waiting for records.
+    pub(crate) waiters: WaitList,
+}
+
+struct Writer {
+    active: Arc<Segment>,
+    map: Option<MapWriter>,
+    index_files: Option<ActiveIndexFiles>,
+    next_offset: u64,
+    /// Sealed files whose data has not been fsynced yet.
+    unsynced: Vec<Arc<File>>,
+    /// Files were created or deleted since the last directory fsync.
+    dir_dirty: bool,
+    /// Timestamp of the active segment's first record (for `segment_ms`).
+    first_ts: Option<i64>,
+    last_retention: Instant,
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`, recovering after an unclean shutdown.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        let dir = dir.as_ref();
+        let name: Arc<str> = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .into();
+        Log::open_named(dir, config, name, 0)
+    }
+
+    pub(crate) fn open_named(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<Log> {
+        recovery::open(dir, config, topic, partition).map(|inner| Log { inner: Arc::new(inner) })
+    }
+
+    /// Appends records as one or more batches (one batch unless they span a
+    /// segment roll). Returns the first offset; the others follow in order.
+    /// Nothing is written if any record is over the size limit.
+    pub fn append(&self, records: &[Record]) -> Result<Appended> {
+        self.inner.append(records)
+    }
+
+    /// Reads up to `max` records starting at `offset`. An empty result means
+    /// `offset` is the end of the log; an offset outside
+    /// `start_offset()..=end_offset()` is `Error::OffsetOutOfRange`.
+    pub fn read(&self, offset: u64, max: usize) -> Result<Vec<ConsumedRecord>> {
+        let mut out = Vec::new();
+        self.inner.read_into(offset, max, &mut out)?;
+        Ok(out)
+    }
+
+    /// First offset with a timestamp `>= ts_ms`, or `None` if every stored record is older.
+    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Result<Option<u64>> {
+        self.inner.offset_for_timestamp(ts_ms)
+    }
+
+    /// First offset still stored (moves forward with retention).
+    pub fn start_offset(&self) -> u64 {
+        self.inner.start_offset.load(Ordering::Acquire)
+    }
+
+    /// The next offset to be written.
+    pub fn end_offset(&self) -> u64 {
+        self.inner.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Makes everything appended so far durable (fdatasync), whatever the durability mode.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.sync_to(self.end_offset())
+    }
+
+    /// Removes every record at `offset` and after, like Kafka's log truncation.
+    /// Reads that started before may still return the removed records.
+    pub fn truncate(&self, offset: u64) -> Result<()> {
+        self.inner.truncate(offset)
+    }
+
+    /// Applies `retention_bytes` / `retention_ms` now (also done on every roll and on open).
+    pub fn enforce_retention(&self) -> Result<()> {
+        self.inner.enforce_retention_now()
+    }
+
+    /// Reads every batch of every segment and checks its CRC and records.
+    /// Returns the number of records checked, or the first damage found.
+    pub fn verify(&self) -> Result<u64> {
+        self.inner.verify()
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.segments().iter().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.inner.segments().len()
+    }
+
+    /// Clean shutdown: fsync, write indexes and a clean checkpoint so the next
+    /// open skips recovery. Later calls return `Error::Closed`.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// What the open that produced this log found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// The directory holding this log's files.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+impl LogInner {
+    pub(crate) fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        Arc::clone(&self.segments.read())
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn end_offset(&self) -> u64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn start_offset(&self) -> u64 {
+        self.start_offset.load(Ordering::Acquire)
+    }
+
+    fn set_segments(&self, segs: Vec<Arc<Segment>>) {
+        let start = segs.first().map(|s| s.base);
+        *self.segments.write() = Arc::new(segs);
+        if let Some(start) = start {
+            self.start_offset.store(start, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        // Taking the writer lock waits for an append in progress to finish.
+        let was_closed = {
+            let _w = self.writer.lock();
+            self.closed.swap(true, Ordering::AcqRel)
+        };
+        if was_closed {
+            return Ok(());
+        }
+        self.write_checkpoint(true)
+    }
+
+    /// Marks the log finished without a checkpoint (its files are being deleted).
+    pub(crate) fn abandon(&self) {
+        let _w = self.writer.lock();
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for LogInner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            let _ = self.close();
+        }
+    }
+}
+
+/// Current wall-clock time in ms since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

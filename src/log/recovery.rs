@@ -1,0 +1,238 @@
+//! Opening a log: find the segments, trust what the checkpoint covers, scan
+//! the rest, cut a torn or garbage tail, and record the result.
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::durability::{CheckpointState, SyncState};
+use super::index::{ActiveIndexFiles, SegIndex};
+use super::mmap::SegmentMap;
+use super::segment::{self, Segment};
+use super::{LogInner, Writer};
+use crate::config::LogConfig;
+use crate::error::{Error, Result};
+use crate::format::checkpoint::{self, Checkpoint};
+use crate::fs as lfs;
+use crate::notify::WaitList;
+
+/// What opening a log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The previous shutdown was clean: nothing was scanned.
+    pub clean: bool,
+    /// Bytes of log checked batch by batch.
+    pub scanned_bytes: u64,
+    /// Bytes cut from the end (torn writes, garbage, unwritten preallocation excluded).
+    pub truncated_bytes: u64,
+    /// Segments removed because they followed damage.
+    pub segments_removed: usize,
+    /// Descriptions of the damage found, if any.
+    pub damage: Vec<String>,
+}
+
+pub(super) const CHECKPOINT_FILE: &str = "recovery.ckpt";
+
+pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<LogInner> {
+    lfs::create_dir_durable(dir)?;
+    let mut bases = list_segments(dir)?;
+    let ckpt_path = dir.join(CHECKPOINT_FILE);
+    let ckpt = lfs::read_optional(&ckpt_path)?.and_then(|b| checkpoint::decode(&b).ok());
+    let mut report = RecoveryReport::default();
+    let mut dir_dirty = false;
+
+    if bases.is_empty() {
+        let base = ckpt.map_or(0, |c| c.next_offset);
+        let (path, _, _) = segment::paths(dir, base);
+        lfs::open_rw(&path, "creating segment")?;
+        bases.push(base);
+        dir_dirty = true;
+    }
+    let last = bases.len() - 1;
+    let first_base = bases.first().copied().unwrap_or(0);
+    // Where the scan starts: the checkpoint's segment and position, or everything.
+    let (start_idx, start) = match ckpt.and_then(|c| bases.binary_search(&c.segment_base).ok().map(|i| (i, c))) {
+        Some((i, c)) => (i, c),
+        None => (
+            0,
+            Checkpoint { segment_base: first_base, position: 0, next_offset: first_base, max_ts: i64::MIN, clean: false },
+        ),
+    };
+    report.clean = start.clean && start_idx == last;
+
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+    for &base in bases.get(..start_idx).unwrap_or_default() {
+        segments.push(Arc::new(Segment::open_sealed(dir, base)?));
+    }
+
+    let mut active: Option<(Arc<Segment>, super::mmap::MapWriter, SegIndex, u64)> = None;
+    let mut i = start_idx;
+    while i <= last {
+        let base = bases.get(i).copied().unwrap_or(0);
+        let (path, ipath, tpath) = segment::paths(dir, base);
+        let file = lfs::open_rw(&path, "opening segment")?;
+        let len = file.metadata().map_err(|e| Error::io("reading segment size", &path, e))?.len() as usize;
+        let (mut pos0, mut expected, mut index) = if i == start_idx && (start.position as usize) <= len {
+            let mut ix = SegIndex::load_active(&ipath, &tpath, base);
+            let next_rel = u32::try_from(start.next_offset.saturating_sub(base)).unwrap_or(u32::MAX);
+            ix.retain_before(start.position as u32, next_rel);
+            ix.max_ts = start.max_ts;
+            (start.position as usize, start.next_offset, ix)
+        } else {
+            (0, base, SegIndex::default())
+        };
+        let is_last = i == last;
+        let mut end_pos = pos0;
+        let mut damaged = false;
+        if !(is_last && report.clean) {
+            let map = SegmentMap::read_only(&file, len).map_err(|e| Error::io("mapping segment", &path, e))?;
+            let end = segment::scan(map.bytes(), pos0, expected, |p, h| index.on_batch(base, p as u32, h));
+            report.scanned_bytes += (end.pos - pos0) as u64;
+            if let Some(d) = &end.damage {
+                report.damage.push(format!("{} at byte {}: {d}", path.display(), end.pos));
+                damaged = true;
+            }
+            let tail_nonzero = map.bytes().get(end.pos..).is_some_and(|t| t.iter().any(|&b| b != 0));
+            if tail_nonzero {
+                report.truncated_bytes += (len - end.pos) as u64;
+            }
+            end_pos = end.pos;
+            expected = end.next_offset;
+            pos0 = end.pos;
+            drop(map);
+            let next_base = bases.get(i + 1).copied();
+            if !is_last && (damaged || next_base != Some(expected)) {
+                // Everything after damage (or a gap) cannot be trusted: this
+                // segment becomes the last one.
+                if !damaged {
+                    report.damage.push(format!("{}: next segment does not start at offset {expected}", path.display()));
+                }
+                for &later in bases.get(i + 1..).unwrap_or_default() {
+                    remove_segment_files(dir, later)?;
+                    report.segments_removed += 1;
+                }
+                bases.truncate(i + 1);
+                dir_dirty = true;
+            }
+            if end_pos < len {
+                file.set_len(end_pos as u64).map_err(|e| Error::io("truncating damaged tail", &path, e))?;
+            }
+            file.sync_all().map_err(|e| Error::io("syncing recovered segment", &path, e))?;
+        }
+        let _ = pos0;
+        if i < bases.len() - 1 {
+            // A sealed segment that the scan covered: write its sealed index.
+            index.finish();
+            let _ = index.write_sealed(&ipath, &tpath, base, end_pos as u64);
+            let seg = Segment::open_sealed(dir, base)?;
+            *seg.index.write() = Some(index);
+            segments.push(Arc::new(seg));
+            i += 1;
+            continue;
+        }
+        // The active segment.
+        let capacity = (config.segment_bytes as usize).max(end_pos).max(1);
+        let fsync_handle = file.try_clone().map_err(|e| Error::io("opening segment", &path, e))?;
+        let (map, writer) = SegmentMap::writable(file, capacity, end_pos).map_err(|e| Error::io("mapping segment", &path, e))?;
+        let seg = Arc::new(Segment {
+            base,
+            path,
+            map,
+            file: Arc::new(fsync_handle),
+            index: RwLock::new(None),
+        });
+        active = Some((seg, writer, index, expected));
+        break;
+    }
+    let Some((seg, map_writer, mut index, next_offset)) = active else {
+        return Err(Error::Corruption {
+            path: dir.to_path_buf(),
+            position: 0,
+            reason: "no active segment after recovery".into(),
+        });
+    };
+    let (_, ipath, tpath) = segment::paths(dir, seg.base);
+    let index_files = ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?;
+    let max_ts = index.max_ts;
+    let first_ts = first_batch_ts(&seg);
+    *seg.index.write() = Some(index);
+    segments.push(Arc::clone(&seg));
+    if dir_dirty {
+        lfs::sync_dir(dir)?;
+    }
+
+    let ckpt_file = lfs::open_rw(&ckpt_path, "opening recovery checkpoint")?;
+    let start_offset = segments.first().map_or(next_offset, |s| s.base);
+    let inner = LogInner {
+        dir: dir.to_path_buf(),
+        config,
+        topic,
+        partition,
+        writer: Mutex::new(Writer {
+            active: Arc::clone(&seg),
+            map: Some(map_writer),
+            index_files: Some(index_files),
+            next_offset,
+            unsynced: Vec::new(),
+            dir_dirty: false,
+            first_ts,
+            last_retention: Instant::now(),
+        }),
+        segments: RwLock::new(Arc::new(segments)),
+        next_offset: AtomicU64::new(next_offset),
+        start_offset: AtomicU64::new(start_offset),
+        sync: Mutex::new(SyncState::new(next_offset)),
+        sync_done: Condvar::new(),
+        checkpoint: Mutex::new(CheckpointState::new(ckpt_file, ckpt_path)),
+        closed: AtomicBool::new(false),
+        poisoned: AtomicBool::new(false),
+        recovery: report,
+        waiters: WaitList::default(),
+    };
+    // Durably record "not clean" before any append can happen; after a
+    // recovery this also records the recovered end, so it is not scanned again.
+    let _ = max_ts;
+    inner.write_checkpoint(false)?;
+    inner.enforce_retention_now()?;
+    Ok(inner)
+}
+
+fn first_batch_ts(seg: &Segment) -> Option<i64> {
+    match crate::format::batch::peek(seg.map.bytes()) {
+        crate::format::batch::Peek::Batch(h) => Some(h.base_timestamp),
+        _ => None,
+    }
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| Error::io("listing partition directory", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing partition directory", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        } else if let Some(base) = segment::parse_name(name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+pub(super) fn remove_segment_files(dir: &Path, base: u64) -> Result<()> {
+    let (log, index, time) = segment::paths(dir, base);
+    for p in [log, index, time] {
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("deleting segment file", &p, e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Retention: delete whole sealed segments from the front by size and age.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::recovery::remove_segment_files;
+use super::segment::Segment;
+use super::{now_ms, LogInner, Writer};
+use crate::error::Result;
+
+impl LogInner {
+    pub(crate) fn enforce_retention_now(&self) -> Result<()> {
+        let mut w = self.writer.lock();
+        self.apply_retention(&mut w)
+    }
+
+    /// Deletes the oldest sealed segments while the partition is over
+    /// `retention_bytes` without them, or their newest record is older than
+    /// `retention_ms`. The active segment is never deleted. Readers holding a
+    /// deleted segment keep its mapping and finish safely.
+    pub(super) fn apply_retention(&self, w: &mut Writer) -> Result<()> {
+        w.last_retention = Instant::now();
+        let (by_size, by_age) = (self.config.retention_bytes, self.config.retention_ms);
+        if by_size.is_none() && by_age.is_none() {
+            return Ok(());
+        }
+        let segs = self.segments();
+        let now = now_ms();
+        let mut total: u64 = segs.iter().map(|s| s.size()).sum();
+        let mut drop_count = 0;
+        for s in segs.iter().take(segs.len().saturating_sub(1)) {
+            let over_size = by_size.is_some_and(|limit| total - s.size() >= limit);
+            let too_old = by_age.is_some_and(|ms| s.max_ts() < now.saturating_sub(ms));
+            if !(over_size || too_old) {
+                break;
+            }
+            total -= s.size();
+            drop_count += 1;
+        }
+        if drop_count == 0 {
+            return Ok(());
+        }
+        let kept: Vec<Arc<Segment>> = segs.get(drop_count..).unwrap_or_default().to_vec();
+        self.set_segments(kept);
+        for s in segs.get(..drop_count).unwrap_or_default() {
+            remove_segment_files(&self.dir, s.base)?;
+        }
+        w.dir_dirty = true;
+        Ok(())
+    }
+}

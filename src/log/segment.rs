@@ -1,0 +1,186 @@
+//! One segment: a `.log` file of batches, mapped, plus its index files.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::index::SegIndex;
+use super::mmap::SegmentMap;
+use crate::error::{Error, Result};
+use crate::format::batch::{self, BatchHeader, Peek, Records};
+
+/// A segment of a partition's log.
+#[derive(Debug)]
+pub struct Segment {
+    /// Offset of the first record.
+    pub base: u64,
+    /// The `.log` file.
+    pub path: PathBuf,
+    /// The mapping readers read.
+    pub map: Arc<SegmentMap>,
+    /// A handle for fsync.
+    pub file: Arc<File>,
+    /// Indexes; `None` for a sealed segment whose index is not loaded yet.
+    pub index: RwLock<Option<SegIndex>>,
+}
+
+/// File name of a segment: its base offset on 20 digits.
+pub fn file_stem(base: u64) -> String {
+    format!("{base:020}")
+}
+
+/// Parses a segment file name (`<20 digits>.log`) back to its base offset.
+pub fn parse_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(".log")?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// The three paths of a segment.
+pub fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let stem = file_stem(base);
+    (
+        dir.join(format!("{stem}.log")),
+        dir.join(format!("{stem}.index")),
+        dir.join(format!("{stem}.timeindex")),
+    )
+}
+
+/// Result of scanning batches from a position.
+#[derive(Debug)]
+pub struct ScanEnd {
+    /// Position after the last valid batch.
+    pub pos: usize,
+    /// Offset after the last valid batch.
+    pub next_offset: u64,
+    /// Why the scan stopped, when not at a clean end (zeros or end of bytes).
+    pub damage: Option<String>,
+}
+
+/// Walks valid batches in `bytes` from `pos`, expecting `next_offset` first,
+/// checking every CRC and record, feeding `on_batch`. Stops at the end, at
+/// zeros, or at the first damage.
+pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: impl FnMut(usize, &BatchHeader)) -> ScanEnd {
+    loop {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return ScanEnd { pos, next_offset, damage: None };
+        }
+        let damage = match batch::peek(rest) {
+            Peek::End => {
+                // Zeros to the end are unwritten preallocated space; zeros
+                // followed by data are damage.
+                if rest.iter().all(|&b| b == 0) {
+                    None
+                } else {
+                    Some("zeros followed by data".to_string())
+                }
+            }
+            Peek::Truncated => Some("batch cut short (torn write)".to_string()),
+            Peek::Invalid(e) => Some(e.to_string()),
+            Peek::Batch(h) => {
+                let raw = rest.get(..h.len as usize).unwrap_or_default();
+                if h.base_offset != next_offset {
+                    Some(format!("batch base offset {} where {} was expected", h.base_offset, next_offset))
+                } else if !batch::crc_ok(raw, &h) {
+                    Some("batch CRC mismatch".to_string())
+                } else if let Err(e) = Records::validate(raw, h) {
+                    Some(e.to_string())
+                } else {
+                    on_batch(pos, &h);
+                    pos += h.len as usize;
+                    next_offset = h.next_offset();
+                    continue;
+                }
+            }
+        };
+        return ScanEnd { pos, next_offset, damage };
+    }
+}
+
+impl Segment {
+    /// Opens a sealed segment read-only (index loaded lazily).
+    pub fn open_sealed(dir: &Path, base: u64) -> Result<Segment> {
+        let (path, _, _) = paths(dir, base);
+        let file = File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("reading segment size", &path, e))?.len();
+        let len = usize::try_from(len).map_err(|_| Error::Corruption {
+            path: path.clone(),
+            position: 0,
+            reason: "segment larger than the address space".into(),
+        })?;
+        let map = SegmentMap::read_only(&file, len).map_err(|e| Error::io("mapping segment", &path, e))?;
+        Ok(Segment {
+            base,
+            path,
+            map,
+            file: Arc::new(file),
+            index: RwLock::new(None),
+        })
+    }
+
+    /// Size in bytes of the written part.
+    pub fn size(&self) -> u64 {
+        self.map.published() as u64
+    }
+
+    /// Runs `f` on the loaded index, loading (or rebuilding) a sealed one first.
+    pub fn with_index<T>(&self, f: impl FnOnce(&SegIndex) -> T) -> T {
+        if let Some(ix) = self.index.read().as_ref() {
+            return f(ix);
+        }
+        let mut guard = self.index.write();
+        let ix = guard.get_or_insert_with(|| self.load_sealed_index());
+        f(ix)
+    }
+
+    fn load_sealed_index(&self) -> SegIndex {
+        let (_, ipath, tpath) = paths(self.path.parent().unwrap_or(Path::new(".")), self.base);
+        let len = self.size();
+        if let Some(ix) = SegIndex::load_sealed(&ipath, &tpath, self.base, len) {
+            return ix;
+        }
+        // A cache: rebuild from the log. Damage stops the rebuild; readers that
+        // reach it get Error::Corruption from the read path.
+        let mut ix = SegIndex::default();
+        let end = scan(self.map.bytes(), 0, self.base, |pos, h| ix.on_batch(self.base, pos as u32, h));
+        ix.finish();
+        if end.damage.is_none() {
+            // Best effort: a failed write only means another rebuild next time.
+            let _ = ix.write_sealed(&ipath, &tpath, self.base, len);
+        }
+        ix
+    }
+
+    /// Largest timestamp in the segment.
+    pub fn max_ts(&self) -> i64 {
+        self.with_index(|ix| ix.max_ts)
+    }
+
+    /// A corruption error at `position` of this segment.
+    pub fn corruption(&self, position: usize, reason: impl Into<String>) -> Error {
+        Error::Corruption {
+            path: self.path.clone(),
+            position: position as u64,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(file_stem(42), "00000000000000000042");
+        assert_eq!(parse_name("00000000000000000042.log"), Some(42));
+        assert_eq!(parse_name("42.log"), None);
+        assert_eq!(parse_name("0000000000000000004x.log"), None);
+        assert_eq!(parse_name("00000000000000000042.index"), None);
+    }
+}

@@ -1,0 +1,289 @@
+//! The append path: encode batches straight into the mapped active segment,
+//! roll segments, truncate.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::index::{ActiveIndexFiles, SegIndex};
+use super::mmap::SegmentMap;
+use super::recovery::remove_segment_files;
+use super::segment::{self, Segment};
+use super::{now_ms, Appended, LogInner, Writer};
+use crate::config::Durability;
+use crate::error::{Error, Result};
+use crate::format::batch::{self, Peek, Records};
+use crate::record::Record;
+
+impl LogInner {
+    /// Checks every record against the size limits; nothing is written on failure.
+    pub(crate) fn validate_records(&self, records: &[Record]) -> Result<()> {
+        let max = self.config.max_record_bytes as usize;
+        let room = self.config.segment_bytes as usize;
+        for r in records {
+            let size = r.size();
+            let framed = batch::HEADER_LEN + batch::record_len(r, 0, 0, 0);
+            if size > max || framed > room {
+                return Err(Error::RecordTooLarge {
+                    topic: self.topic.to_string(),
+                    size,
+                    max: max.min(room.saturating_sub(framed - size)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn append(&self, records: &[Record]) -> Result<Appended> {
+        self.check_open()?;
+        self.check_poisoned()?;
+        self.validate_records(records)?;
+        let now = now_ms();
+        let append_time = self.config.log_append_time;
+        let ts = move |r: &Record| if append_time { now } else { r.timestamp.unwrap_or(now) };
+        let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
+
+        let mut guard = self.writer.lock();
+        let w: &mut Writer = &mut guard;
+        self.check_open()?;
+        let base = w.next_offset;
+        if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
+            if now.saturating_sub(first) >= limit && w.active.size() > 0 {
+                self.roll(w)?;
+            }
+        }
+        let mut rest = records;
+        while !rest.is_empty() {
+            let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
+            let (n, len) = batch::plan(rest, &ts, room);
+            if n == 0 {
+                if w.active.size() == 0 {
+                    // validate_records guarantees this cannot happen.
+                    return Err(Error::RecordTooLarge {
+                        topic: self.topic.to_string(),
+                        size: rest.first().map_or(0, Record::size),
+                        max: self.config.max_record_bytes as usize,
+                    });
+                }
+                self.roll(w)?;
+                continue;
+            }
+            let (chunk, tail) = rest.split_at(n);
+            let offset = w.next_offset;
+            let pos = w.active.size() as u32;
+            let mut header = None;
+            let Some(map) = w.map.as_mut() else {
+                return Err(Error::Closed);
+            };
+            map.append(len, |dst| header = Some(batch::encode(dst, offset, attrs, chunk, &ts)))
+                .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
+            if let Some(h) = header {
+                w.first_ts.get_or_insert(h.base_timestamp);
+                if let Some(ix) = w.active.index.write().as_mut() {
+                    ix.on_batch(w.active.base, pos, &h);
+                }
+            }
+            w.next_offset += n as u64;
+            self.next_offset.store(w.next_offset, Ordering::Release);
+            rest = tail;
+        }
+        let end = w.next_offset;
+        drop(guard);
+        self.waiters.notify();
+        if self.config.durability == Durability::Sync {
+            self.sync_to(end)?;
+        }
+        Ok(Appended {
+            base_offset: base,
+            count: records.len(),
+            append_time: now,
+        })
+    }
+
+    /// Seals the active segment and starts a new one at the next offset.
+    pub(super) fn roll(&self, w: &mut Writer) -> Result<()> {
+        let old = Arc::clone(&w.active);
+        let (_, ipath, tpath) = segment::paths(&self.dir, old.base);
+        if let Some(map) = w.map.take() {
+            map.seal().map_err(|e| Error::io("sealing segment", &old.path, e))?;
+        }
+        w.index_files = None;
+        let index = old.index.write().take().map(|mut ix| {
+            ix.finish();
+            // Index files are caches: a failed write means a rebuild on next use.
+            let _ = ix.write_sealed(&ipath, &tpath, old.base, old.size());
+            ix
+        });
+        w.unsynced.push(Arc::clone(&old.file));
+        // Readers switch to an exact-size read-only map of the sealed file;
+        // readers still holding the old map keep it alive until they finish.
+        let sealed = Segment::open_sealed(&self.dir, old.base)?;
+        *sealed.index.write() = index;
+        let sealed = Arc::new(sealed);
+
+        let active = self.create_segment(w.next_offset)?;
+        w.active = Arc::clone(&active.0);
+        w.map = Some(active.1);
+        w.index_files = Some(active.2);
+        w.dir_dirty = true;
+        w.first_ts = None;
+
+        let mut segs: Vec<Arc<Segment>> = self.segments().iter().cloned().collect();
+        if let Some(last) = segs.last_mut() {
+            *last = sealed;
+        }
+        segs.push(active.0);
+        self.set_segments(segs);
+        self.apply_retention(w)
+    }
+
+    fn create_segment(&self, base: u64) -> Result<(Arc<Segment>, super::mmap::MapWriter, ActiveIndexFiles)> {
+        let (path, ipath, tpath) = segment::paths(&self.dir, base);
+        let file = crate::fs::open_rw(&path, "creating segment")?;
+        file.set_len(0).map_err(|e| Error::io("creating segment", &path, e))?;
+        let fsync_handle = file.try_clone().map_err(|e| Error::io("creating segment", &path, e))?;
+        let (map, writer) = SegmentMap::writable(file, self.config.segment_bytes as usize, 0)
+            .map_err(|e| Error::io("mapping segment", &path, e))?;
+        let mut index = SegIndex::default();
+        let files = ActiveIndexFiles::open(&ipath, &tpath, base, &mut index)?;
+        let seg = Arc::new(Segment {
+            base,
+            path,
+            map,
+            file: Arc::new(fsync_handle),
+            index: RwLock::new(Some(index)),
+        });
+        Ok((seg, writer, files))
+    }
+
+    pub(crate) fn truncate(&self, offset: u64) -> Result<()> {
+        self.check_open()?;
+        let mut guard = self.writer.lock();
+        let w: &mut Writer = &mut guard;
+        if offset >= w.next_offset {
+            return Ok(());
+        }
+        let start = self.start_offset();
+        if offset < start {
+            return Err(Error::OffsetOutOfRange {
+                topic: self.topic.to_string(),
+                partition: self.partition,
+                offset,
+                start,
+                end: w.next_offset,
+            });
+        }
+        let segs = self.segments();
+        let idx = segs.partition_point(|s| s.base <= offset).saturating_sub(1);
+        let Some(seg) = segs.get(idx) else {
+            return Err(Error::Closed);
+        };
+        let (cut, partial) = self.cut_point(seg, offset)?;
+
+        // Copy the kept prefix to a new file and rename it over the segment:
+        // readers of the old file keep their mapping of the old inode.
+        let tmp = crate::fs::tmp_path(&seg.path);
+        let bytes = seg.map.bytes();
+        let mut tail = Vec::new();
+        if !partial.is_empty() {
+            let ts = |r: &Record| r.timestamp.unwrap_or(0);
+            let (_, len) = batch::plan(&partial, &ts, usize::MAX);
+            tail.resize(len, 0);
+            let first = offset - partial.len() as u64;
+            let attrs = if self.config.log_append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
+            batch::encode(&mut tail, first, attrs, &partial, &ts);
+        }
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes.get(..cut).unwrap_or_default())?;
+            f.write_all(&tail)?;
+            f.sync_all()
+        };
+        write().map_err(|e| Error::io("writing truncated segment", &tmp, e))?;
+        for later in segs.get(idx + 1..).unwrap_or_default() {
+            remove_segment_files(&self.dir, later.base)?;
+        }
+        std::fs::rename(&tmp, &seg.path).map_err(|e| Error::io("replacing truncated segment", &seg.path, e))?;
+        crate::fs::sync_dir(&self.dir)?;
+
+        // Reopen the replaced file as the active segment.
+        let file = crate::fs::open_rw(&seg.path, "opening segment")?;
+        let len = cut + tail.len();
+        let fsync_handle = file.try_clone().map_err(|e| Error::io("opening segment", &seg.path, e))?;
+        let capacity = (self.config.segment_bytes as usize).max(len);
+        let (map, writer) = SegmentMap::writable(file, capacity, len).map_err(|e| Error::io("mapping segment", &seg.path, e))?;
+        let mut index = SegIndex::default();
+        segment::scan(map.bytes(), 0, seg.base, |p, h| index.on_batch(seg.base, p as u32, h));
+        let (_, ipath, tpath) = segment::paths(&self.dir, seg.base);
+        let files = ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?;
+        let first_ts = match batch::peek(map.bytes()) {
+            Peek::Batch(h) => Some(h.base_timestamp),
+            _ => None,
+        };
+        let active = Arc::new(Segment {
+            base: seg.base,
+            path: seg.path.clone(),
+            map,
+            file: Arc::new(fsync_handle),
+            index: RwLock::new(Some(index)),
+        });
+        let mut kept: Vec<Arc<Segment>> = segs.get(..idx).unwrap_or_default().to_vec();
+        kept.push(Arc::clone(&active));
+        w.active = active;
+        w.map = Some(writer);
+        w.index_files = Some(files);
+        w.next_offset = offset;
+        w.unsynced.clear();
+        w.first_ts = first_ts;
+        self.set_segments(kept);
+        self.next_offset.store(offset, Ordering::Release);
+        self.lower_durable(offset);
+        drop(guard);
+        self.write_checkpoint_after_truncate()
+    }
+
+    /// Byte position of the batch holding `offset`, and the records of that
+    /// batch before `offset` (to re-encode when the cut falls inside a batch).
+    fn cut_point(&self, seg: &Segment, offset: u64) -> Result<(usize, Vec<Record>)> {
+        let bytes = seg.map.bytes();
+        let rel = u32::try_from(offset - seg.base).unwrap_or(u32::MAX);
+        let mut pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
+        loop {
+            let rest = bytes.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                return Ok((pos, Vec::new()));
+            }
+            let Peek::Batch(h) = batch::peek(rest) else {
+                return Err(seg.corruption(pos, "no valid batch where one was expected"));
+            };
+            if h.next_offset() <= offset {
+                pos += h.len as usize;
+                continue;
+            }
+            if h.base_offset >= offset {
+                return Ok((pos, Vec::new()));
+            }
+            let raw = rest.get(..h.len as usize).unwrap_or_default();
+            if !batch::crc_ok(raw, &h) {
+                return Err(seg.corruption(pos, "batch CRC mismatch"));
+            }
+            let mut keep = Vec::new();
+            for r in Records::new(raw, h) {
+                let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
+                if h.base_offset + u64::from(r.offset_delta) >= offset {
+                    break;
+                }
+                let slice = |(a, b): (u32, u32)| raw.get(a as usize..b as usize).unwrap_or_default();
+                let mut rec = Record::new(slice(r.value)).with_timestamp(r.timestamp);
+                rec.key = r.key.map(|k| slice(k).to_vec());
+                rec.headers = batch::headers(slice(r.headers), r.header_count)
+                    .map(|(n, v)| (n.to_string(), v.to_vec()))
+                    .collect();
+                keep.push(rec);
+            }
+            return Ok((pos, keep));
+        }
+    }
+}

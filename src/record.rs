@@ -1,0 +1,244 @@
+//! Records: what producers send ([`Record`]), what a send returns
+//! ([`RecordMetadata`]) and what consumers receive ([`ConsumedRecord`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::format::batch::{self, RecordRef};
+use crate::log::mmap::SegmentMap;
+
+/// A record to send: optional key, value, ordered headers, optional timestamp
+/// and optional explicit partition.
+///
+/// ```
+/// use logbus::Record;
+/// let r = Record::new("order created")
+///     .with_key("customer-42")
+///     .with_header("trace-id", "abc123")
+///     .with_timestamp(1_700_000_000_000);
+/// # let _ = r;
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Vec<u8>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) partition: Option<u32>,
+}
+
+impl Record {
+    /// A record with this value, no key, no headers, the current time and
+    /// the partitioner's choice of partition.
+    pub fn new(value: impl Into<Vec<u8>>) -> Record {
+        Record {
+            key: None,
+            value: value.into(),
+            headers: Vec::new(),
+            timestamp: None,
+            partition: None,
+        }
+    }
+
+    /// Sets the key. Records with the same key go to the same partition.
+    /// An empty key is a key (it hashes like any other), distinct from no key.
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Record {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Appends a header. Order and duplicate names are kept.
+    #[must_use]
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Record {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the timestamp (ms since the Unix epoch). Unset: the time of the send.
+    /// Topics with log-append time replace it with the append time.
+    #[must_use]
+    pub fn with_timestamp(mut self, ts_ms: i64) -> Record {
+        self.timestamp = Some(ts_ms);
+        self
+    }
+
+    /// Sends to this partition, overriding the key hash and round-robin.
+    #[must_use]
+    pub fn with_partition(mut self, partition: u32) -> Record {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The key, if any.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// The explicit timestamp, if one was set.
+    pub fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+
+    /// The explicit partition, if one was set.
+    pub fn partition(&self) -> Option<u32> {
+        self.partition
+    }
+
+    /// Bytes counted against `max_record_bytes`: key + value + header names and values.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.len()
+            + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("key", &self.key.as_deref().map(Bytes))
+            .field("value", &Bytes(&self.value))
+            .field("headers", &self.headers.len())
+            .field("timestamp", &self.timestamp)
+            .field("partition", &self.partition)
+            .finish()
+    }
+}
+
+/// Debug-prints bytes as a string when they are short UTF-8, else as a length.
+struct Bytes<'a>(&'a [u8]);
+
+impl fmt::Debug for Bytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(s) if s.len() <= 64 => write!(f, "{s:?}"),
+            _ => write!(f, "<{} bytes>", self.0.len()),
+        }
+    }
+}
+
+/// Where a sent record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: u32,
+    pub(crate) offset: u64,
+    pub(crate) timestamp: i64,
+}
+
+impl RecordMetadata {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+    /// The offset assigned to the record.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The record's timestamp as stored (create time or log-append time).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+/// A record read from a partition.
+///
+/// Zero-copy: key, value and headers borrow from the segment's memory map,
+/// which this record keeps alive (even if retention deletes the segment file).
+#[derive(Clone)]
+pub struct ConsumedRecord {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: u32,
+    pub(crate) offset: u64,
+    pub(crate) timestamp: i64,
+    pub(crate) map: Arc<SegmentMap>,
+    /// Position of the batch inside the segment; record ranges are relative to it.
+    pub(crate) batch_pos: u32,
+    pub(crate) rec: RecordRef,
+}
+
+impl ConsumedRecord {
+    pub(crate) fn new(topic: &Arc<str>, partition: u32, base_offset: u64, map: &Arc<SegmentMap>, batch_pos: u32, rec: RecordRef) -> ConsumedRecord {
+        ConsumedRecord {
+            topic: Arc::clone(topic),
+            partition,
+            offset: base_offset + u64::from(rec.offset_delta),
+            timestamp: rec.timestamp,
+            map: Arc::clone(map),
+            batch_pos,
+            rec,
+        }
+    }
+
+    fn range(&self, r: (u32, u32)) -> &[u8] {
+        let base = self.batch_pos as usize;
+        self.map
+            .bytes()
+            .get(base + r.0 as usize..base + r.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+    /// The record's offset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The record's timestamp, ms since the Unix epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    /// The key, if the record has one (`Some(b"")` for an empty key).
+    pub fn key(&self) -> Option<&[u8]> {
+        self.rec.key.map(|k| self.range(k))
+    }
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        self.range(self.rec.value)
+    }
+    /// The headers in the order they were sent, duplicates included.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        batch::headers(self.range(self.rec.headers), self.rec.header_count)
+    }
+    /// The headers as a `Record`-style list (copies).
+    pub fn to_record(&self) -> Record {
+        let mut r = Record::new(self.value()).with_timestamp(self.timestamp);
+        r.key = self.key().map(<[u8]>::to_vec);
+        r.headers = self.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+        r
+    }
+}
+
+impl fmt::Debug for ConsumedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumedRecord")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &self.key().map(Bytes))
+            .field("value", &Bytes(self.value()))
+            .field("headers", &self.rec.header_count)
+            .finish()
+    }
+}
