@@ -1,17 +1,70 @@
-//! logbus: Kafka's model inside a process.
+//! # logbus
+//!
+//! Kafka's model inside a process: topics split into partitions, each
+//! partition an append-only, segmented, checksummed log on local disk;
+//! producers that route by key hash; consumers that read by offset, block for
+//! new data, and form groups that split partitions and commit offsets that
+//! survive restarts. No broker process, no network.
+//!
+//! ```
+//! # fn main() -> logbus::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use std::time::Duration;
+//! use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig};
+//!
+//! let broker = Broker::open(dir.path())?;
+//! broker.create_topic("orders", TopicConfig::new(3))?;
+//!
+//! let producer = broker.producer();
+//! producer.send("orders", Record::new("order #1 created").with_key("customer-42"))?;
+//!
+//! let mut consumer = broker.consumer(
+//!     ConsumerConfig::new().group("billing").offset_reset(OffsetReset::Earliest),
+//! )?;
+//! consumer.subscribe(&["orders"])?;
+//! let records = consumer.poll(Duration::from_secs(1))?;
+//! for r in &records {
+//!     println!("{}/{}@{}: {:?}", r.topic(), r.partition(), r.offset(), r.value());
+//! }
+//! consumer.commit()?;
+//! # assert_eq!(records.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! See the README for concepts, durability modes and what each survives,
+//! and `ARCHITECTURE.md` for the design.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![deny(missing_docs)]
 
+mod broker;
+mod codec;
 mod config;
+mod consumer;
 mod error;
+mod flusher;
 pub mod format;
 mod fs;
+mod group;
 pub mod log;
 mod notify;
+mod partitioner;
+mod producer;
 mod record;
+mod topic;
 
+pub use broker::Broker;
+#[cfg(feature = "serde")]
+pub use codec::Postcard;
+pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
 pub use config::{
     AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
     TopicConfig,
 };
+pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition};
 pub use error::{Error, Result};
+pub use group::{GroupDescription, MemberDescription, PartitionLag};
+pub use log::{Appended, Log, RecoveryReport};
+pub use partitioner::{murmur2, partition_for_key, xxh64};
+pub use producer::Producer;
 pub use record::{ConsumedRecord, Record, RecordMetadata};
+pub use topic::{validate_topic_name, Partition, Topic};

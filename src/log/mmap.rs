@@ -123,11 +123,6 @@ impl MapWriter {
         self.capacity - self.map.published()
     }
 
-    /// The map this writer writes.
-    pub fn map(&self) -> &Arc<SegmentMap> {
-        &self.map
-    }
-
     /// Writes `len` bytes at the published end with `fill`, then publishes them.
     /// Grows the file with `fallocate` first when needed, so a full disk is an
     /// error here rather than a SIGBUS on the store.

@@ -1,0 +1,354 @@
+//! The broker: one directory, many topics, one owner process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{BrokerConfig, ConsumerConfig, TopicConfig};
+use crate::consumer::Consumer;
+use crate::error::{Error, Result};
+use crate::flusher::Flusher;
+use crate::fs::DirLock;
+use crate::group::{Coordinator, GroupDescription};
+use crate::producer::Producer;
+use crate::topic::{validate_topic_name, Topic, TopicInner};
+
+const TRASH: &str = "@trash";
+
+/// The in-process "cluster": a directory of topics, owned by one process.
+///
+/// Cheap to clone (an `Arc` inside); `Send + Sync`.
+///
+/// ```
+/// # fn main() -> logbus::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use logbus::{Broker, TopicConfig, Record};
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("events", TopicConfig::new(1))?;
+/// let md = broker.producer().send("events", Record::new("hello"))?;
+/// assert_eq!(md.offset(), 0);
+/// broker.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Broker {
+    pub(crate) inner: Arc<BrokerInner>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("dir", &self.inner.dir)
+            .field("topics", &self.topics())
+            .finish()
+    }
+}
+
+pub(crate) struct BrokerInner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: BrokerConfig,
+    topics: RwLock<BTreeMap<String, Arc<TopicInner>>>,
+    closed: AtomicBool,
+    lock: Mutex<Option<DirLock>>,
+    /// Serialises create/delete/alter.
+    admin: Mutex<()>,
+    pub(crate) groups: Coordinator,
+    flusher: Mutex<Option<Flusher>>,
+    notes: Vec<String>,
+}
+
+impl Broker {
+    /// Opens (creating if needed) the broker directory with default settings.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Broker> {
+        Broker::open_with(dir, BrokerConfig::default())
+    }
+
+    /// Opens (creating if needed) the broker directory. Fails with
+    /// `Error::Locked` when another broker (in this or another process) has it open.
+    pub fn open_with(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Broker> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        crate::fs::create_dir_durable(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        empty_trash(&dir)?;
+        let mut topics = BTreeMap::new();
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("listing broker directory", &dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing broker directory", &dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let path = entry.path();
+            if !path.is_dir() || validate_topic_name(&name).is_err() {
+                continue;
+            }
+            if !path.join(crate::topic::META_FILE).exists() {
+                // An interrupted create_topic: the metadata is written last.
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io("removing incomplete topic", &path, e))?;
+                continue;
+            }
+            let topic = TopicInner::open(&path, &name, config.durability)?;
+            topics.insert(name, Arc::new(topic));
+        }
+        let ends = |topic: &str, partition: u32| {
+            topics
+                .get(topic)
+                .and_then(|t: &Arc<TopicInner>| t.log(partition).ok())
+                .map(|l| (l.start_offset(), l.end_offset()))
+        };
+        let (groups, notes) = Coordinator::open(&dir, config.durability, &ends)?;
+        let inner = Arc::new(BrokerInner {
+            dir,
+            config: config.clone(),
+            topics: RwLock::new(topics),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(Some(lock)),
+            admin: Mutex::new(()),
+            groups,
+            flusher: Mutex::new(None),
+            notes,
+        });
+        let flusher = Flusher::spawn(Arc::downgrade(&inner), config.durability, config.checkpoint_interval)
+            .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
+        *inner.flusher.lock() = Some(flusher);
+        Ok(Broker { inner })
+    }
+
+    /// Creates a topic. `Error::TopicExists` if it exists, `Error::InvalidTopicName`
+    /// or `Error::InvalidConfig` (nothing is created) for bad input.
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Topic> {
+        self.inner.check_open()?;
+        validate_topic_name(name)?;
+        config.validate()?;
+        let _admin = self.inner.admin.lock();
+        if self.inner.topics.read().contains_key(name) {
+            return Err(Error::TopicExists { topic: name.to_string() });
+        }
+        let path = self.inner.dir.join(name);
+        if path.exists() {
+            // Left by an interrupted create (no metadata, so not a topic).
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io("removing incomplete topic", &path, e))?;
+        }
+        let topic = match TopicInner::create(&path, name, config, self.inner.config.durability) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&path);
+                return Err(e);
+            }
+        };
+        self.inner.topics.write().insert(name.to_string(), Arc::clone(&topic));
+        self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
+        Ok(Topic {
+            broker: Arc::clone(&self.inner),
+            inner: topic,
+        })
+    }
+
+    /// An existing topic. `Error::UnknownTopic` if there is none by that name.
+    pub fn topic(&self, name: &str) -> Result<Topic> {
+        let inner = self.inner.topic(name)?;
+        Ok(Topic {
+            broker: Arc::clone(&self.inner),
+            inner,
+        })
+    }
+
+    /// Names of all topics, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        self.inner.topics.read().keys().cloned().collect()
+    }
+
+    /// Deletes a topic and all its records. Handles on it then fail with `Error::UnknownTopic`.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.inner.check_open()?;
+        let _admin = self.inner.admin.lock();
+        let topic = self.inner.topic(name)?;
+        topic.deleted.store(true, Ordering::Release);
+        for log in topic.logs().iter() {
+            log.inner.abandon();
+            log.inner.waiters.notify();
+        }
+        self.inner.topics.write().remove(name);
+        // Rename first (atomic), then delete at leisure: a crash in between
+        // leaves only trash, emptied on the next open.
+        let trash = self.inner.dir.join(TRASH);
+        crate::fs::create_dir_durable(&trash)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let target = trash.join(format!("{name}.{nanos}"));
+        std::fs::rename(&topic.dir, &target).map_err(|e| Error::io("deleting topic", &topic.dir, e))?;
+        crate::fs::sync_dir(&self.inner.dir)?;
+        std::fs::remove_dir_all(&target).map_err(|e| Error::io("deleting topic files", &target, e))?;
+        self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
+        Ok(())
+    }
+
+    /// Grows a topic to `partitions` partitions (Kafka's `--alter --partitions`).
+    /// Keys may map to other partitions afterwards, as in Kafka. Groups subscribed to it rebalance.
+    pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<()> {
+        self.inner.check_open()?;
+        let _admin = self.inner.admin.lock();
+        let topic = self.inner.topic(name)?;
+        topic.add_partitions(partitions, self.inner.config.durability)?;
+        self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
+        Ok(())
+    }
+
+    /// A producer. Cheap; clone it or call again freely.
+    pub fn producer(&self) -> Producer {
+        Producer {
+            broker: Arc::clone(&self.inner),
+        }
+    }
+
+    /// A consumer. Validates the config (`Error::InvalidConfig`).
+    pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        self.inner.check_open()?;
+        Consumer::new(Arc::clone(&self.inner), config)
+    }
+
+    /// Makes everything appended so far durable (fsync of every partition).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Clean shutdown of the broker and every handle on it: flush, record a
+    /// clean checkpoint per partition, release the directory lock. Later calls
+    /// on any handle return `Error::Closed`.
+    pub fn close(self) -> Result<()> {
+        self.inner.close()
+    }
+
+    /// The broker directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Names of consumer groups with members or committed offsets, sorted.
+    pub fn groups(&self) -> Vec<String> {
+        self.inner.groups.list()
+    }
+
+    /// Members, assignments, committed offsets, end offsets and lag of a group.
+    pub fn describe_group(&self, group: &str) -> Result<GroupDescription> {
+        self.inner.check_open()?;
+        self.inner.groups.describe(group, &|t| self.inner.topic(t).ok())
+    }
+
+    /// Deletes a group's committed offsets. Fails with `Error::InvalidConfig`
+    /// while the group has members.
+    pub fn delete_group_offsets(&self, group: &str) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.groups.delete_offsets(group)
+    }
+
+    /// Sets a group's committed offsets (for tools like `reset-offsets`).
+    /// Fails with `Error::InvalidConfig` while the group has members.
+    pub fn set_group_offsets(&self, group: &str, offsets: &[(crate::TopicPartition, u64)]) -> Result<()> {
+        self.inner.check_open()?;
+        for (tp, _) in offsets {
+            self.inner.topic(&tp.topic)?.log(tp.partition)?;
+        }
+        self.inner.groups.set_offsets_offline(group, offsets)
+    }
+
+    /// Things the last open noticed and repaired (e.g. committed offsets
+    /// clamped to the end of a partition that lost data in a crash).
+    pub fn open_notes(&self) -> &[String] {
+        &self.inner.notes
+    }
+}
+
+impl BrokerInner {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<TopicInner>> {
+        self.check_open()?;
+        if let Some(t) = self.topics.read().get(name) {
+            return Ok(Arc::clone(t));
+        }
+        validate_topic_name(name)?;
+        Err(Error::UnknownTopic { topic: name.to_string() })
+    }
+
+    pub(crate) fn partition_count(&self, name: &str) -> Option<u32> {
+        self.topics.read().get(name).map(|t| t.partition_count())
+    }
+
+    pub(crate) fn all_topics(&self) -> Vec<Arc<TopicInner>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        for t in self.all_topics() {
+            for log in t.logs().iter() {
+                log.flush()?;
+            }
+        }
+        self.groups.flush()
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(mut f) = self.flusher.lock().take() {
+            f.stop();
+        }
+        let mut first_err = None;
+        for t in self.all_topics() {
+            for log in t.logs().iter() {
+                if let Err(e) = log.close() {
+                    first_err.get_or_insert(e);
+                }
+                log.inner.waiters.notify();
+            }
+        }
+        if let Err(e) = self.groups.close() {
+            first_err.get_or_insert(e);
+        }
+        self.lock.lock().take();
+        first_err.map_or(Ok(()), Err)
+    }
+
+    pub(crate) fn background_tick(&self, checkpoint_every: Duration) {
+        if self.is_closed() {
+            return;
+        }
+        for t in self.all_topics() {
+            for log in t.logs().iter() {
+                // A failure poisons the log; writers see it on their next append.
+                let _ = log.inner.background_tick(checkpoint_every);
+            }
+        }
+        self.groups.tick(&|t| self.partition_count(t));
+    }
+}
+
+impl Drop for BrokerInner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn empty_trash(dir: &Path) -> Result<()> {
+    let trash = dir.join(TRASH);
+    if trash.exists() {
+        std::fs::remove_dir_all(&trash).map_err(|e| Error::io("emptying deleted topics", &trash, e))?;
+    }
+    Ok(())
+}

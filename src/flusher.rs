@@ -1,0 +1,56 @@
+//! The broker's background thread: interval fsyncs, recovery checkpoints,
+//! time-based retention, and eviction of group members that stopped polling.
+
+use std::sync::Weak;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+
+use crate::broker::BrokerInner;
+use crate::config::Durability;
+
+/// Handle on the background thread; stopping joins it.
+#[derive(Debug)]
+pub(crate) struct Flusher {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Flusher {
+    pub(crate) fn spawn(broker: Weak<BrokerInner>, durability: Durability, checkpoint_every: Duration) -> std::io::Result<Flusher> {
+        let mut tick = checkpoint_every.min(Duration::from_millis(100));
+        if let Durability::Interval(d) = durability {
+            tick = tick.min(d / 2);
+        }
+        let tick = tick.max(Duration::from_millis(1));
+        let (stop, stopped) = bounded::<()>(1);
+        let thread = std::thread::Builder::new().name("logbus-flusher".into()).spawn(move || loop {
+            match stopped.recv_timeout(tick) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let Some(broker) = broker.upgrade() else { return };
+            broker.background_tick(checkpoint_every);
+        })?;
+        Ok(Flusher {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn stop(&mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(t) = self.thread.take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

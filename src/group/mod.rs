@@ -1,0 +1,450 @@
+//! The in-process group coordinator: membership, generations, assignment,
+//! hand-over of partitions, committed offsets.
+//!
+//! Hand-over is cooperative: a rebalance computes a *target* assignment, but
+//! a partition only changes owner after its current owner has released it
+//! (at its next poll, after its revoke callback). So no partition ever has
+//! two owners, and revocation is always reported before the new assignment.
+
+pub(crate) mod assign;
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::{AssignmentStrategy, Durability};
+use crate::consumer::TopicPartition;
+use crate::error::{Error, Result};
+use crate::topic::TopicInner;
+use assign::{Assignment, Subscriptions};
+use store::OffsetStore;
+
+/// A group's state as `Broker::describe_group` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group: String,
+    /// Current generation (incremented by every rebalance).
+    pub generation: u64,
+    /// Live members.
+    pub members: Vec<MemberDescription>,
+    /// Every partition of the subscribed topics and every partition with a commit.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member id.
+    pub member_id: String,
+    /// Subscribed topics.
+    pub topics: Vec<String>,
+    /// Partitions it owns now, sorted.
+    pub assignment: Vec<TopicPartition>,
+}
+
+/// Position and lag of a group on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The partition.
+    pub topic_partition: TopicPartition,
+    /// The owning member, if any.
+    pub owner: Option<String>,
+    /// The committed offset (next offset to read), if any.
+    pub committed: Option<u64>,
+    /// The partition's end offset.
+    pub end_offset: u64,
+    /// `end_offset - committed`, when there is a commit.
+    pub lag: Option<u64>,
+}
+
+pub(crate) fn member_name(id: u64) -> String {
+    format!("member-{id}")
+}
+
+struct Member {
+    topics: Vec<String>,
+    last_seen: Instant,
+    in_poll: bool,
+    max_poll_interval: Duration,
+    generation: u64,
+    owned: BTreeSet<TopicPartition>,
+    thread: Option<Thread>,
+}
+
+#[derive(Default)]
+struct Group {
+    generation: u64,
+    strategy: AssignmentStrategy,
+    members: BTreeMap<u64, Member>,
+    owners: HashMap<TopicPartition, u64>,
+    target: Assignment,
+}
+
+impl Group {
+    fn rebalance(&mut self, counts: &dyn Fn(&str) -> Option<u32>) {
+        self.generation += 1;
+        let subs: Subscriptions = self.members.iter().map(|(&id, m)| (id, m.topics.clone())).collect();
+        self.target = assign::assign(self.strategy, &subs, counts, &self.target);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        for m in self.members.values() {
+            if let Some(t) = &m.thread {
+                t.unpark();
+            }
+        }
+    }
+
+    fn remove_member(&mut self, id: u64) {
+        if let Some(m) = self.members.remove(&id) {
+            for tp in m.owned {
+                self.owners.remove(&tp);
+            }
+        }
+    }
+}
+
+/// What a member must do at the start of a poll.
+#[derive(Debug, Default)]
+pub(crate) struct SyncPlan {
+    /// The member was removed (left, evicted): it owns nothing and must rejoin.
+    pub(crate) evicted: bool,
+    /// Partitions to revoke (report, then release with `finish_sync`).
+    pub(crate) revoke: Vec<TopicPartition>,
+}
+
+pub(crate) struct Coordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    store: Mutex<OffsetStore>,
+    next_member: Mutex<u64>,
+}
+
+type Counts<'a> = &'a dyn Fn(&str) -> Option<u32>;
+
+impl Coordinator {
+    /// Opens the offsets store; clamps commits that are ahead of their
+    /// partition's end (data lost in a crash) and reports them in the notes.
+    pub(crate) fn open(dir: &Path, durability: Durability, ends: &dyn Fn(&str, u32) -> Option<(u64, u64)>) -> Result<(Coordinator, Vec<String>)> {
+        let mut notes = Vec::new();
+        let mut store = OffsetStore::open(dir, durability, &mut notes)?;
+        let names: Vec<String> = store.group_names().cloned().collect();
+        for g in names {
+            let mut fixes = Vec::new();
+            for (tp, &off) in store.group(&g).into_iter().flatten() {
+                if let Some((_, end)) = ends(&tp.topic, tp.partition) {
+                    if off > end {
+                        notes.push(format!(
+                            "group '{g}': committed offset {off} for {tp} is past the partition's end {end} (records lost in a crash); clamped to {end}"
+                        ));
+                        fixes.push((tp.clone(), end));
+                    }
+                }
+            }
+            if !fixes.is_empty() {
+                store.commit(&g, &fixes)?;
+            }
+        }
+        Ok((
+            Coordinator {
+                groups: Mutex::new(HashMap::new()),
+                store: Mutex::new(store),
+                next_member: Mutex::new(1),
+            },
+            notes,
+        ))
+    }
+
+    /// Adds a member subscribed to `topics`; the group rebalances.
+    pub(crate) fn join(&self, group: &str, topics: Vec<String>, strategy: AssignmentStrategy, max_poll_interval: Duration, counts: Counts) -> u64 {
+        let id = {
+            let mut n = self.next_member.lock();
+            *n += 1;
+            *n
+        };
+        let mut groups = self.groups.lock();
+        let g = groups.entry(group.to_string()).or_default();
+        if g.members.is_empty() {
+            g.strategy = strategy;
+        }
+        g.members.insert(
+            id,
+            Member {
+                topics,
+                last_seen: Instant::now(),
+                in_poll: false,
+                max_poll_interval,
+                generation: 0,
+                owned: BTreeSet::new(),
+                thread: None,
+            },
+        );
+        g.rebalance(counts);
+        id
+    }
+
+    /// Changes a member's subscription; the group rebalances.
+    pub(crate) fn resubscribe(&self, group: &str, member: u64, topics: Vec<String>, counts: Counts) {
+        let mut groups = self.groups.lock();
+        if let Some(g) = groups.get_mut(group) {
+            if let Some(m) = g.members.get_mut(&member) {
+                m.topics = topics;
+                g.rebalance(counts);
+            }
+        }
+    }
+
+    /// Removes a member (close, drop, unsubscribe); the group rebalances.
+    pub(crate) fn leave(&self, group: &str, member: u64, counts: Counts) {
+        let mut groups = self.groups.lock();
+        if let Some(g) = groups.get_mut(group) {
+            if g.members.contains_key(&member) {
+                g.remove_member(member);
+                g.rebalance(counts);
+            }
+            if g.members.is_empty() {
+                groups.remove(group);
+            }
+        }
+    }
+
+    /// Step 1 of a poll: which owned partitions the member must give up.
+    pub(crate) fn begin_sync(&self, group: &str, member: u64, thread: Option<Thread>) -> SyncPlan {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return SyncPlan { evicted: true, ..SyncPlan::default() };
+        };
+        let generation = g.generation;
+        let target = g.target.get(&member).cloned().unwrap_or_default();
+        let Some(m) = g.members.get_mut(&member) else {
+            return SyncPlan { evicted: true, ..SyncPlan::default() };
+        };
+        m.last_seen = Instant::now();
+        m.in_poll = thread.is_some();
+        m.thread = thread;
+        // The member's view is current from here on: commits in its revoke
+        // callback (for partitions it still owns) are accepted.
+        m.generation = generation;
+        SyncPlan {
+            evicted: false,
+            revoke: m.owned.difference(&target).cloned().collect(),
+        }
+    }
+
+    /// Step 2: release the revoked partitions, take the target partitions
+    /// that are free. Returns the newly acquired ones.
+    pub(crate) fn finish_sync(&self, group: &str, member: u64, revoked: &[TopicPartition]) -> Vec<TopicPartition> {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else { return Vec::new() };
+        let target = g.target.get(&member).cloned().unwrap_or_default();
+        let mut released = false;
+        let mut acquired = Vec::new();
+        if let Some(m) = g.members.get_mut(&member) {
+            for tp in revoked {
+                if m.owned.remove(tp) {
+                    released = true;
+                }
+            }
+        }
+        for tp in revoked {
+            if g.owners.get(tp) == Some(&member) {
+                g.owners.remove(tp);
+            }
+        }
+        for tp in target {
+            if !g.owners.contains_key(&tp) {
+                g.owners.insert(tp.clone(), member);
+                if let Some(m) = g.members.get_mut(&member) {
+                    m.owned.insert(tp.clone());
+                }
+                acquired.push(tp);
+            }
+        }
+        if released {
+            g.wake_all();
+        }
+        acquired
+    }
+
+    /// Marks the end of a poll (the member is no longer blocked in it).
+    pub(crate) fn end_poll(&self, group: &str, member: u64) {
+        let mut groups = self.groups.lock();
+        if let Some(m) = groups.get_mut(group).and_then(|g| g.members.get_mut(&member)) {
+            m.in_poll = false;
+            m.thread = None;
+            m.last_seen = Instant::now();
+        }
+    }
+
+    /// Whether the member has something to do (a rebalance or a partition to take).
+    pub(crate) fn needs_sync(&self, group: &str, member: u64) -> bool {
+        let groups = self.groups.lock();
+        let Some(g) = groups.get(group) else { return true };
+        let Some(m) = g.members.get(&member) else { return true };
+        if m.generation != g.generation {
+            return true;
+        }
+        g.target
+            .get(&member)
+            .is_some_and(|t| t.iter().any(|tp| !m.owned.contains(tp) && !g.owners.contains_key(tp)))
+    }
+
+    /// Commits offsets. With a member id, the member must be in the group
+    /// and have seen the current generation (else `Error::Fenced`).
+    pub(crate) fn commit(&self, group: &str, member: Option<u64>, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        if let Some(id) = member {
+            let groups = self.groups.lock();
+            let current = groups.get(group).map_or(0, |g| g.generation);
+            let seen = groups.get(group).and_then(|g| g.members.get(&id)).map(|m| m.generation);
+            if seen != Some(current) {
+                return Err(Error::Fenced {
+                    group: group.to_string(),
+                    member: member_name(id),
+                    member_generation: seen.unwrap_or(0),
+                    current,
+                });
+            }
+            // Holding the group lock while writing keeps a rebalance from
+            // slipping between the check and the write.
+            return self.store.lock().commit(group, offsets);
+        }
+        self.store.lock().commit(group, offsets)
+    }
+
+    pub(crate) fn committed(&self, group: &str, tp: &TopicPartition) -> Option<u64> {
+        self.store.lock().get(group, tp)
+    }
+
+    /// Evicts members that have not polled within their `max_poll_interval`.
+    pub(crate) fn tick(&self, counts: Counts) {
+        let mut groups = self.groups.lock();
+        for g in groups.values_mut() {
+            let stale: Vec<u64> = g
+                .members
+                .iter()
+                .filter(|(_, m)| !m.in_poll && m.last_seen.elapsed() > m.max_poll_interval)
+                .map(|(&id, _)| id)
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            for id in stale {
+                g.remove_member(id);
+            }
+            g.rebalance(counts);
+        }
+        groups.retain(|_, g| !g.members.is_empty());
+    }
+
+    /// Topics were created, deleted or grew: every group rebalances.
+    pub(crate) fn topics_changed(&self, counts: Counts) {
+        let mut groups = self.groups.lock();
+        for g in groups.values_mut() {
+            // Drop ownership of partitions that no longer exist.
+            let gone: Vec<TopicPartition> = g
+                .owners
+                .keys()
+                .filter(|tp| counts(&tp.topic).is_none_or(|n| tp.partition >= n))
+                .cloned()
+                .collect();
+            for tp in gone {
+                if let Some(id) = g.owners.remove(&tp) {
+                    if let Some(m) = g.members.get_mut(&id) {
+                        m.owned.remove(&tp);
+                    }
+                }
+            }
+            g.rebalance(counts);
+        }
+    }
+
+    pub(crate) fn list(&self) -> Vec<String> {
+        let mut names: BTreeSet<String> = self.groups.lock().keys().cloned().collect();
+        names.extend(self.store.lock().group_names().cloned());
+        names.into_iter().collect()
+    }
+
+    pub(crate) fn describe(&self, group: &str, topic: &dyn Fn(&str) -> Option<Arc<TopicInner>>) -> Result<GroupDescription> {
+        let groups = self.groups.lock();
+        let store = self.store.lock();
+        let g = groups.get(group);
+        let committed = store.group(group);
+        if g.is_none() && committed.is_none() {
+            return Err(Error::config("group", group, "no such group: it has no members and no committed offsets"));
+        }
+        let mut members = Vec::new();
+        let mut tps: BTreeSet<TopicPartition> = committed.map(|c| c.keys().cloned().collect()).unwrap_or_default();
+        if let Some(g) = g {
+            for (&id, m) in &g.members {
+                members.push(MemberDescription {
+                    member_id: member_name(id),
+                    topics: m.topics.clone(),
+                    assignment: m.owned.iter().cloned().collect(),
+                });
+                for t in &m.topics {
+                    if let Some(t) = topic(t) {
+                        for p in 0..t.partition_count() {
+                            tps.insert(TopicPartition::new(t.name.to_string(), p));
+                        }
+                    }
+                }
+            }
+        }
+        let partitions = tps
+            .into_iter()
+            .map(|tp| {
+                let end = topic(&tp.topic).and_then(|t| t.log(tp.partition).ok()).map_or(0, |l| l.end_offset());
+                let committed = store.get(group, &tp);
+                PartitionLag {
+                    owner: g.and_then(|g| g.owners.get(&tp)).map(|&id| member_name(id)),
+                    committed,
+                    end_offset: end,
+                    lag: committed.map(|c| end.saturating_sub(c)),
+                    topic_partition: tp,
+                }
+            })
+            .collect();
+        Ok(GroupDescription {
+            group: group.to_string(),
+            generation: g.map_or(0, |g| g.generation),
+            members,
+            partitions,
+        })
+    }
+
+    fn check_no_members(&self, group: &str) -> Result<()> {
+        if self.groups.lock().get(group).is_some_and(|g| !g.members.is_empty()) {
+            return Err(Error::config("group", group, "the group has live members; close them first"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_offsets(&self, group: &str) -> Result<()> {
+        self.check_no_members(group)?;
+        self.store.lock().delete_group(group)
+    }
+
+    pub(crate) fn set_offsets_offline(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        self.check_no_members(group)?;
+        self.store.lock().commit(group, offsets)
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.store.lock().sync()
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        let groups = self.groups.lock();
+        for g in groups.values() {
+            g.wake_all();
+        }
+        drop(groups);
+        self.flush()
+    }
+}

@@ -1,0 +1,186 @@
+//! Durable committed offsets: an append-only, checksummed log of commits
+//! (`@groups/offsets.log`), replayed on open and compacted when mostly stale.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::Durability;
+use crate::consumer::TopicPartition;
+use crate::error::{Error, Result};
+use crate::format::offsets::{self, OffsetEntry, FILE_HEADER};
+
+pub(crate) type Offsets = BTreeMap<TopicPartition, u64>;
+
+pub(crate) struct OffsetStore {
+    path: PathBuf,
+    file: File,
+    groups: HashMap<String, Offsets>,
+    file_bytes: u64,
+    durability: Durability,
+}
+
+impl OffsetStore {
+    /// Opens the store; a torn tail (crash mid-append) is cut off and reported in `notes`.
+    pub(crate) fn open(dir: &Path, durability: Durability, notes: &mut Vec<String>) -> Result<OffsetStore> {
+        let gdir = dir.join("@groups");
+        crate::fs::create_dir_durable(&gdir)?;
+        let path = gdir.join("offsets.log");
+        let bytes = crate::fs::read_optional(&path)?.unwrap_or_default();
+        let mut groups: HashMap<String, Offsets> = HashMap::new();
+        // A file shorter than its header is a torn first write: start empty.
+        if bytes.len() >= FILE_HEADER.len() {
+            if bytes.get(..4) != FILE_HEADER.get(..4) {
+                return Err(Error::Corruption {
+                    path,
+                    position: 0,
+                    reason: "offsets log header \"LBof\" expected".into(),
+                });
+            }
+            if bytes.get(4) != FILE_HEADER.get(4) {
+                return Err(Error::UnsupportedVersion {
+                    path,
+                    found: bytes.get(4).copied().unwrap_or(0),
+                    supported: 1,
+                });
+            }
+        }
+        let mut pos = FILE_HEADER.len().min(bytes.len());
+        while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+            match offsets::decode(rest) {
+                Ok(Some((entry, len))) => {
+                    apply(&mut groups, entry);
+                    pos += len;
+                }
+                Ok(None) => {
+                    notes.push(format!("{}: cut a torn commit at byte {pos} (crash during a commit)", path.display()));
+                    break;
+                }
+                Err(e) => {
+                    notes.push(format!("{}: cut damaged commits from byte {pos}: {e}", path.display()));
+                    break;
+                }
+            }
+        }
+        let mut store = OffsetStore {
+            file: crate::fs::open_rw(&path, "opening offsets log")?,
+            path,
+            groups,
+            file_bytes: 0,
+            durability,
+        };
+        // Rewrite on every open: drops a damaged tail and stale entries.
+        store.compact()?;
+        Ok(store)
+    }
+
+    pub(crate) fn get(&self, group: &str, tp: &TopicPartition) -> Option<u64> {
+        self.groups.get(group)?.get(tp).copied()
+    }
+
+    pub(crate) fn group(&self, group: &str) -> Option<&Offsets> {
+        self.groups.get(group)
+    }
+
+    pub(crate) fn group_names(&self) -> impl Iterator<Item = &String> {
+        self.groups.iter().filter(|(_, o)| !o.is_empty()).map(|(g, _)| g)
+    }
+
+    /// Appends commits; durable before return under `Durability::Sync`.
+    pub(crate) fn commit(&mut self, group: &str, entries: &[(TopicPartition, u64)]) -> Result<()> {
+        let mut buf = Vec::with_capacity(entries.len() * 48);
+        for (tp, offset) in entries {
+            offsets::encode(
+                &OffsetEntry::Commit {
+                    group: group.to_string(),
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: *offset,
+                },
+                &mut buf,
+            );
+        }
+        self.append(&buf)?;
+        let g = self.groups.entry(group.to_string()).or_default();
+        for (tp, offset) in entries {
+            g.insert(tp.clone(), *offset);
+        }
+        self.maybe_compact()
+    }
+
+    pub(crate) fn delete_group(&mut self, group: &str) -> Result<()> {
+        let mut buf = Vec::new();
+        offsets::encode(&OffsetEntry::DeleteGroup { group: group.to_string() }, &mut buf);
+        self.append(&buf)?;
+        self.groups.remove(group);
+        Ok(())
+    }
+
+    fn append(&mut self, buf: &[u8]) -> Result<()> {
+        self.file
+            .write_all(buf)
+            .map_err(|e| Error::io("appending to offsets log", &self.path, e))?;
+        self.file_bytes += buf.len() as u64;
+        if self.durability != Durability::PageCache {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("syncing offsets log", &self.path, e))
+    }
+
+    fn live_entries(&self) -> usize {
+        self.groups.values().map(BTreeMap::len).sum()
+    }
+
+    fn maybe_compact(&mut self) -> Result<()> {
+        let live_bytes = (self.live_entries() as u64) * 64;
+        if self.file_bytes > 1024 * 1024 && self.file_bytes > live_bytes * 8 {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with only the live commits (temp, fsync, rename, dir fsync).
+    fn compact(&mut self) -> Result<()> {
+        let mut buf = FILE_HEADER.to_vec();
+        let mut names: Vec<&String> = self.groups.keys().collect();
+        names.sort();
+        for g in names {
+            for (tp, offset) in self.groups.get(g).into_iter().flatten() {
+                offsets::encode(
+                    &OffsetEntry::Commit {
+                        group: g.clone(),
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        offset: *offset,
+                    },
+                    &mut buf,
+                );
+            }
+        }
+        crate::fs::write_atomic(&self.path, &buf)?;
+        let mut file = crate::fs::open_rw(&self.path, "opening offsets log")?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io("opening offsets log", &self.path, e))?;
+        self.file = file;
+        self.file_bytes = buf.len() as u64;
+        Ok(())
+    }
+}
+
+fn apply(groups: &mut HashMap<String, Offsets>, entry: OffsetEntry) {
+    match entry {
+        OffsetEntry::Commit { group, topic, partition, offset } => {
+            groups.entry(group).or_default().insert(TopicPartition::new(topic, partition), offset);
+        }
+        OffsetEntry::DeleteGroup { group } => {
+            groups.remove(&group);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Producers: partition choice and appends.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::broker::BrokerInner;
+use crate::error::{Error, Result};
+use crate::partitioner::partition_for_key;
+use crate::record::{Record, RecordMetadata};
+use crate::topic::TopicInner;
+
+/// Sends records to topics. Cheap to clone; many threads may share one.
+///
+/// Partition choice: an explicit partition wins, else the hash of the key
+/// (same key, same partition, always), else round-robin over the partitions.
+///
+/// ```
+/// # fn main() -> logbus::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use logbus::{Broker, Record, TopicConfig};
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("orders", TopicConfig::new(3))?;
+/// let producer = broker.producer();
+/// let a = producer.send("orders", Record::new("created").with_key("order-7"))?;
+/// let b = producer.send("orders", Record::new("paid").with_key("order-7"))?;
+/// assert_eq!(a.partition(), b.partition());
+/// assert_eq!(b.offset(), a.offset() + 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    pub(crate) broker: Arc<BrokerInner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("dir", &self.broker.dir).finish()
+    }
+}
+
+fn choose_partition(topic: &TopicInner, record: &Record, count: u32) -> Result<u32> {
+    if let Some(p) = record.partition {
+        if p >= count {
+            return Err(Error::UnknownPartition {
+                topic: topic.name.to_string(),
+                partition: p,
+                partition_count: count,
+            });
+        }
+        return Ok(p);
+    }
+    if let Some(key) = &record.key {
+        let partitioner = topic.config.read().partitioner;
+        return Ok(partition_for_key(partitioner, key, count));
+    }
+    let n = topic.round_robin.fetch_add(1, Ordering::Relaxed);
+    Ok((n % u64::from(count.max(1))) as u32)
+}
+
+fn metadata(topic: &TopicInner, partition: u32, offset: u64, record: &Record, append_time: i64, log_time: bool) -> RecordMetadata {
+    let timestamp = if log_time { append_time } else { record.timestamp.unwrap_or(append_time) };
+    RecordMetadata {
+        topic: Arc::clone(&topic.name),
+        partition,
+        offset,
+        timestamp,
+    }
+}
+
+impl Producer {
+    /// Appends one record; returns where it landed. Under `Durability::Sync`
+    /// returns once it is on stable storage.
+    pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let t = self.broker.topic(topic)?;
+        t.check_live()?;
+        let logs = t.logs();
+        let partition = choose_partition(&t, &record, logs.len() as u32)?;
+        let Some(log) = logs.get(partition as usize) else {
+            return Err(Error::UnknownTopic { topic: topic.to_string() });
+        };
+        let appended = log.append(std::slice::from_ref(&record)).map_err(|e| self.map_closed(&t, e))?;
+        Ok(metadata(&t, partition, appended.base_offset, &record, appended.append_time, log.inner.config.log_append_time))
+    }
+
+    /// Appends many records, each routed as by `send`, in order per partition.
+    /// All-or-nothing validation: if one record is invalid (unknown
+    /// partition, too large), none is written.
+    pub fn send_batch(&self, topic: &str, records: impl IntoIterator<Item = Record>) -> Result<Vec<RecordMetadata>> {
+        let t = self.broker.topic(topic)?;
+        t.check_live()?;
+        let logs = t.logs();
+        let count = logs.len() as u32;
+        let records: Vec<Record> = records.into_iter().collect();
+        let mut routed: Vec<Vec<(usize, Record)>> = (0..count).map(|_| Vec::new()).collect();
+        for (i, r) in records.into_iter().enumerate() {
+            let p = choose_partition(&t, &r, count)?;
+            if let Some(group) = routed.get_mut(p as usize) {
+                group.push((i, r));
+            }
+        }
+        for (p, group) in routed.iter().enumerate() {
+            if let (Some(log), false) = (logs.get(p), group.is_empty()) {
+                let rs: Vec<Record> = group.iter().map(|(_, r)| r.clone()).collect();
+                log.inner.validate_records(&rs)?;
+            }
+        }
+        let total: usize = routed.iter().map(Vec::len).sum();
+        let mut out: Vec<Option<RecordMetadata>> = vec![None; total];
+        for (p, group) in routed.into_iter().enumerate() {
+            let Some(log) = logs.get(p).filter(|_| !group.is_empty()) else { continue };
+            let (idx, rs): (Vec<usize>, Vec<Record>) = group.into_iter().unzip();
+            let appended = log.append(&rs).map_err(|e| self.map_closed(&t, e))?;
+            for (k, (i, r)) in idx.into_iter().zip(rs.iter()).enumerate() {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(metadata(&t, p as u32, appended.base_offset + k as u64, r, appended.append_time, log.inner.config.log_append_time));
+                }
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Makes everything sent so far (by anyone) durable.
+    pub fn flush(&self) -> Result<()> {
+        self.broker.flush()
+    }
+
+    /// A log closed under us because its topic was deleted reads as UnknownTopic.
+    fn map_closed(&self, t: &TopicInner, e: Error) -> Error {
+        match e {
+            Error::Closed if !self.broker.is_closed() => Error::UnknownTopic { topic: t.name.to_string() },
+            e => e,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Topics and partitions: handles, name rules, persisted metadata.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::broker::BrokerInner;
+use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConfig};
+use crate::error::{Error, Result};
+use crate::format::topic_meta::{self, TopicMeta};
+use crate::log::Log;
+use crate::record::ConsumedRecord;
+
+/// Longest topic name (Kafka's limit).
+pub const MAX_TOPIC_NAME: usize = 249;
+pub(crate) const META_FILE: &str = "topic.meta";
+
+/// Checks Kafka's rule: 1 to 249 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidTopicName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("the name is empty");
+    }
+    if name.len() > MAX_TOPIC_NAME {
+        return bad("the name is longer than 249 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return bad("it contains a character outside [A-Za-z0-9._-]");
+    }
+    Ok(())
+}
+
+pub(crate) struct TopicInner {
+    pub(crate) name: Arc<str>,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RwLock<TopicConfig>,
+    pub(crate) partitions: RwLock<Arc<Vec<Log>>>,
+    pub(crate) round_robin: AtomicU64,
+    pub(crate) deleted: AtomicBool,
+}
+
+impl TopicInner {
+    /// Creates the topic's directories and metadata (metadata last: a topic
+    /// directory without `topic.meta` is an interrupted create).
+    pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, durability: Durability) -> Result<TopicInner> {
+        crate::fs::create_dir_durable(dir)?;
+        let mut logs = Vec::with_capacity(config.partitions as usize);
+        for p in 0..config.partitions {
+            logs.push(Log::open_named(&dir.join(p.to_string()), LogConfig::from_topic(&config, durability), name.into(), p)?);
+        }
+        crate::fs::write_atomic(&dir.join(META_FILE), &topic_meta::encode(&to_meta(&config)))?;
+        Ok(TopicInner::new(dir, name, config, logs))
+    }
+
+    /// Opens an existing topic directory.
+    pub(crate) fn open(dir: &Path, name: &str, durability: Durability) -> Result<TopicInner> {
+        let path = dir.join(META_FILE);
+        let bytes = crate::fs::read_optional(&path)?.unwrap_or_default();
+        let meta = topic_meta::decode(&bytes).map_err(|e| Error::Corruption {
+            path: path.clone(),
+            position: e.at as u64,
+            reason: e.reason.to_string(),
+        })?;
+        let config = from_meta(&meta);
+        let mut logs = Vec::with_capacity(config.partitions as usize);
+        for p in 0..config.partitions {
+            logs.push(Log::open_named(&dir.join(p.to_string()), LogConfig::from_topic(&config, durability), name.into(), p)?);
+        }
+        Ok(TopicInner::new(dir, name, config, logs))
+    }
+
+    fn new(dir: &Path, name: &str, config: TopicConfig, logs: Vec<Log>) -> TopicInner {
+        TopicInner {
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            partitions: RwLock::new(Arc::new(logs)),
+            round_robin: AtomicU64::new(0),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn logs(&self) -> Arc<Vec<Log>> {
+        Arc::clone(&self.partitions.read())
+    }
+
+    pub(crate) fn partition_count(&self) -> u32 {
+        self.partitions.read().len() as u32
+    }
+
+    pub(crate) fn log(&self, partition: u32) -> Result<Log> {
+        let logs = self.partitions.read();
+        logs.get(partition as usize).cloned().ok_or_else(|| Error::UnknownPartition {
+            topic: self.name.to_string(),
+            partition,
+            partition_count: logs.len() as u32,
+        })
+    }
+
+    /// Grows the topic to `count` partitions (never shrinks, like Kafka).
+    pub(crate) fn add_partitions(&self, count: u32, durability: Durability) -> Result<()> {
+        let mut config = self.config.write();
+        let current = config.partitions;
+        if count <= current || count > crate::config::MAX_PARTITIONS {
+            return Err(Error::config(
+                "partitions",
+                count,
+                format!("topic '{}' has {current} partitions; the new count must be larger (and at most 10000)", self.name),
+            ));
+        }
+        let mut logs: Vec<Log> = self.logs().iter().cloned().collect();
+        let mut next = config.clone().partitions(count);
+        for p in current..count {
+            logs.push(Log::open_named(&self.dir.join(p.to_string()), LogConfig::from_topic(&next, durability), Arc::clone(&self.name), p)?);
+        }
+        crate::fs::write_atomic(&self.dir.join(META_FILE), &topic_meta::encode(&to_meta(&next)))?;
+        std::mem::swap(&mut *config, &mut next);
+        *self.partitions.write() = Arc::new(logs);
+        Ok(())
+    }
+
+    pub(crate) fn check_live(&self) -> Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+        }
+        Ok(())
+    }
+}
+
+fn to_meta(c: &TopicConfig) -> TopicMeta {
+    TopicMeta {
+        partitions: c.partitions,
+        max_record_bytes: c.effective_max_record_bytes(),
+        segment_bytes: c.segment_bytes,
+        segment_ms: c.segment_ms,
+        retention_bytes: c.retention_bytes,
+        retention_ms: c.retention_ms,
+        timestamp_type: match c.timestamp_type {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => 1,
+        },
+        partitioner: match c.partitioner {
+            Partitioner::Xxh64 => 0,
+            Partitioner::Murmur2 => 1,
+        },
+    }
+}
+
+fn from_meta(m: &TopicMeta) -> TopicConfig {
+    let mut c = TopicConfig::new(m.partitions)
+        .segment_bytes(m.segment_bytes)
+        .segment_ms(m.segment_ms)
+        .retention_bytes(m.retention_bytes)
+        .retention_ms(m.retention_ms)
+        .max_record_bytes(m.max_record_bytes);
+    c.timestamp_type = if m.timestamp_type == 1 { TimestampType::LogAppendTime } else { TimestampType::CreateTime };
+    c.partitioner = if m.partitioner == 1 { Partitioner::Murmur2 } else { Partitioner::Xxh64 };
+    c
+}
+
+/// A topic: a named set of partitions. Cheap to clone.
+///
+/// ```
+/// # fn main() -> logbus::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use logbus::{Broker, TopicConfig};
+/// let broker = Broker::open(dir.path())?;
+/// let orders = broker.create_topic("orders", TopicConfig::new(3))?;
+/// assert_eq!(orders.partition_count(), 3);
+/// assert_eq!(orders.partition(0)?.end_offset(), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Topic {
+    pub(crate) broker: Arc<BrokerInner>,
+    pub(crate) inner: Arc<TopicInner>,
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.inner.name)
+            .field("partitions", &self.partition_count())
+            .finish()
+    }
+}
+
+impl Topic {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Number of partitions.
+    pub fn partition_count(&self) -> u32 {
+        self.inner.partition_count()
+    }
+
+    /// A handle on one partition.
+    pub fn partition(&self, id: u32) -> Result<Partition> {
+        self.broker.check_open()?;
+        self.inner.check_live()?;
+        let log = self.inner.log(id)?;
+        Ok(Partition {
+            broker: Arc::clone(&self.broker),
+            topic: Arc::clone(&self.inner),
+            log,
+            id,
+        })
+    }
+
+    /// The topic's settings.
+    pub fn config(&self) -> TopicConfig {
+        self.inner.config.read().clone()
+    }
+
+    /// Total bytes stored, all partitions.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.logs().iter().map(Log::size_bytes).sum()
+    }
+}
+
+/// One partition of a topic: an ordered log of records. Cheap to clone.
+#[derive(Clone)]
+pub struct Partition {
+    pub(crate) broker: Arc<BrokerInner>,
+    pub(crate) topic: Arc<TopicInner>,
+    pub(crate) log: Log,
+    pub(crate) id: u32,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("topic", &self.topic.name)
+            .field("id", &self.id)
+            .field("start_offset", &self.start_offset())
+            .field("end_offset", &self.end_offset())
+            .finish()
+    }
+}
+
+impl Partition {
+    fn check(&self) -> Result<()> {
+        self.broker.check_open()?;
+        self.topic.check_live()
+    }
+
+    /// The partition number.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic.name
+    }
+
+    /// First offset still stored (moves with retention).
+    pub fn start_offset(&self) -> u64 {
+        self.log.start_offset()
+    }
+
+    /// The next offset to be written.
+    pub fn end_offset(&self) -> u64 {
+        self.log.end_offset()
+    }
+
+    /// Up to `max_records` records from `offset`; empty at the end of the log;
+    /// `Error::OffsetOutOfRange` outside `start_offset()..=end_offset()`.
+    pub fn read(&self, offset: u64, max_records: usize) -> Result<Vec<ConsumedRecord>> {
+        self.check()?;
+        self.log.read(offset, max_records)
+    }
+
+    /// First offset whose timestamp is `>= ts_ms`, `None` if all records are older.
+    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Result<Option<u64>> {
+        self.check()?;
+        self.log.offset_for_timestamp(ts_ms)
+    }
+
+    /// Bytes stored in this partition.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// Number of segment files.
+    pub fn segment_count(&self) -> usize {
+        self.log.segment_count()
+    }
+
+    /// Full CRC check of every batch; returns the number of records checked.
+    pub fn verify(&self) -> Result<u64> {
+        self.check()?;
+        self.log.verify()
+    }
+
+    /// The underlying storage log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+}
