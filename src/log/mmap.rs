@@ -22,9 +22,11 @@ use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
-/// A segment file mapped once for its whole capacity.
+/// A segment file mapped once for its whole capacity (or, for readers that
+/// must not map files another process may truncate, bytes read into memory).
 pub struct SegmentMap {
     raw: Option<MmapRaw>,
+    heap: Option<Box<[u8]>>,
     published: AtomicUsize,
 }
 
@@ -46,8 +48,19 @@ impl SegmentMap {
         };
         Ok(Arc::new(SegmentMap {
             raw,
+            heap: None,
             published: AtomicUsize::new(len),
         }))
+    }
+
+    /// Wraps bytes already in memory (read with `pread` by a read-only inspector).
+    pub fn from_vec(bytes: Vec<u8>) -> Arc<SegmentMap> {
+        let len = bytes.len();
+        Arc::new(SegmentMap {
+            raw: None,
+            heap: Some(bytes.into_boxed_slice()),
+            published: AtomicUsize::new(len),
+        })
     }
 
     /// Maps `capacity` bytes of an active segment for writing. `published`
@@ -63,6 +76,7 @@ impl SegmentMap {
         let raw = MmapOptions::new().len(capacity).map_raw(&file)?;
         let map = Arc::new(SegmentMap {
             raw: Some(raw),
+            heap: None,
             published: AtomicUsize::new(published),
         });
         let writer = MapWriter {
@@ -84,6 +98,9 @@ impl SegmentMap {
     #[inline]
     pub fn bytes(&self) -> &[u8] {
         let len = self.published();
+        if let Some(heap) = &self.heap {
+            return heap.get(..len).unwrap_or_default();
+        }
         match &self.raw {
             // SAFETY: the mapping is at least `len` bytes (published <= capacity),
             // bytes below `published` are initialised file data that is never
