@@ -76,6 +76,16 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         let (path, ipath, tpath) = segment::paths(dir, base);
         let file = lfs::open_rw(&path, "opening segment")?;
         let len = file.metadata().map_err(|e| Error::io("reading segment size", &path, e))?.len() as usize;
+        if i == start_idx && (start.position as usize) > len {
+            // The file is shorter than the checkpoint says it was: whatever the
+            // clean flag claims, scan the segment from its start.
+            report.clean = false;
+            report.damage.push(format!(
+                "{}: {len} bytes, shorter than the checkpoint's {}",
+                path.display(),
+                start.position
+            ));
+        }
         let (mut pos0, mut expected, mut index) = if i == start_idx && (start.position as usize) <= len {
             let mut ix = SegIndex::load_active(&ipath, &tpath, base);
             let next_rel = u32::try_from(start.next_offset.saturating_sub(base)).unwrap_or(u32::MAX);
