@@ -103,48 +103,62 @@ fn record_body_len(r: &Record, ts: i64, base_ts: i64, offset_delta: u32) -> usiz
 
 /// How many records from the front of `records` fit in one batch of at most
 /// `max_len` bytes, and that batch's length. `(0, 0)` when not even the first fits.
-pub fn plan(records: &[Record], ts: &dyn Fn(&Record) -> i64, max_len: usize) -> (usize, usize) {
+pub fn plan(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize) -> (usize, usize) {
+    plan_lens(records, ts, max_len, &mut Vec::new())
+}
+
+/// [`plan`], also leaving each planned record's body length in `body_lens`
+/// for [`encode_planned`], so lengths are computed once per record.
+pub fn plan_lens(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize, body_lens: &mut Vec<u32>) -> (usize, usize) {
+    body_lens.clear();
     let Some(first) = records.first() else {
         return (0, 0);
     };
     let base_ts = ts(first);
     let mut len = HEADER_LEN;
-    let mut count = 0usize;
     for (i, r) in records.iter().enumerate() {
         let delta = u32::try_from(i).unwrap_or(u32::MAX);
-        let next = len + record_len(r, ts(r), base_ts, delta);
-        if next > max_len || count == u32::MAX as usize {
+        let body = record_body_len(r, ts(r), base_ts, delta);
+        let next = len + varint::len(body as u64) + body;
+        if next > max_len || body_lens.len() == u32::MAX as usize {
             break;
         }
         len = next;
-        count += 1;
+        body_lens.push(body as u32);
     }
-    if count == 0 {
+    if body_lens.is_empty() {
         (0, 0)
     } else {
-        (count, len)
+        (body_lens.len(), len)
     }
 }
 
 /// Encodes `records` as one batch into `dst`, which must be exactly the
 /// length [`plan`] returned for them. Returns the batch header written.
-pub fn encode(
+pub fn encode(dst: &mut [u8], base_offset: u64, attributes: u8, records: &[Record], ts: impl Fn(&Record) -> i64) -> BatchHeader {
+    let mut lens = Vec::with_capacity(records.len());
+    plan_lens(records, &ts, usize::MAX, &mut lens);
+    encode_planned(dst, base_offset, attributes, records, ts, &lens)
+}
+
+/// [`encode`] with the body lengths [`plan_lens`] computed.
+pub fn encode_planned(
     dst: &mut [u8],
     base_offset: u64,
     attributes: u8,
     records: &[Record],
-    ts: &dyn Fn(&Record) -> i64,
+    ts: impl Fn(&Record) -> i64,
+    body_lens: &[u32],
 ) -> BatchHeader {
-    let base_ts = records.first().map(ts).unwrap_or(0);
+    let base_ts = records.first().map(&ts).unwrap_or(0);
     let mut max_ts = i64::MIN;
     let mut pos = HEADER_LEN;
-    for (i, r) in records.iter().enumerate() {
+    for (i, (r, &body)) in records.iter().zip(body_lens).enumerate() {
         let t = ts(r);
         max_ts = max_ts.max(t);
         let delta = u32::try_from(i).unwrap_or(u32::MAX);
-        let body = record_body_len(r, t, base_ts, delta);
         let rest = dst.get_mut(pos..).unwrap_or_default();
-        pos += write_record(rest, r, body, t - base_ts, delta);
+        pos += write_record(rest, r, body as usize, t.wrapping_sub(base_ts), delta);
     }
     let header = BatchHeader {
         len: u32::try_from(pos).unwrap_or(u32::MAX),
@@ -153,7 +167,7 @@ pub fn encode(
         base_offset,
         base_timestamp: base_ts,
         max_timestamp: max_ts,
-        count: u32::try_from(records.len()).unwrap_or(u32::MAX),
+        count: u32::try_from(body_lens.len().min(records.len())).unwrap_or(u32::MAX),
     };
     let crc = write_header(dst, &header);
     BatchHeader { crc, ..header }

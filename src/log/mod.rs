@@ -113,6 +113,8 @@ struct Writer {
     /// Timestamp of the active segment's first record (for `segment_ms`).
     first_ts: Option<i64>,
     last_retention: Instant,
+    /// Scratch: body lengths of the batch being encoded.
+    body_lens: Vec<u32>,
 }
 
 impl Log {

@@ -191,6 +191,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             dir_dirty: false,
             first_ts,
             last_retention: Instant::now(),
+            body_lens: Vec::new(),
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),

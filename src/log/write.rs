@@ -24,7 +24,9 @@ impl LogInner {
         let room = self.config.segment_bytes as usize;
         for r in records {
             let size = r.size();
-            let framed = batch::HEADER_LEN + batch::record_len(r, 0, 0, 0);
+            // Exact framing only matters when the record is near a segment's size.
+            let bound = size + batch::HEADER_LEN + batch::RECORD_OVERHEAD + r.headers.len() * 2 * 10;
+            let framed = if bound <= room { 0 } else { batch::HEADER_LEN + batch::record_len(r, 0, 0, 0) };
             if size > max || framed > room {
                 return Err(Error::RecordTooLarge {
                     topic: self.topic.to_string(),
@@ -57,7 +59,7 @@ impl LogInner {
         let mut rest = records;
         while !rest.is_empty() {
             let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
-            let (n, len) = batch::plan(rest, &ts, room);
+            let (n, len) = batch::plan_lens(rest, ts, room, &mut w.body_lens);
             if n == 0 {
                 if w.active.size() == 0 {
                     // validate_records guarantees this cannot happen.
@@ -77,7 +79,8 @@ impl LogInner {
             let Some(map) = w.map.as_mut() else {
                 return Err(Error::Closed);
             };
-            map.append(len, |dst| header = Some(batch::encode(dst, offset, attrs, chunk, &ts)))
+            let lens = &w.body_lens;
+            map.append(len, |dst| header = Some(batch::encode_planned(dst, offset, attrs, chunk, ts, lens)))
                 .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
             if let Some(h) = header {
                 w.first_ts.get_or_insert(h.base_timestamp);
@@ -189,11 +192,11 @@ impl LogInner {
         let mut tail = Vec::new();
         if !partial.is_empty() {
             let ts = |r: &Record| r.timestamp.unwrap_or(0);
-            let (_, len) = batch::plan(&partial, &ts, usize::MAX);
+            let (_, len) = batch::plan(&partial, ts, usize::MAX);
             tail.resize(len, 0);
             let first = offset - partial.len() as u64;
             let attrs = if self.config.log_append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
-            batch::encode(&mut tail, first, attrs, &partial, &ts);
+            batch::encode(&mut tail, first, attrs, &partial, ts);
         }
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
