@@ -25,7 +25,11 @@ pub fn assign(
         AssignmentStrategy::Range => {
             for topic in topics {
                 let Some(n) = counts(topic) else { continue };
-                let members: Vec<u64> = subs.iter().filter(|(_, t)| t.iter().any(|x| x == topic)).map(|(&m, _)| m).collect();
+                let members: Vec<u64> = subs
+                    .iter()
+                    .filter(|(_, t)| t.iter().any(|x| x == topic))
+                    .map(|(&m, _)| m)
+                    .collect();
                 if members.is_empty() {
                     continue;
                 }
@@ -49,7 +53,7 @@ pub fn assign(
                 for _ in 0..members.len() {
                     let m = members.get(turn % members.len()).copied().unwrap_or(0);
                     turn += 1;
-                    if subs.get(&m).is_some_and(|t| t.iter().any(|x| *x == tp.topic)) {
+                    if subs.get(&m).is_some_and(|t| t.contains(&tp.topic)) {
                         out.entry(m).or_default().insert(tp);
                         break;
                     }
@@ -82,7 +86,7 @@ fn sticky(
 ) {
     let all = all_partitions(topics, counts);
     let valid: BTreeSet<&TopicPartition> = all.iter().collect();
-    let eligible = |m: u64, tp: &TopicPartition| subs.get(&m).is_some_and(|t| t.iter().any(|x| *x == tp.topic));
+    let eligible = |m: u64, tp: &TopicPartition| subs.get(&m).is_some_and(|t| t.contains(&tp.topic));
     let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
     for (m, set) in previous {
         if !subs.contains_key(m) {
@@ -142,7 +146,11 @@ mod tests {
 
     #[test]
     fn range_and_round_robin_balance() {
-        for s in [AssignmentStrategy::Range, AssignmentStrategy::RoundRobin, AssignmentStrategy::Sticky] {
+        for s in [
+            AssignmentStrategy::Range,
+            AssignmentStrategy::RoundRobin,
+            AssignmentStrategy::Sticky,
+        ] {
             let a = assign(s, &subs(3, "t"), &counts, &Assignment::new());
             assert_eq!(sizes(&a), vec![2, 2, 2], "{s:?}");
             let a = assign(s, &subs(4, "t"), &counts, &Assignment::new());
@@ -159,10 +167,7 @@ mod tests {
         let first = assign(AssignmentStrategy::Sticky, &subs(2, "t"), &counts, &Assignment::new());
         let second = assign(AssignmentStrategy::Sticky, &subs(3, "t"), &counts, &first);
         assert_eq!(sizes(&second), vec![2, 2, 2]);
-        let moved: usize = [1u64, 2]
-            .iter()
-            .map(|m| first[m].difference(&second[m]).count())
-            .sum();
+        let moved: usize = [1u64, 2].iter().map(|m| first[m].difference(&second[m]).count()).sum();
         assert_eq!(moved, 2, "only the new member's share moves");
     }
 }

@@ -74,6 +74,10 @@ struct Member {
     max_poll_interval: Duration,
     generation: u64,
     owned: BTreeSet<TopicPartition>,
+    /// Owned partitions whose topic was deleted (and maybe re-created): the
+    /// member must revoke them even if the target still names them, so that
+    /// it drops its handles on the deleted log.
+    stale: BTreeSet<TopicPartition>,
     thread: Option<Thread>,
 }
 
@@ -127,11 +131,13 @@ pub(crate) struct Coordinator {
 }
 
 type Counts<'a> = &'a dyn Fn(&str) -> Option<u32>;
+/// (topic, partition) -> (start offset, end offset), for partitions that exist.
+type Ends<'a> = &'a dyn Fn(&str, u32) -> Option<(u64, u64)>;
 
 impl Coordinator {
     /// Opens the offsets store; clamps commits that are ahead of their
     /// partition's end (data lost in a crash) and reports them in the notes.
-    pub(crate) fn open(dir: &Path, durability: Durability, ends: &dyn Fn(&str, u32) -> Option<(u64, u64)>) -> Result<(Coordinator, Vec<String>)> {
+    pub(crate) fn open(dir: &Path, durability: Durability, ends: Ends) -> Result<(Coordinator, Vec<String>)> {
         let mut notes = Vec::new();
         let mut store = OffsetStore::open(dir, durability, &mut notes)?;
         let names: Vec<String> = store.group_names().cloned().collect();
@@ -162,7 +168,14 @@ impl Coordinator {
     }
 
     /// Adds a member subscribed to `topics`; the group rebalances.
-    pub(crate) fn join(&self, group: &str, topics: Vec<String>, strategy: AssignmentStrategy, max_poll_interval: Duration, counts: Counts) -> u64 {
+    pub(crate) fn join(
+        &self,
+        group: &str,
+        topics: Vec<String>,
+        strategy: AssignmentStrategy,
+        max_poll_interval: Duration,
+        counts: Counts,
+    ) -> u64 {
         let id = {
             let mut n = self.next_member.lock();
             *n += 1;
@@ -182,6 +195,7 @@ impl Coordinator {
                 max_poll_interval,
                 generation: 0,
                 owned: BTreeSet::new(),
+                stale: BTreeSet::new(),
                 thread: None,
             },
         );
@@ -218,12 +232,18 @@ impl Coordinator {
     pub(crate) fn begin_sync(&self, group: &str, member: u64, thread: Option<Thread>) -> SyncPlan {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
-            return SyncPlan { evicted: true, ..SyncPlan::default() };
+            return SyncPlan {
+                evicted: true,
+                ..SyncPlan::default()
+            };
         };
         let generation = g.generation;
         let target = g.target.get(&member).cloned().unwrap_or_default();
         let Some(m) = g.members.get_mut(&member) else {
-            return SyncPlan { evicted: true, ..SyncPlan::default() };
+            return SyncPlan {
+                evicted: true,
+                ..SyncPlan::default()
+            };
         };
         m.last_seen = Instant::now();
         m.in_poll = thread.is_some();
@@ -233,7 +253,12 @@ impl Coordinator {
         m.generation = generation;
         SyncPlan {
             evicted: false,
-            revoke: m.owned.difference(&target).cloned().collect(),
+            revoke: m
+                .owned
+                .iter()
+                .filter(|tp| !target.contains(*tp) || m.stale.contains(*tp))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -241,12 +266,15 @@ impl Coordinator {
     /// that are free. Returns the newly acquired ones.
     pub(crate) fn finish_sync(&self, group: &str, member: u64, revoked: &[TopicPartition]) -> Vec<TopicPartition> {
         let mut groups = self.groups.lock();
-        let Some(g) = groups.get_mut(group) else { return Vec::new() };
+        let Some(g) = groups.get_mut(group) else {
+            return Vec::new();
+        };
         let target = g.target.get(&member).cloned().unwrap_or_default();
         let mut released = false;
         let mut acquired = Vec::new();
         if let Some(m) = g.members.get_mut(&member) {
             for tp in revoked {
+                m.stale.remove(tp);
                 if m.owned.remove(tp) {
                     released = true;
                 }
@@ -287,7 +315,7 @@ impl Coordinator {
         let groups = self.groups.lock();
         let Some(g) = groups.get(group) else { return true };
         let Some(m) = g.members.get(&member) else { return true };
-        if m.generation != g.generation {
+        if m.generation != g.generation || !m.stale.is_empty() {
             return true;
         }
         g.target
@@ -342,25 +370,30 @@ impl Coordinator {
         groups.retain(|_, g| !g.members.is_empty());
     }
 
-    /// Topics were created, deleted or grew: every group rebalances.
+    /// Topics were created, deleted or grew: groups whose assignment this
+    /// changes rebalance; the others are left alone (their commits stay valid).
     pub(crate) fn topics_changed(&self, counts: Counts) {
         let mut groups = self.groups.lock();
         for g in groups.values_mut() {
-            // Drop ownership of partitions that no longer exist.
-            let gone: Vec<TopicPartition> = g
+            // Partitions that no longer exist stay owned until their owner's
+            // next poll revokes them (so a re-created topic's partition never
+            // has two owners, and the owner drops its handle on the old log).
+            let gone: Vec<(TopicPartition, u64)> = g
                 .owners
-                .keys()
-                .filter(|tp| counts(&tp.topic).is_none_or(|n| tp.partition >= n))
-                .cloned()
+                .iter()
+                .filter(|(tp, _)| counts(&tp.topic).is_none_or(|n| tp.partition >= n))
+                .map(|(tp, &id)| (tp.clone(), id))
                 .collect();
-            for tp in gone {
-                if let Some(id) = g.owners.remove(&tp) {
-                    if let Some(m) = g.members.get_mut(&id) {
-                        m.owned.remove(&tp);
-                    }
+            let mut changed = false;
+            for (tp, id) in gone {
+                if let Some(m) = g.members.get_mut(&id) {
+                    changed |= m.stale.insert(tp);
                 }
             }
-            g.rebalance(counts);
+            let subs: Subscriptions = g.members.iter().map(|(&id, m)| (id, m.topics.clone())).collect();
+            if changed || assign::assign(g.strategy, &subs, counts, &g.target) != g.target {
+                g.rebalance(counts);
+            }
         }
     }
 
@@ -370,13 +403,21 @@ impl Coordinator {
         names.into_iter().collect()
     }
 
-    pub(crate) fn describe(&self, group: &str, topic: &dyn Fn(&str) -> Option<Arc<TopicInner>>) -> Result<GroupDescription> {
+    pub(crate) fn describe(
+        &self,
+        group: &str,
+        topic: &dyn Fn(&str) -> Option<Arc<TopicInner>>,
+    ) -> Result<GroupDescription> {
         let groups = self.groups.lock();
         let store = self.store.lock();
         let g = groups.get(group);
         let committed = store.group(group);
         if g.is_none() && committed.is_none() {
-            return Err(Error::config("group", group, "no such group: it has no members and no committed offsets"));
+            return Err(Error::config(
+                "group",
+                group,
+                "no such group: it has no members and no committed offsets",
+            ));
         }
         let mut members = Vec::new();
         let mut tps: BTreeSet<TopicPartition> = committed.map(|c| c.keys().cloned().collect()).unwrap_or_default();
@@ -399,7 +440,9 @@ impl Coordinator {
         let partitions = tps
             .into_iter()
             .map(|tp| {
-                let end = topic(&tp.topic).and_then(|t| t.log(tp.partition).ok()).map_or(0, |l| l.end_offset());
+                let end = topic(&tp.topic)
+                    .and_then(|t| t.log(tp.partition).ok())
+                    .map_or(0, |l| l.end_offset());
                 let committed = store.get(group, &tp);
                 PartitionLag {
                     owner: g.and_then(|g| g.owners.get(&tp)).map(|&id| member_name(id)),
@@ -420,7 +463,11 @@ impl Coordinator {
 
     fn check_no_members(&self, group: &str) -> Result<()> {
         if self.groups.lock().get(group).is_some_and(|g| !g.members.is_empty()) {
-            return Err(Error::config("group", group, "the group has live members; close them first"));
+            return Err(Error::config(
+                "group",
+                group,
+                "the group has live members; close them first",
+            ));
         }
         Ok(())
     }
