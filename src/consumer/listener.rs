@@ -6,10 +6,21 @@ use crate::error::Result;
 /// Callbacks around a group rebalance, called from inside `poll` on the
 /// polling thread, in Kafka's order: revoked partitions are reported to their
 /// old owner (which may still commit them) before anyone else is assigned them.
+/// Leaving the group (`close`, drop, `unsubscribe`) reports the owned
+/// partitions as revoked too; an evicted member's are reported as lost.
 pub trait RebalanceListener: Send {
     /// These partitions are being taken away. Commit what was processed now.
     fn on_partitions_revoked(&mut self, ctx: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
         let _ = (ctx, partitions);
+    }
+
+    /// The member was removed from the group (it did not poll within
+    /// `max_poll_interval`) and these partitions may already belong to
+    /// others: commits for them are fenced. Reported at the member's next
+    /// poll, which rejoins the group. Default = `on_partitions_revoked`
+    /// (Kafka's default too).
+    fn on_partitions_lost(&mut self, ctx: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(ctx, partitions);
     }
 
     /// These partitions were just assigned to this member.

@@ -107,6 +107,7 @@ impl Consumer {
 
     /// Leaves the group; the consumer owns nothing until it subscribes or assigns again.
     pub fn unsubscribe(&mut self) -> Result<()> {
+        self.revoke_before_leaving();
         self.core.leave_group();
         self.core.parts.clear();
         self.core.mode = Mode::Unset;
@@ -172,7 +173,7 @@ impl Consumer {
             let lost: Vec<TopicPartition> = self.core.parts.keys().cloned().collect();
             if !lost.is_empty() {
                 if let Some(l) = self.listener.as_mut() {
-                    l.on_partitions_revoked(&mut RebalanceContext { core: &mut self.core }, &lost);
+                    l.on_partitions_lost(&mut RebalanceContext { core: &mut self.core }, &lost);
                 }
             }
             self.core.parts.clear();
@@ -269,14 +270,35 @@ impl Consumer {
         self.core.parts.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
     }
 
-    /// Leaves the group now (commits first under auto commit).
+    /// Leaves the group now (commits first under auto commit). The rebalance
+    /// listener is told that the owned partitions are revoked first.
     pub fn close(mut self) -> Result<()> {
+        self.revoke_before_leaving();
         self.core.shutdown()
+    }
+
+    /// Before leaving the group (close, drop, unsubscribe), reports the owned
+    /// partitions as revoked, as Kafka does: the listener may still commit them.
+    fn revoke_before_leaving(&mut self) {
+        if self.core.closed || self.core.broker.is_closed() || !matches!(self.core.mode, Mode::Subscribed { .. }) {
+            return;
+        }
+        let owned = self.core.assignment();
+        if owned.is_empty() {
+            return;
+        }
+        if let Some(l) = self.listener.as_mut() {
+            l.on_partitions_revoked(&mut RebalanceContext { core: &mut self.core }, &owned);
+        }
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        // No user callbacks while unwinding (a second panic would abort).
+        if !std::thread::panicking() {
+            self.revoke_before_leaving();
+        }
         let _ = self.core.shutdown();
     }
 }
