@@ -153,10 +153,10 @@ fn three_threaded_members_split_six_partitions_and_two_take_three_each_after_a_c
     };
 
     let mut handles = Vec::new();
-    for id in 0..3 {
+    for (id, close) in close_flags.iter().enumerate() {
         let broker = broker.clone();
         let (owners, violations, views) = (Arc::clone(&owners), Arc::clone(&violations), Arc::clone(&views));
-        let (stop, close) = (Arc::clone(&stop), Arc::clone(&close_flags[id]));
+        let (stop, close) = (Arc::clone(&stop), Arc::clone(close));
         let received = Arc::clone(&received);
         handles.push(thread::spawn(move || {
             let mut c = broker.consumer(group_config("g", AssignmentStrategy::Range)).unwrap();
@@ -168,15 +168,15 @@ fn three_threaded_members_split_six_partitions_and_two_take_three_each_after_a_c
             c.subscribe_with_listener(&["t"], check).unwrap();
             loop {
                 if close.load(Ordering::Relaxed) {
-                    // Not polling any more: forget ownership first, then leave.
-                    owners.lock().unwrap().retain(|_, m| *m != id);
+                    // close() reports the owned partitions as revoked
+                    // (the listener updates the map) before leaving.
                     views.lock().unwrap().remove(&id);
                     c.close().unwrap();
+                    assert!(!owners.lock().unwrap().values().any(|m| *m == id));
                     return;
                 }
                 if stop.load(Ordering::Relaxed) {
-                    // Dropping leaves the group too: forget ownership first.
-                    owners.lock().unwrap().retain(|_, m| *m != id);
+                    // Dropping leaves the group too, after the revoke callback.
                     drop(c);
                     return;
                 }
