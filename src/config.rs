@@ -279,6 +279,19 @@ pub enum AssignmentStrategy {
     Sticky,
 }
 
+/// How a consumer waits inside `poll` while no record is available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitStrategy {
+    /// Park the thread; a producer's append wakes it. Uses no CPU while idle.
+    #[default]
+    Block,
+    /// Busy-spin until data arrives or the timeout passes (like Chronicle
+    /// Queue's tailers): lowest latency, one core at 100% while waiting.
+    Spin,
+    /// Spin for this long, then park.
+    SpinThenBlock(Duration),
+}
+
 /// Consumer settings. `Default` = no group, `OffsetReset::Latest`, auto
 /// commit off, 500 records per poll, 5 min `max_poll_interval`, range assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +302,7 @@ pub struct ConsumerConfig {
     pub(crate) max_poll_records: usize,
     pub(crate) max_poll_interval: Duration,
     pub(crate) strategy: AssignmentStrategy,
+    pub(crate) wait: WaitStrategy,
 }
 
 impl Default for ConsumerConfig {
@@ -300,6 +314,7 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             max_poll_interval: Duration::from_secs(300),
             strategy: AssignmentStrategy::Range,
+            wait: WaitStrategy::Block,
         }
     }
 }
@@ -350,6 +365,13 @@ impl ConsumerConfig {
     #[must_use]
     pub fn assignment_strategy(mut self, s: AssignmentStrategy) -> ConsumerConfig {
         self.strategy = s;
+        self
+    }
+
+    /// How `poll` waits for data. Default = `WaitStrategy::Block`.
+    #[must_use]
+    pub fn wait_strategy(mut self, w: WaitStrategy) -> ConsumerConfig {
+        self.wait = w;
         self
     }
 

@@ -27,7 +27,20 @@ use memmap2::{MmapOptions, MmapRaw};
 pub struct SegmentMap {
     raw: Option<MmapRaw>,
     heap: Option<Box<[u8]>>,
-    published: AtomicUsize,
+    /// On its own cache line: the writer stores it on every append, while
+    /// readers bump the `Arc` count (next to the fields above) per record.
+    published: Padded,
+}
+
+/// An `AtomicUsize` alone on a 128-byte line (two 64-byte lines: adjacent-line prefetch).
+#[repr(align(128))]
+struct Padded(AtomicUsize);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicUsize;
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for SegmentMap {
@@ -49,7 +62,7 @@ impl SegmentMap {
         Ok(Arc::new(SegmentMap {
             raw,
             heap: None,
-            published: AtomicUsize::new(len),
+            published: Padded(AtomicUsize::new(len)),
         }))
     }
 
@@ -59,7 +72,7 @@ impl SegmentMap {
         Arc::new(SegmentMap {
             raw: None,
             heap: Some(bytes.into_boxed_slice()),
-            published: AtomicUsize::new(len),
+            published: Padded(AtomicUsize::new(len)),
         })
     }
 
@@ -77,7 +90,7 @@ impl SegmentMap {
         let map = Arc::new(SegmentMap {
             raw: Some(raw),
             heap: None,
-            published: AtomicUsize::new(published),
+            published: Padded(AtomicUsize::new(published)),
         });
         let writer = MapWriter {
             map: Arc::clone(&map),
