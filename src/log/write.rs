@@ -31,7 +31,7 @@ impl LogInner {
                 return Err(Error::RecordTooLarge {
                     topic: self.topic.to_string(),
                     size,
-                    max: max.min(room.saturating_sub(framed - size)),
+                    max: max.min(room.saturating_sub(framed.saturating_sub(size))),
                 });
             }
         }
