@@ -31,6 +31,10 @@ impl LogInner {
             return Ok(0);
         }
         let segs = self.segments();
+        if segs.first().is_some_and(|s| s.base > offset) {
+            // Retention removed the segment between the range check and the snapshot.
+            return Err(self.out_of_range(offset));
+        }
         let mut idx = segs.partition_point(|s| s.base <= offset).saturating_sub(1);
         let mut next = offset;
         let mut total = 0;
@@ -55,6 +59,9 @@ impl LogInner {
         let mut pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
         let bytes = seg.map.bytes();
         let mut n = 0;
+        // The next offset this read must return: a batch starting after it means
+        // a damaged header made the scan skip records (never return others instead).
+        let mut expect = offset;
         while n < max {
             let rest = bytes.get(pos..).unwrap_or_default();
             if rest.is_empty() {
@@ -71,6 +78,9 @@ impl LogInner {
                 pos += len;
                 continue;
             }
+            if h.base_offset > expect {
+                return Err(seg.corruption(pos, format!("batch at offset {} where {expect} was expected", h.base_offset)));
+            }
             let raw = rest.get(..len).unwrap_or_default();
             if !batch::crc_ok(raw, &h) {
                 return Err(seg.corruption(pos, format!("batch CRC mismatch (batch at offset {})", h.base_offset)));
@@ -81,6 +91,7 @@ impl LogInner {
                     continue;
                 }
                 out.push(ConsumedRecord::new(&self.topic, self.partition, h.base_offset, &seg.map, pos as u32, r));
+                expect = h.base_offset + u64::from(r.offset_delta) + 1;
                 n += 1;
                 if n == max {
                     break;
@@ -107,10 +118,11 @@ impl LogInner {
                     return Err(seg.corruption(pos, "no valid batch where one was expected"));
                 };
                 let raw = rest.get(..h.len as usize).unwrap_or_default();
+                // Checked before trusting the header's offsets and max timestamp to skip it.
+                if !batch::crc_ok(raw, &h) {
+                    return Err(seg.corruption(pos, "batch CRC mismatch"));
+                }
                 if h.next_offset() > from && h.max_timestamp >= ts {
-                    if !batch::crc_ok(raw, &h) {
-                        return Err(seg.corruption(pos, "batch CRC mismatch"));
-                    }
                     for r in Records::new(raw, h) {
                         let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
                         let o = h.base_offset + u64::from(r.offset_delta);
