@@ -45,6 +45,9 @@ mod flusher;
 pub mod format;
 mod fs;
 mod group;
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod inspect;
 pub mod log;
 mod notify;
 mod partitioner;

@@ -1,0 +1,233 @@
+//! Command-line arguments (clap derive). Every command's `--help` ends with an example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Kafka's command-line tools for a logbus directory.
+#[derive(Debug, Parser)]
+#[command(
+    name = "logbus",
+    version,
+    about = "Inspect and operate a logbus data directory: topics, records, consumer groups, segment files",
+    after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3\n  printf 'k1:hello\\nk2:world\\n' | logbus --dir ./data produce orders --key-separator :\n  logbus --dir ./data consume orders --from-beginning --print-key\n  LOGBUS_DIR=./data logbus groups describe billing\n\nInspection commands (topics list/describe, consume without --group, groups list/describe,\ndump, verify) work while another process owns the directory; the others need the\ndirectory's lock and fail with \"locked by pid N\" while another process holds it."
+)]
+pub struct Cli {
+    /// The data directory (the one given to `Broker::open`).
+    #[arg(long, global = true, env = "LOGBUS_DIR", value_name = "DATA")]
+    pub dir: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Append records read from standard input, one per line.
+    #[command(
+        after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin."
+    )]
+    Produce(ProduceArgs),
+    /// Print records of a topic.
+    #[command(
+        after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data."
+    )]
+    Consume(ConsumeArgs),
+    /// List, describe and reset consumer groups.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Print the batches and records of one segment file, with positions and CRC status.
+    #[command(
+        after_help = "Example:\n  logbus dump ./data/orders/0/00000000000000000000.log\n\nExits with code 1 if the file holds a damaged batch."
+    )]
+    Dump(DumpArgs),
+    /// Check the checksum of every batch of every segment.
+    #[command(
+        after_help = "Examples:\n  logbus --dir ./data verify\n  logbus --dir ./data verify orders\n\nExits with code 0 when everything is intact, 1 (with a report of each damaged\nsegment) when something is not."
+    )]
+    Verify(VerifyArgs),
+}
+
+/// `topics ...`
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create a topic.
+    #[command(
+        after_help = "Example:\n  logbus --dir ./data topics create orders --partitions 3 --retention-ms 604800000"
+    )]
+    Create(CreateArgs),
+    /// List the topics (read-only).
+    #[command(after_help = "Example:\n  logbus --dir ./data topics list")]
+    List,
+    /// Partitions, offsets, sizes, segment counts and settings of a topic (read-only).
+    #[command(after_help = "Example:\n  logbus --dir ./data topics describe orders")]
+    Describe(TopicArg),
+    /// Delete a topic and all its records.
+    #[command(after_help = "Example:\n  logbus --dir ./data topics delete orders")]
+    Delete(TopicArg),
+}
+
+/// `topics create`
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The topic name: 1 to 249 characters of [A-Za-z0-9._-].
+    pub name: String,
+    /// Number of partitions.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: u32,
+    /// Delete whole segments whose newest record is older than this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub retention_ms: Option<i64>,
+    /// Delete the oldest whole segments while a partition is larger than this.
+    #[arg(long, value_name = "BYTES")]
+    pub retention_bytes: Option<u64>,
+    /// Segment size at which a new segment file is started.
+    #[arg(long, value_name = "BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Largest key + value + headers of one record.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_bytes: Option<u32>,
+}
+
+/// A topic name.
+#[derive(Debug, Args)]
+pub struct TopicArg {
+    /// The topic name.
+    pub name: String,
+}
+
+/// `produce`
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// The topic to write to.
+    pub topic: String,
+    /// Split each line at the first SEP into key and value (a line without SEP is an error).
+    #[arg(long, value_name = "SEP")]
+    pub key_separator: Option<String>,
+    /// Add a header NAME=VALUE to every record (repeatable, order kept).
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+    /// Send every record to this partition.
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+}
+
+/// Output format of `consume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The value (and the fields asked for with --print-*), tab-separated.
+    Text,
+    /// One JSON object per record with every field; bytes that are not
+    /// UTF-8 are base64 with an `*_encoding: "base64"` marker field.
+    Json,
+}
+
+/// `consume`
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// The topic to read.
+    pub topic: String,
+    /// Start at the first stored offset (for a group: when it has no committed offset).
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
+    /// Read as a member of this consumer group, committing what is printed (needs the directory's lock).
+    #[arg(long, value_name = "G", conflicts_with_all = ["partition", "offset"])]
+    pub group: Option<String>,
+    /// Read only this partition.
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+    /// Start at this offset (needs --partition); also `earliest` or `latest`.
+    #[arg(long, value_name = "O", requires = "partition")]
+    pub offset: Option<String>,
+    /// Stop after printing this many records.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    /// Keep waiting for new records at the end (until interrupted or --max-messages).
+    #[arg(long)]
+    pub follow: bool,
+    /// Print the key (text format).
+    #[arg(long)]
+    pub print_key: bool,
+    /// Print partition:offset (text format).
+    #[arg(long)]
+    pub print_offset: bool,
+    /// Print the timestamp in ms since the epoch (text format).
+    #[arg(long)]
+    pub print_timestamp: bool,
+    /// Print the headers as name=value,... (text format).
+    #[arg(long)]
+    pub print_headers: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `groups ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// List groups that have committed offsets (read-only).
+    #[command(after_help = "Example:\n  logbus --dir ./data groups list")]
+    List,
+    /// Committed offset, end offset and lag of a group on each partition (read-only).
+    #[command(
+        after_help = "Example:\n  logbus --dir ./data groups describe billing\n\nLive members are held in the memory of the process that owns the directory,\nso this command (which reads the files) cannot show them."
+    )]
+    Describe(GroupArg),
+    /// Set a group's committed offsets on every partition of a topic.
+    #[command(
+        after_help = "Examples:\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-earliest\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-offset 100 --partition 2\n\nOnly while the group has no live members: it needs the directory's lock, so the\nprocess that owns the directory must be stopped first."
+    )]
+    ResetOffsets(ResetArgs),
+}
+
+/// A group id.
+#[derive(Debug, Args)]
+pub struct GroupArg {
+    /// The group id.
+    pub group: String,
+}
+
+/// `groups reset-offsets`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset"])))]
+pub struct ResetArgs {
+    /// The group id.
+    pub group: String,
+    /// The topic whose offsets to reset.
+    #[arg(long, value_name = "T")]
+    pub topic: String,
+    /// Only this partition (default: every partition of the topic).
+    #[arg(long, value_name = "P")]
+    pub partition: Option<u32>,
+    /// Reset to the first stored offset.
+    #[arg(long)]
+    pub to_earliest: bool,
+    /// Reset to the end (skip everything stored now).
+    #[arg(long)]
+    pub to_latest: bool,
+    /// Reset to this offset (must be between the first stored offset and the end).
+    #[arg(long, value_name = "N")]
+    pub to_offset: Option<u64>,
+}
+
+/// `dump`
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// A segment file (`<dir>/<topic>/<partition>/<20 digits>.log`).
+    pub path: PathBuf,
+    /// Print batches only, not their records.
+    #[arg(long)]
+    pub batches_only: bool,
+}
+
+/// `verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this topic (default: every topic).
+    pub topic: Option<String>,
+}

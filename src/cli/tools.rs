@@ -1,0 +1,183 @@
+//! `dump` and `verify`.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::args::DumpArgs;
+use super::output::preview;
+use super::{CliError, CliResult};
+use crate::inspect::{BatchStatus, Inspector, SegmentFile, WalkOptions, WalkStop};
+
+pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
+    if !a.path.is_file() {
+        return Err(CliError::new(format!(
+            "{} is not a file; give the path of a segment's .log file",
+            a.path.display()
+        )));
+    }
+    let seg = SegmentFile::open(&a.path)?;
+    let len = seg.len()?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let base = seg
+        .base()
+        .map_or_else(|| "unknown (not a segment file name)".to_string(), |b| b.to_string());
+    writeln!(
+        out,
+        "Segment {}: base offset {base}, {len} bytes on disk",
+        a.path.display()
+    )?;
+    let mut io_err = None;
+    let (mut batches, mut bad) = (0u64, 0u64);
+    let opts = WalkOptions {
+        past_bad_batches: true,
+        check_zero_tail: true,
+    };
+    let end = seg.walk(0, seg.base(), opts, &mut |b| {
+        let h = &b.header;
+        batches += 1;
+        let status = match &b.status {
+            BatchStatus::Ok => "ok".to_string(),
+            BatchStatus::Bad(reason) => {
+                bad += 1;
+                format!("BAD: {reason}")
+            }
+        };
+        let mut text = format!(
+            "batch at byte {}: offsets {}..={} ({} records), {} bytes, timestamps {}..{}, crc {:#010x} {}\n",
+            b.position,
+            h.base_offset,
+            h.next_offset().saturating_sub(1),
+            h.count,
+            h.len,
+            h.base_timestamp,
+            h.max_timestamp,
+            h.crc,
+            status
+        );
+        if !a.batches_only {
+            let (records, err) = b.records("", 0);
+            for r in &records {
+                let key = r.key().map_or_else(|| "none".to_string(), preview);
+                text.push_str(&format!(
+                    "  offset {} timestamp {} key {key} value {} headers {}\n",
+                    r.offset(),
+                    r.timestamp(),
+                    preview(r.value()),
+                    r.headers().count()
+                ));
+            }
+            if let Some(e) = err {
+                text.push_str(&format!("  (records stop here: {e})\n"));
+            }
+        }
+        match out.write_all(text.as_bytes()) {
+            Ok(()) => true,
+            Err(e) => {
+                io_err = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    match &end.stop {
+        WalkStop::Damage(reason) => writeln!(
+            out,
+            "DAMAGE at byte {}: {reason}; nothing after it can be read",
+            end.position
+        )?,
+        _ => writeln!(out, "End at byte {}: {batches} batches, {bad} bad", end.position)?,
+    }
+    out.flush()?;
+    Ok(if bad > 0 || matches!(end.stop, WalkStop::Damage(_)) {
+        1
+    } else {
+        0
+    })
+}
+
+pub(super) fn verify(dir: &Path, topic: Option<&str>) -> CliResult<u8> {
+    let inspector = Inspector::open(dir)?;
+    let topics = match topic {
+        Some(t) => {
+            inspector.topic_meta(t)?;
+            vec![t.to_string()]
+        }
+        None => inspector.topics()?,
+    };
+    let mut parts = Vec::new();
+    let mut total = 0u64;
+    for t in &topics {
+        for p in 0..inspector.topic_meta(t)?.partitions {
+            let pdir = inspector.partition_dir(t, p)?;
+            total += crate::inspect::list_segments(&pdir)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|&b| std::fs::metadata(pdir.join(format!("{b:020}.log"))).ok())
+                .map(|m| m.len())
+                .sum::<u64>();
+            parts.push((t.clone(), p));
+        }
+    }
+    // Drawn on stderr, and only when it is a terminal.
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} verifying {msg} [{bar:30}] {bytes}/{total_bytes}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let mut out = std::io::stdout().lock();
+    let (mut damaged, mut records) = (0usize, 0u64);
+    let mut reports = Vec::new();
+    for (t, p) in &parts {
+        bar.set_message(format!("{t}/{p}"));
+        let check = inspector.verify_partition(t, *p, &mut |n| bar.inc(n))?;
+        records += check.records();
+        if check.is_ok() {
+            reports.push(format!(
+                "{t}/{p}: ok ({} segments, {} records, {} bytes)",
+                check.segments.len(),
+                check.records(),
+                check.bytes()
+            ));
+        } else {
+            damaged += 1;
+            for s in check.segments.iter() {
+                if let Some((pos, reason)) = &s.damage {
+                    reports.push(format!(
+                        "{t}/{p}: DAMAGED {} at byte {pos}: {reason} (records from offset {} on in this segment cannot be read)",
+                        s.path.display(),
+                        s.next_offset
+                    ));
+                }
+            }
+            for g in &check.gaps {
+                reports.push(format!("{t}/{p}: GAP {g}"));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    for r in reports {
+        writeln!(out, "{r}")?;
+    }
+    if damaged == 0 {
+        writeln!(
+            out,
+            "verified {} partitions of {} topics, {records} records: all intact",
+            parts.len(),
+            topics.len()
+        )?;
+        Ok(0)
+    } else {
+        writeln!(
+            out,
+            "verified {} partitions of {} topics, {records} records: {damaged} partitions DAMAGED",
+            parts.len(),
+            topics.len()
+        )?;
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {damaged} damaged partition(s); see the report above");
+        Ok(1)
+    }
+}

@@ -1,0 +1,307 @@
+//! One segment file read with `pread`, never mapped: another process may be
+//! writing it (its active segment) or truncating it (sealing, recovery), and a
+//! map of a file that shrinks under us would fault.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::batch::{self, BatchHeader, Peek, Records};
+use crate::format::{le, DecodeError};
+use crate::log::mmap::SegmentMap;
+use crate::log::segment;
+use crate::record::ConsumedRecord;
+
+/// Bytes read per `pread` while walking batches (a larger batch is read whole).
+const CHUNK: usize = 1 << 20;
+
+/// A segment `.log` file opened read-only.
+#[derive(Debug)]
+pub struct SegmentFile {
+    path: PathBuf,
+    base: Option<u64>,
+    file: File,
+}
+
+/// How a batch checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchStatus {
+    /// CRC, offsets and record framing are all right.
+    Ok,
+    /// The header is well formed but the batch is not (CRC, records or offset sequence).
+    Bad(String),
+}
+
+/// One batch met by [`SegmentFile::walk`].
+#[derive(Debug)]
+pub struct WalkedBatch<'a> {
+    /// Byte position of the batch in the file.
+    pub position: u64,
+    /// The decoded header.
+    pub header: BatchHeader,
+    /// Whether the batch is intact.
+    pub status: BatchStatus,
+    /// The bytes read around the batch; the batch starts at `map_pos`.
+    pub(crate) map: &'a Arc<SegmentMap>,
+    pub(crate) map_pos: usize,
+}
+
+impl WalkedBatch<'_> {
+    /// The batch's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        let end = self.map_pos + self.header.len as usize;
+        self.map.bytes().get(self.map_pos..end).unwrap_or_default()
+    }
+
+    /// The batch's records, and the decoding error that ended them early, if any.
+    pub fn records(&self, topic: &str, partition: u32) -> (Vec<ConsumedRecord>, Option<DecodeError>) {
+        let topic: Arc<str> = topic.into();
+        let mut out = Vec::with_capacity(self.header.count as usize);
+        for rec in Records::new(self.bytes(), self.header) {
+            match rec {
+                Ok(r) => out.push(ConsumedRecord::new(
+                    &topic,
+                    partition,
+                    self.header.base_offset,
+                    self.map,
+                    self.map_pos as u32,
+                    r,
+                )),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+}
+
+/// Why a walk ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkStop {
+    /// End of the file, or zeros (unwritten preallocated space) from here on.
+    Clean,
+    /// The callback asked to stop.
+    Stopped,
+    /// Bytes that are not a good batch, at `WalkEnd::position`.
+    Damage(String),
+}
+
+/// Where a walk ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkEnd {
+    /// Position after the last batch accepted (or where the damage starts).
+    pub position: u64,
+    /// Offset after the last good batch.
+    pub next_offset: Option<u64>,
+    /// Why it stopped.
+    pub stop: WalkStop,
+}
+
+/// Options of a walk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkOptions {
+    /// Walk on past bad batches whose header is readable (for `dump`).
+    pub past_bad_batches: bool,
+    /// At zeros, read the rest of the file and call zeros followed by data damage.
+    pub check_zero_tail: bool,
+}
+
+impl SegmentFile {
+    /// Opens a segment file; its base offset comes from its name (`<20 digits>.log`) when it has one.
+    pub fn open(path: impl AsRef<Path>) -> Result<SegmentFile> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
+        let base = path.file_name().and_then(|n| n.to_str()).and_then(segment::parse_name);
+        Ok(SegmentFile { path, base, file })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The base offset from the file name, if it is a segment name.
+    pub fn base(&self) -> Option<u64> {
+        self.base
+    }
+
+    /// Current length of the file (including a live writer's preallocated zeros).
+    pub fn len(&self) -> Result<u64> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io("reading segment size", &self.path, e))
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.len().map(|l| l == 0)
+    }
+
+    /// Reads up to `len` bytes at `pos`; fewer at the end of the file.
+    pub fn read_at(&self, pos: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            let rest = buf.get_mut(filled..).unwrap_or_default();
+            match self.file.read_at(rest, pos + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("reading segment", &self.path, e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// Whether a batch whose first record is `offset` starts at `pos` (header only, no CRC).
+    pub(crate) fn batch_starts_at(&self, pos: u64, offset: u64) -> bool {
+        let Ok(head) = self.read_at(pos, batch::HEADER_LEN) else {
+            return false;
+        };
+        head.get(..4) == Some(&batch::MAGIC[..]) && le::u64_at(&head, 16) == Some(offset)
+    }
+
+    /// Walks batches from `pos`, expecting `expected` as the first batch's base
+    /// offset (any, when `None`), calling `f` for each; `f` returns false to stop.
+    pub fn walk(
+        &self,
+        mut pos: u64,
+        mut expected: Option<u64>,
+        opts: WalkOptions,
+        f: &mut dyn FnMut(&WalkedBatch<'_>) -> bool,
+    ) -> Result<WalkEnd> {
+        let mut next_offset = None;
+        let mut want = CHUNK;
+        loop {
+            let chunk = self.read_at(pos, want)?;
+            let at_eof = chunk.len() < want;
+            let map = SegmentMap::from_vec(chunk);
+            let bytes = map.bytes();
+            let mut p = 0usize;
+            let end = |position, next_offset, stop| {
+                Ok(WalkEnd {
+                    position,
+                    next_offset,
+                    stop,
+                })
+            };
+            loop {
+                let rest = bytes.get(p..).unwrap_or_default();
+                let here = pos + p as u64;
+                if rest.is_empty() && at_eof {
+                    return end(here, next_offset, WalkStop::Clean);
+                }
+                match batch::peek(rest) {
+                    Peek::End if at_eof || rest.len() >= batch::HEADER_LEN => {
+                        let stop = if opts.check_zero_tail {
+                            self.zero_tail(here)?
+                        } else {
+                            WalkStop::Clean
+                        };
+                        return end(here, next_offset, stop);
+                    }
+                    Peek::Invalid(e) => return end(here, next_offset, WalkStop::Damage(e.to_string())),
+                    Peek::End | Peek::Truncated if at_eof => return end(here, next_offset, torn()),
+                    // The batch runs past this chunk: read again from its start.
+                    Peek::End | Peek::Truncated => break,
+                    Peek::Batch(h) => {
+                        let raw = rest.get(..h.len as usize).unwrap_or_default();
+                        let status = check(raw, &h, expected);
+                        let bad = match &status {
+                            BatchStatus::Ok => None,
+                            BatchStatus::Bad(reason) => Some(reason.clone()),
+                        };
+                        let go_on = f(&WalkedBatch {
+                            position: here,
+                            header: h,
+                            status,
+                            map: &map,
+                            map_pos: p,
+                        });
+                        if let (Some(reason), false) = (&bad, opts.past_bad_batches) {
+                            return end(here, next_offset, WalkStop::Damage(reason.clone()));
+                        }
+                        p += h.len as usize;
+                        expected = Some(h.next_offset());
+                        if bad.is_none() {
+                            next_offset = Some(h.next_offset());
+                        }
+                        if !go_on {
+                            return end(pos + p as u64, next_offset, WalkStop::Stopped);
+                        }
+                    }
+                }
+            }
+            if p == 0 {
+                // One batch larger than the bytes read: read exactly it, bounded by the file size.
+                let len = le::u32_at(bytes, 4).unwrap_or(0) as usize;
+                let avail = self.len()?.saturating_sub(pos);
+                if len <= bytes.len() || len as u64 > avail {
+                    return end(pos, next_offset, torn());
+                }
+                want = len;
+                continue;
+            }
+            want = CHUNK;
+            pos += p as u64;
+        }
+    }
+
+    /// Zeros at `pos`: clean if zeros run to the end of the file.
+    fn zero_tail(&self, pos: u64) -> Result<WalkStop> {
+        let mut p = pos;
+        loop {
+            let chunk = self.read_at(p, CHUNK)?;
+            if let Some(i) = chunk.iter().position(|&b| b != 0) {
+                return Ok(WalkStop::Damage(format!(
+                    "zeros from byte {pos}, then data again at byte {}",
+                    p + i as u64
+                )));
+            }
+            if chunk.len() < CHUNK {
+                return Ok(WalkStop::Clean);
+            }
+            p += CHUNK as u64;
+        }
+    }
+}
+
+/// Checks a whole batch: offset sequence, CRC, record framing.
+fn check(raw: &[u8], h: &BatchHeader, expected: Option<u64>) -> BatchStatus {
+    if let Some(e) = expected.filter(|&e| e != h.base_offset) {
+        return BatchStatus::Bad(format!("batch base offset {} where {e} was expected", h.base_offset));
+    }
+    if !batch::crc_ok(raw, h) {
+        return BatchStatus::Bad("batch CRC mismatch".into());
+    }
+    match Records::validate(raw, *h) {
+        Ok(()) => BatchStatus::Ok,
+        Err(e) => BatchStatus::Bad(format!("bad record: {e}")),
+    }
+}
+
+fn torn() -> WalkStop {
+    WalkStop::Damage("batch cut short (a torn or unfinished write)".into())
+}
+
+/// Base offsets of the segments in a partition directory, sorted.
+pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing partition directory", dir, e))?;
+    let mut bases = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing partition directory", dir, e))?;
+        if let Some(base) = entry.file_name().to_str().and_then(segment::parse_name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Path of the segment `base` in a partition directory.
+pub fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    segment::paths(dir, base).0
+}
