@@ -63,6 +63,11 @@ impl SegIndex {
         }
     }
 
+    /// Byte position from which the next batch gets an offset index entry.
+    pub fn next_entry_pos(&self) -> u32 {
+        self.last_pos.saturating_add(INDEX_INTERVAL)
+    }
+
     /// Adds the final time entry of a segment being sealed.
     pub fn finish(&mut self) {
         if self.next_rel > 0 {

@@ -115,6 +115,25 @@ struct Writer {
     last_retention: Instant,
     /// Scratch: body lengths of the batch being encoded.
     body_lens: Vec<u32>,
+    /// Mirror of the active index: the next batch at or past this position,
+    /// or with a timestamp above `idx_max_ts`, updates it. Other batches skip
+    /// the index lock entirely.
+    idx_next_pos: u32,
+    idx_max_ts: i64,
+}
+
+impl Writer {
+    /// Refreshes the index mirror from the active segment's index.
+    fn sync_index_mirror(&mut self) {
+        let (pos, ts) = self
+            .active
+            .index
+            .read()
+            .as_ref()
+            .map_or((index::INDEX_INTERVAL, i64::MIN), |ix| (ix.next_entry_pos(), ix.max_ts));
+        self.idx_next_pos = pos;
+        self.idx_max_ts = ts;
+    }
 }
 
 impl Log {

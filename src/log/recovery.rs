@@ -192,6 +192,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             first_ts,
             last_retention: Instant::now(),
             body_lens: Vec::new(),
+            idx_next_pos: 0,
+            idx_max_ts: i64::MIN,
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),
@@ -204,6 +206,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         recovery: report,
         waiters: WaitList::default(),
     };
+    inner.writer.lock().sync_index_mirror();
     // Durably record "not clean" before any append can happen; after a
     // recovery this also records the recovered end, so it is not scanned again.
     let _ = max_ts;

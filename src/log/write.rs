@@ -84,8 +84,12 @@ impl LogInner {
                 .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
             if let Some(h) = header {
                 w.first_ts.get_or_insert(h.base_timestamp);
-                if let Some(ix) = w.active.index.write().as_mut() {
-                    ix.on_batch(w.active.base, pos, &h);
+                if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
+                    if let Some(ix) = w.active.index.write().as_mut() {
+                        ix.on_batch(w.active.base, pos, &h);
+                        w.idx_next_pos = ix.next_entry_pos();
+                        w.idx_max_ts = ix.max_ts;
+                    }
                 }
             }
             w.next_offset += n as u64;
@@ -113,7 +117,11 @@ impl LogInner {
             map.seal().map_err(|e| Error::io("sealing segment", &old.path, e))?;
         }
         w.index_files = None;
+        let next_rel = u32::try_from(w.next_offset - old.base).unwrap_or(u32::MAX);
         let index = old.index.write().take().map(|mut ix| {
+            // Batches that did not touch the index (see Writer::idx_next_pos)
+            // did not advance next_rel.
+            ix.next_rel = next_rel;
             ix.finish();
             // Index files are caches: a failed write means a rebuild on next use.
             let _ = ix.write_sealed(&ipath, &tpath, old.base, old.size());
@@ -132,6 +140,7 @@ impl LogInner {
         w.index_files = Some(active.2);
         w.dir_dirty = true;
         w.first_ts = None;
+        w.sync_index_mirror();
 
         let mut segs: Vec<Arc<Segment>> = self.segments().iter().cloned().collect();
         if let Some(last) = segs.last_mut() {
@@ -240,6 +249,7 @@ impl LogInner {
         w.next_offset = offset;
         w.unsynced.clear();
         w.first_ts = first_ts;
+        w.sync_index_mirror();
         self.set_segments(kept);
         self.next_offset.store(offset, Ordering::Release);
         self.lower_durable(offset);
