@@ -6,9 +6,24 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use logbus::{
-    Broker, ConsumerConfig, Error, OffsetReset, Postcard, Record, Topic, TopicConfig, TopicPartition, TypedConsumer,
+    Broker, Codec, ConsumerConfig, Error, OffsetReset, Record, Topic, TopicConfig, TopicPartition, TypedConsumer,
     TypedProducer,
 };
+
+/// A minimal codec, so these tests need no optional feature.
+#[derive(Debug)]
+struct LeU32;
+
+impl Codec<u32> for LeU32 {
+    fn encode(&self, value: &u32) -> Result<Vec<u8>, String> {
+        Ok(value.to_le_bytes().to_vec())
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            bytes.try_into().map_err(|_| "not 4 bytes".to_string())?,
+        ))
+    }
+}
 
 /// Every path under `root`, relative to it.
 fn listing(root: &Path) -> BTreeSet<PathBuf> {
@@ -470,14 +485,14 @@ fn every_handle_kind_returns_closed_after_broker_close() {
     member.subscribe(&["t"]).unwrap();
     assert_eq!(member.poll(Duration::from_secs(5)).unwrap().len(), 1);
     let fresh = broker.consumer(ConsumerConfig::new()).unwrap();
-    let typed_producer = TypedProducer::<u32, _>::new(broker.producer(), "t", Postcard);
+    let typed_producer = TypedProducer::<u32, _>::new(broker.producer(), "t", LeU32);
     let mut typed_consumer = TypedConsumer::<u32, _>::new(
         {
             let mut c = broker.consumer(ConsumerConfig::new()).unwrap();
             c.assign(&[TopicPartition::new("t", 1)]).unwrap();
             c
         },
-        Postcard,
+        LeU32,
     );
     let clone = broker.clone();
 
