@@ -495,7 +495,8 @@ fn many_threads_share_one_producer() {
             })
         })
         .collect();
-    let all_md: Vec<(usize, Vec<(usize, u32, u64)>)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // Per thread: (thread, [(index, partition, offset)]) as the sends returned them.
+    let all_md: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let total = (THREADS * PER_THREAD) as u64;
     assert_eq!(ends(&topic).iter().sum::<u64>(), total);
 

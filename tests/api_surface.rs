@@ -231,7 +231,8 @@ fn signatures_match_the_contract() {
     let _: fn(&Consumer) -> Vec<TopicPartition> = Consumer::assignment;
     let _: fn(&mut Consumer, Duration) -> Result<ConsumerRecords> = Consumer::poll;
     let _: fn(&mut Consumer) -> Result<()> = Consumer::commit;
-    let _: fn(&mut Consumer, &[(TopicPartition, u64)]) -> Result<()> = Consumer::commit_offsets;
+    type Offsets<'a> = &'a [(TopicPartition, u64)];
+    let _: fn(&mut Consumer, Offsets) -> Result<()> = Consumer::commit_offsets;
     let _: fn(&Consumer, &TopicPartition) -> Result<Option<u64>> = Consumer::committed;
     let _: fn(&Consumer, &TopicPartition) -> Result<u64> = Consumer::position;
     let _: fn(&mut Consumer, &TopicPartition, u64) -> Result<()> = Consumer::seek;

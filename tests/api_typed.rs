@@ -30,7 +30,7 @@ fn event(i: u64) -> Event {
         account: format!("acct-{}", i % 3),
         cents: i * 100,
         delta: -(i as i64),
-        kind: if i % 2 == 0 {
+        kind: if i.is_multiple_of(2) {
             Kind::Deposit
         } else {
             Kind::Withdrawal {
@@ -256,7 +256,7 @@ struct EvenOnly;
 
 impl Codec<u32> for EvenOnly {
     fn encode(&self, value: &u32) -> Result<Vec<u8>, String> {
-        if value % 2 == 0 {
+        if value.is_multiple_of(2) {
             Ok(value.to_le_bytes().to_vec())
         } else {
             Err(format!("{value} is odd"))
