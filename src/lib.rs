@@ -61,7 +61,7 @@ pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
 pub use config::{
     AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
-    TopicConfig,
+    TopicConfig, WaitStrategy,
 };
 pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition};
 pub use error::{Error, Result};

@@ -11,9 +11,9 @@ pub use listener::{RebalanceContext, RebalanceListener};
 pub use records::{ConsumerRecords, TopicPartition};
 
 use crate::broker::BrokerInner;
-use crate::config::{ConsumerConfig, OffsetReset};
+use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
-use crate::log::Log;
+use crate::log::{Cursor, Log};
 use crate::record::ConsumedRecord;
 use crate::topic::TopicInner;
 
@@ -55,6 +55,8 @@ struct PartState {
     topic: Arc<TopicInner>,
     log: Log,
     position: std::cell::Cell<Option<u64>>,
+    /// Where the last read stopped, so a tailing poll resumes without lookups.
+    cursor: std::cell::RefCell<Option<Cursor>>,
     paused: bool,
 }
 
@@ -155,7 +157,7 @@ impl Consumer {
                 self.core.check()?;
                 return Ok(ConsumerRecords::default());
             }
-            self.core.wait(deadline - now);
+            self.core.wait(deadline);
         }
     }
 
@@ -309,6 +311,7 @@ impl PartState {
             topic,
             log,
             position: std::cell::Cell::new(None),
+            cursor: std::cell::RefCell::new(None),
             paused: false,
         }
     }
@@ -453,7 +456,8 @@ impl ConsumerCore {
             }
             let pos = self.position(tp)?;
             let before = out.len();
-            match st.log.inner.read_into(pos, max - out.len(), out) {
+            let read = st.log.inner.read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut());
+            match read {
                 Ok(_) => {}
                 Err(Error::OffsetOutOfRange { .. }) => {
                     // Retention overtook the position: reset now, read next time.
@@ -473,17 +477,41 @@ impl ConsumerCore {
         Ok(())
     }
 
-    /// Parks until a partition has data, the group needs this member, or the timeout.
-    fn wait(&self, timeout: Duration) {
+    /// True when a poll would find something to do: records past a
+    /// position, a position to resolve or reset, or a group change.
+    fn ready(&self, check_group: bool) -> bool {
+        self.parts.values().any(|s| {
+            !s.paused && s.position.get().is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
+        }) || (check_group && self.group_needs_sync())
+    }
+
+    /// Waits until a partition has data, the group needs this member, or the
+    /// deadline, as the configured `WaitStrategy` says.
+    fn wait(&self, deadline: Instant) {
+        let park_from = match self.config.wait {
+            WaitStrategy::Block => Instant::now(),
+            WaitStrategy::Spin => deadline,
+            WaitStrategy::SpinThenBlock(d) => Instant::now() + d,
+        };
+        let mut spins = 0u32;
+        while Instant::now() < park_from.min(deadline) {
+            // The group check takes the coordinator's lock: only now and then.
+            spins = spins.wrapping_add(1);
+            if self.ready(spins % 1024 == 0) || self.broker.is_closed() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
         let mut registered = Vec::with_capacity(self.parts.len());
         for st in self.parts.values().filter(|s| !s.paused) {
             registered.push((&st.log.inner.waiters, st.log.inner.waiters.register()));
         }
-        let ready = self.parts.values().any(|s| {
-            !s.paused && s.position.get().is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
-        }) || self.group_needs_sync();
-        if !ready {
-            std::thread::park_timeout(timeout);
+        if !self.ready(true) {
+            std::thread::park_timeout(deadline - now);
         }
         for (list, id) in registered {
             list.unregister(id);

@@ -8,6 +8,7 @@ pub(crate) mod durability;
 pub(crate) mod index;
 pub(crate) mod mmap;
 mod read;
+pub(crate) use read::Cursor;
 mod recovery;
 mod retention;
 pub(crate) mod segment;
@@ -89,6 +90,8 @@ pub(crate) struct LogInner {
     next_offset: AtomicU64,
     /// First offset still stored.
     start_offset: AtomicU64,
+    /// Incremented by every truncation (invalidates read cursors).
+    truncations: AtomicU64,
     sync: Mutex<durability::SyncState>,
     sync_done: Condvar,
     checkpoint: Mutex<durability::CheckpointState>,

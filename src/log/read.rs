@@ -1,6 +1,7 @@
 //! The read path: find the segment, use the sparse index, scan a few
 //! batches, check each batch's CRC, hand out zero-copy records.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::segment::{self, Segment};
@@ -8,6 +9,16 @@ use super::LogInner;
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Peek, Records};
 use crate::record::ConsumedRecord;
+
+/// Where a sequential read stopped (see [`LogInner::read_with_cursor`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor {
+    seg: Arc<Segment>,
+    next_offset: u64,
+    pos: usize,
+    /// `LogInner::truncations` when made: a truncation invalidates it.
+    epoch: u64,
+}
 
 impl LogInner {
     fn out_of_range(&self, offset: u64) -> Error {
@@ -22,13 +33,41 @@ impl LogInner {
 
     /// Appends up to `max` records from `offset` to `out`; returns how many.
     pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<usize> {
+        self.read_with_cursor(offset, max, out, &mut None)
+    }
+
+    /// [`read_into`](Self::read_into) for sequential readers: when `cursor`
+    /// says where the previous read stopped and `offset` is where it said, the
+    /// read resumes there without a segment lookup or an index search. The
+    /// cursor is updated to where this read stopped.
+    pub(crate) fn read_with_cursor(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>, cursor: &mut Option<Cursor>) -> Result<usize> {
         self.check_open()?;
         let end = self.end_offset();
-        if offset < self.start_offset() || offset > end {
+        let start = self.start_offset();
+        if offset < start || offset > end {
             return Err(self.out_of_range(offset));
         }
         if offset == end || max == 0 {
             return Ok(0);
+        }
+        let epoch = self.truncations.load(Ordering::Acquire);
+        let next_cursor = |seg: &Arc<Segment>, pos: usize, read: Option<&[ConsumedRecord]>| {
+            read.and_then(<[ConsumedRecord]>::last).map(|last| Cursor {
+                seg: Arc::clone(seg),
+                next_offset: last.offset + 1,
+                pos,
+                epoch,
+            })
+        };
+        if let Some(c) = cursor.as_ref().filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch) {
+            let seg = Arc::clone(&c.seg);
+            let before = out.len();
+            let (n, pos) = self.read_segment(&seg, Some(c.pos), offset, max, out)?;
+            if n > 0 {
+                *cursor = next_cursor(&seg, pos, out.get(before..));
+                return Ok(n);
+            }
+            // That segment is exhausted (it was sealed): find the next one below.
         }
         let segs = self.segments();
         if segs.first().is_some_and(|s| s.base > offset) {
@@ -41,7 +80,11 @@ impl LogInner {
         while total < max {
             let Some(seg) = segs.get(idx) else { break };
             let before = out.len();
-            total += self.read_segment(seg, next, max - total, out)?;
+            let (n, pos) = self.read_segment(seg, None, next, max - total, out)?;
+            total += n;
+            if n > 0 {
+                *cursor = next_cursor(seg, pos, out.get(before..));
+            }
             if let Some(last) = out.get(before..).and_then(<[ConsumedRecord]>::last) {
                 next = last.offset + 1;
             }
@@ -54,9 +97,17 @@ impl LogInner {
         Ok(total)
     }
 
-    fn read_segment(&self, seg: &Arc<Segment>, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<usize> {
-        let rel = u32::try_from(offset.saturating_sub(seg.base)).unwrap_or(u32::MAX);
-        let mut pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
+    /// Reads from `seg` starting at byte `from` (or where the index says);
+    /// returns the records read and the position of the batch holding the
+    /// next offset (the one a next read starts from).
+    fn read_segment(&self, seg: &Arc<Segment>, from: Option<usize>, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<(usize, usize)> {
+        let mut pos = match from {
+            Some(p) => p,
+            None => {
+                let rel = u32::try_from(offset.saturating_sub(seg.base)).unwrap_or(u32::MAX);
+                seg.with_index(|ix| ix.position_for(rel)) as usize
+            }
+        };
         let bytes = seg.map.bytes();
         let mut n = 0;
         // The next offset this read must return: a batch starting after it means
@@ -97,9 +148,14 @@ impl LogInner {
                     break;
                 }
             }
-            pos += len;
+            if expect >= h.next_offset() {
+                pos += len;
+            } else {
+                // Stopped inside this batch: the next read starts here again.
+                break;
+            }
         }
-        Ok(n)
+        Ok((n, pos))
     }
 
     pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Result<Option<u64>> {

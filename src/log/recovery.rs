@@ -198,6 +198,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),
         start_offset: AtomicU64::new(start_offset),
+        truncations: AtomicU64::new(0),
         sync: Mutex::new(SyncState::new(next_offset)),
         sync_done: Condvar::new(),
         checkpoint: Mutex::new(CheckpointState::new(ckpt_file, ckpt_path)),

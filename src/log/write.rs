@@ -251,6 +251,7 @@ impl LogInner {
         w.first_ts = first_ts;
         w.sync_index_mirror();
         self.set_segments(kept);
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         self.next_offset.store(offset, Ordering::Release);
         self.lower_durable(offset);
         drop(guard);
