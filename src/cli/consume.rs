@@ -113,12 +113,18 @@ fn with_group(dir: &Path, a: &ConsumeArgs, group: &str) -> CliResult<u8> {
     let mut printed = 0u64;
     let limit = a.max_messages.unwrap_or(u64::MAX);
     let mut unassigned_polls = 0u32;
+    // First offset fetched but not printed (past --max-messages), per partition.
+    let mut unprinted: BTreeMap<TopicPartition, u64> = BTreeMap::new();
+    let mut printed_next: BTreeMap<TopicPartition, u64> = BTreeMap::new();
     loop {
         let records = consumer.poll(FOLLOW_POLL)?;
         let mut next: BTreeMap<TopicPartition, u64> = BTreeMap::new();
         for rec in &records {
             if printed >= limit {
-                break;
+                unprinted
+                    .entry(TopicPartition::new(rec.topic(), rec.partition()))
+                    .or_insert(rec.offset());
+                continue;
             }
             printer.print(rec)?;
             printed += 1;
@@ -126,6 +132,7 @@ fn with_group(dir: &Path, a: &ConsumeArgs, group: &str) -> CliResult<u8> {
         }
         printer.flush()?;
         if !next.is_empty() {
+            printed_next.extend(next.iter().map(|(tp, o)| (tp.clone(), *o)));
             let offsets: Vec<(TopicPartition, u64)> = next.into_iter().collect();
             consumer.commit_offsets(&offsets)?;
         }
@@ -144,6 +151,19 @@ fn with_group(dir: &Path, a: &ConsumeArgs, group: &str) -> CliResult<u8> {
                 break;
             }
         }
+    }
+    // Like Kafka's consumer on close: commit the position of every assigned
+    // partition, so the group's lag counts the partitions nothing was printed from.
+    let mut offsets = Vec::new();
+    for tp in consumer.assignment() {
+        let at = match printed_next.get(&tp).or(unprinted.get(&tp)) {
+            Some(&o) => o,
+            None => consumer.position(&tp)?,
+        };
+        offsets.push((tp, at));
+    }
+    if !offsets.is_empty() {
+        consumer.commit_offsets(&offsets)?;
     }
     consumer.close()?;
     broker.close()?;

@@ -1,5 +1,6 @@
 //! `groups list | describe | reset-offsets`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -31,19 +32,35 @@ pub(super) fn describe(dir: &Path, group: &str) -> CliResult<u8> {
         "{:<24}  {:>9}  {:>14}  {:>12}  {:>10}  MEMBER",
         "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"
     )?;
-    for (tp, &off) in offsets {
+    // Every partition of each topic the group committed on; '-' where it has no commit.
+    let mut rows: BTreeMap<TopicPartition, Option<u64>> =
+        offsets.iter().map(|(tp, &o)| (tp.clone(), Some(o))).collect();
+    let topics: BTreeSet<&str> = offsets.keys().map(|tp| tp.topic.as_str()).collect();
+    for t in topics {
+        if let Ok(meta) = inspector.topic_meta(t) {
+            for p in 0..meta.partitions {
+                rows.entry(TopicPartition::new(t, p)).or_insert(None);
+            }
+        }
+    }
+    for (tp, off) in rows {
         let end = inspector
             .partition_info(&tp.topic, tp.partition)
             .ok()
             .map(|i| i.end_offset);
-        let (end_s, lag_s) = match end {
-            Some(e) => (e.to_string(), e.saturating_sub(off).to_string()),
-            None => ("-".to_string(), "-".to_string()),
+        let dash = || "-".to_string();
+        let lag = match (end, off) {
+            (Some(e), Some(o)) => e.saturating_sub(o).to_string(),
+            _ => dash(),
         };
+        let (off_s, end_s) = (
+            off.map_or_else(dash, |o| o.to_string()),
+            end.map_or_else(dash, |e| e.to_string()),
+        );
         writeln!(
             out,
             "{:<24}  {:>9}  {:>14}  {:>12}  {:>10}  -",
-            tp.topic, tp.partition, off, end_s, lag_s
+            tp.topic, tp.partition, off_s, end_s, lag
         )?;
     }
     writeln!(
