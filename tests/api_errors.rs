@@ -580,3 +580,14 @@ fn errors_are_std_errors_that_cross_threads() {
     let err: Box<dyn std::error::Error + Send + Sync> = Box::new(broker.topic("nope").unwrap_err());
     assert!(err.to_string().contains("nope"));
 }
+
+#[test]
+fn opening_a_file_as_a_broker_directory_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"hello").unwrap();
+    let err = Broker::open(&file).unwrap_err();
+    assert!(matches!(&err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}

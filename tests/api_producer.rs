@@ -526,3 +526,95 @@ fn many_threads_share_one_producer() {
         }
     }
 }
+
+#[test]
+fn a_large_batch_spans_many_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let topic = broker
+        .create_topic("big", TopicConfig::new(2).segment_bytes(4096))
+        .unwrap();
+    let producer = broker.producer();
+    let batch: Vec<Record> = (0..2000)
+        .map(|i| Record::new(format!("record-{i:05}")).with_partition(i % 2))
+        .collect();
+    let mds = producer.send_batch("big", batch).unwrap();
+    assert_eq!(mds.len(), 2000);
+    for (i, md) in mds.iter().enumerate() {
+        assert_eq!((md.partition(), md.offset()), ((i % 2) as u32, (i / 2) as u64));
+    }
+    for p in 0..2 {
+        assert!(topic.partition(p).unwrap().segment_count() > 3);
+        let recs = read_all(&topic, p);
+        assert_eq!(recs.len(), 1000);
+        for (j, r) in recs.iter().enumerate() {
+            assert_eq!(r.value(), format!("record-{:05}", 2 * j + p as usize).as_bytes());
+        }
+    }
+    // And after a reopen.
+    broker.close().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let topic = broker.topic("big").unwrap();
+    assert_eq!(read_all(&topic, 1).len(), 1000);
+}
+
+#[test]
+fn consumed_records_outlive_close_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let topic = broker
+        .create_topic("held", TopicConfig::new(1).segment_bytes(4096))
+        .unwrap();
+    let producer = broker.producer();
+    for i in 0..300 {
+        producer
+            .send("held", Record::new(format!("held-{i:03}")).with_key("k"))
+            .unwrap();
+    }
+    let held = read_all(&topic, 0);
+    broker.delete_topic("held").unwrap();
+    broker.create_topic("other", TopicConfig::new(1)).unwrap();
+    let held2 = {
+        producer.send("other", Record::new("x")).unwrap();
+        broker.topic("other").unwrap().partition(0).unwrap().read(0, 1).unwrap()
+    };
+    broker.close().unwrap();
+    for (i, r) in held.iter().enumerate() {
+        assert_eq!(r.value(), format!("held-{i:03}").as_bytes());
+        assert_eq!(r.key(), Some(&b"k"[..]));
+    }
+    assert_eq!(held2[0].value(), b"x");
+}
+
+#[test]
+fn the_default_record_limit_is_one_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let topic = broker.create_topic("d", TopicConfig::new(1)).unwrap();
+    let producer = broker.producer();
+    producer.send("d", Record::new(vec![9u8; 1 << 20])).unwrap();
+    assert!(matches!(
+        producer.send("d", Record::new(vec![9u8; (1 << 20) + 1])),
+        Err(Error::RecordTooLarge { max, .. }) if max == 1 << 20
+    ));
+    assert_eq!(topic.partition(0).unwrap().end_offset(), 1);
+    assert_eq!(read_all(&topic, 0)[0].value().len(), 1 << 20);
+}
+
+#[test]
+fn offset_for_timestamp_on_a_log_append_time_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let topic = broker
+        .create_topic("lat", TopicConfig::new(1).timestamp_type(TimestampType::LogAppendTime))
+        .unwrap();
+    let producer = broker.producer();
+    let first = producer.send("lat", Record::new("a").with_timestamp(0)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = producer.send("lat", Record::new("b").with_timestamp(0)).unwrap();
+    assert!(second.timestamp() > first.timestamp());
+    let p = topic.partition(0).unwrap();
+    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some(0));
+    assert_eq!(p.offset_for_timestamp(first.timestamp() + 1).unwrap(), Some(1));
+    assert_eq!(p.offset_for_timestamp(second.timestamp() + 1).unwrap(), None);
+}
