@@ -61,3 +61,31 @@ fn cursor_follows_segment_rolls_and_every_wait_strategy_delivers() {
         assert!(broker.topic("t").unwrap().partition(0).unwrap().segment_count() > 10);
     }
 }
+
+/// Regression: the writer publishes a batch's bytes before its end offset;
+/// a read that returned such a record put the consumer's position past the
+/// end it then saw, which looked out of range and reset it to Earliest
+/// (offset 0): records came twice. Offsets must arrive exactly in order.
+#[test]
+fn tailing_consumer_never_sees_a_position_past_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = broker.producer();
+    let n = 100_000u64;
+    let writer = std::thread::spawn(move || {
+        for i in 0..n {
+            producer.send("t", Record::new(i.to_le_bytes().to_vec())).unwrap();
+        }
+    });
+    let mut c = consumer(&broker, WaitStrategy::Spin, 1000);
+    let mut next = 0u64;
+    while next < n {
+        for r in &c.poll(Duration::from_secs(5)).unwrap() {
+            assert_eq!(r.offset(), next, "an offset repeated or was skipped");
+            next += 1;
+        }
+    }
+    writer.join().unwrap();
+    assert!(c.poll(Duration::from_millis(10)).unwrap().is_empty(), "nothing after the last record");
+}

@@ -62,7 +62,7 @@ impl LogInner {
         if let Some(c) = cursor.as_ref().filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch) {
             let seg = Arc::clone(&c.seg);
             let before = out.len();
-            let (n, pos) = self.read_segment(&seg, Some(c.pos), offset, max, out)?;
+            let (n, pos) = self.read_segment(&seg, Some(c.pos), offset, end, max, out)?;
             if n > 0 {
                 *cursor = next_cursor(&seg, pos, out.get(before..));
                 return Ok(n);
@@ -80,7 +80,7 @@ impl LogInner {
         while total < max {
             let Some(seg) = segs.get(idx) else { break };
             let before = out.len();
-            let (n, pos) = self.read_segment(seg, None, next, max - total, out)?;
+            let (n, pos) = self.read_segment(seg, None, next, end, max - total, out)?;
             total += n;
             if n > 0 {
                 *cursor = next_cursor(seg, pos, out.get(before..));
@@ -97,10 +97,23 @@ impl LogInner {
         Ok(total)
     }
 
-    /// Reads from `seg` starting at byte `from` (or where the index says);
-    /// returns the records read and the position of the batch holding the
+    /// Reads from `seg` starting at byte `from` (or where the index says),
+    /// never at or past `end` (the end offset loaded when the read began: the
+    /// writer publishes a batch's bytes before its end offset, so a reader may
+    /// see bytes of records that `end_offset()` does not cover yet; returning
+    /// them would put the caller's position past the end it sees).
+    /// Returns the records read and the position of the batch holding the
     /// next offset (the one a next read starts from).
-    fn read_segment(&self, seg: &Arc<Segment>, from: Option<usize>, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<(usize, usize)> {
+    #[allow(clippy::too_many_arguments)]
+    fn read_segment(
+        &self,
+        seg: &Arc<Segment>,
+        from: Option<usize>,
+        offset: u64,
+        end: u64,
+        max: usize,
+        out: &mut Vec<ConsumedRecord>,
+    ) -> Result<(usize, usize)> {
         let mut pos = match from {
             Some(p) => p,
             None => {
@@ -129,6 +142,9 @@ impl LogInner {
                 pos += len;
                 continue;
             }
+            if h.base_offset >= end {
+                break;
+            }
             if h.base_offset > expect {
                 return Err(seg.corruption(pos, format!("batch at offset {} where {expect} was expected", h.base_offset)));
             }
@@ -138,8 +154,12 @@ impl LogInner {
             }
             for r in Records::new(raw, h) {
                 let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
-                if h.base_offset + u64::from(r.offset_delta) < offset {
+                let o = h.base_offset + u64::from(r.offset_delta);
+                if o < offset {
                     continue;
+                }
+                if o >= end {
+                    break;
                 }
                 out.push(ConsumedRecord::new(&self.topic, self.partition, h.base_offset, &seg.map, pos as u32, r));
                 expect = h.base_offset + u64::from(r.offset_delta) + 1;
