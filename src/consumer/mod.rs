@@ -75,6 +75,9 @@ pub struct ConsumerCore {
     mode: Mode,
     rotate: usize,
     closed: bool,
+    /// Inside a revoke callback or leaving the group: commits of partitions
+    /// the member still owns are accepted even if the group has rebalanced.
+    revoking: bool,
 }
 
 impl Consumer {
@@ -88,6 +91,7 @@ impl Consumer {
                 mode: Mode::Unset,
                 rotate: 0,
                 closed: false,
+                revoking: false,
             },
             listener: None,
         })
@@ -185,15 +189,20 @@ impl Consumer {
             return Ok(());
         }
         if !plan.revoke.is_empty() {
+            self.core.revoking = true;
             if let Some(l) = self.listener.as_mut() {
                 l.on_partitions_revoked(&mut RebalanceContext { core: &mut self.core }, &plan.revoke);
             }
-            if self.core.config.auto_commit {
+            let committed = if self.core.config.auto_commit {
                 let offsets = self.core.positions_of(&plan.revoke);
-                match self.core.commit_offsets(&offsets) {
-                    Ok(()) | Err(Error::Fenced { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                self.core.commit_offsets(&offsets)
+            } else {
+                Ok(())
+            };
+            self.core.revoking = false;
+            match committed {
+                Ok(()) | Err(Error::Fenced { .. }) => {}
+                Err(e) => return Err(e),
             }
             for tp in &plan.revoke {
                 self.core.parts.remove(tp);
@@ -290,7 +299,9 @@ impl Consumer {
             return;
         }
         if let Some(l) = self.listener.as_mut() {
+            self.core.revoking = true;
             l.on_partitions_revoked(&mut RebalanceContext { core: &mut self.core }, &owned);
+            self.core.revoking = false;
         }
     }
 }
@@ -548,7 +559,7 @@ impl ConsumerCore {
         if offsets.is_empty() {
             return Ok(());
         }
-        self.broker.groups.commit(group, self.member(), &offsets)
+        self.broker.groups.commit(group, self.member(), &offsets, self.revoking)
     }
 
     fn commit_offsets(&mut self, offsets: &[(TopicPartition, u64)]) -> Result<()> {
@@ -557,7 +568,7 @@ impl ConsumerCore {
         for (tp, _) in offsets {
             self.broker.topic(&tp.topic)?.log(tp.partition)?;
         }
-        self.broker.groups.commit(group, self.member(), offsets)
+        self.broker.groups.commit(group, self.member(), offsets, self.revoking)
     }
 
     fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
@@ -611,7 +622,11 @@ impl ConsumerCore {
             return Ok(());
         }
         let commit = if self.config.auto_commit && self.config.group.is_some() && !self.broker.is_closed() {
-            self.commit_all()
+            // Leaving: what it still owns it may commit.
+            self.revoking = true;
+            let r = self.commit_all();
+            self.revoking = false;
+            r
         } else {
             Ok(())
         };

@@ -324,13 +324,23 @@ impl Coordinator {
     }
 
     /// Commits offsets. With a member id, the member must be in the group
-    /// and have seen the current generation (else `Error::Fenced`).
-    pub(crate) fn commit(&self, group: &str, member: Option<u64>, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+    /// and have seen the current generation (else `Error::Fenced`), except
+    /// that while `revoking` (inside its revoke callback or leaving the group)
+    /// it may commit partitions it still owns: nobody else can own them yet.
+    pub(crate) fn commit(
+        &self,
+        group: &str,
+        member: Option<u64>,
+        offsets: &[(TopicPartition, u64)],
+        revoking: bool,
+    ) -> Result<()> {
         if let Some(id) = member {
             let groups = self.groups.lock();
             let current = groups.get(group).map_or(0, |g| g.generation);
-            let seen = groups.get(group).and_then(|g| g.members.get(&id)).map(|m| m.generation);
-            if seen != Some(current) {
+            let m = groups.get(group).and_then(|g| g.members.get(&id));
+            let seen = m.map(|m| m.generation);
+            let owner = revoking && m.is_some_and(|m| offsets.iter().all(|(tp, _)| m.owned.contains(tp)));
+            if seen != Some(current) && !owner {
                 return Err(Error::Fenced {
                     group: group.to_string(),
                     member: member_name(id),
