@@ -2,10 +2,12 @@
 //! restart, where a member starts, offset reset, independent groups).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logbus::{
-    Broker, BrokerConfig, Consumer, ConsumerConfig, Durability, Error, OffsetReset, Record, TopicConfig, TopicPartition,
+    Broker, BrokerConfig, Consumer, ConsumerConfig, Durability, Error, OffsetReset, RebalanceContext,
+    RebalanceListener, Record, TopicConfig, TopicPartition,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -286,4 +288,79 @@ fn two_groups_on_one_topic_each_receive_every_record() {
         let desc = broker.describe_group(name).unwrap();
         assert!(desc.partitions.iter().all(|p| p.lag == Some(0)), "{desc:?}");
     }
+}
+
+/// Commits the revoked partitions' positions from the callback; may trigger
+/// another rebalance first (a member joining at that very moment).
+struct CommitOnRevoke {
+    join_first: Option<Broker>,
+    joined: Arc<Mutex<Vec<Consumer>>>,
+    results: Arc<Mutex<Vec<std::result::Result<(), String>>>>,
+}
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_partitions_revoked(&mut self, ctx: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        if let Some(broker) = self.join_first.take() {
+            self.joined
+                .lock()
+                .unwrap()
+                .push(member(&broker, "g", OffsetReset::Earliest));
+        }
+        let offsets: Vec<(TopicPartition, u64)> = partitions
+            .iter()
+            .map(|t| (t.clone(), ctx.position(t).unwrap()))
+            .collect();
+        self.results
+            .lock()
+            .unwrap()
+            .push(ctx.commit_offsets(&offsets).map_err(|e| e.to_string()));
+    }
+}
+
+#[test]
+fn a_revoke_callback_may_commit_what_it_still_owns_even_after_another_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(4)).unwrap();
+    produce(&broker, 4, 5, "x");
+    let joined: Arc<Mutex<Vec<Consumer>>> = Arc::default();
+    let results: Arc<Mutex<Vec<std::result::Result<(), String>>>> = Arc::default();
+    let mut a = broker.consumer(config("g", OffsetReset::Earliest)).unwrap();
+    let listener = CommitOnRevoke {
+        join_first: Some(broker.clone()),
+        joined: Arc::clone(&joined),
+        results: Arc::clone(&results),
+    };
+    a.subscribe_with_listener(&["t"], listener).unwrap();
+    assert_eq!(take(&mut a, 20).len(), 20);
+
+    // b joins; in a's revoke callback c joins too (generation moves again)
+    // before a commits the partitions it is giving up.
+    let _b = member(&broker, "g", OffsetReset::Earliest);
+    let g = broker.describe_group("g").unwrap().generation;
+    a.poll(Duration::ZERO).unwrap();
+    assert_eq!(
+        broker.describe_group("g").unwrap().generation,
+        g + 1,
+        "c joined inside the callback"
+    );
+    assert_eq!(
+        results.lock().unwrap().clone(),
+        vec![Ok(())],
+        "the callback's commit is accepted"
+    );
+    let desc = broker.describe_group("g").unwrap();
+    let with_commit = desc.partitions.iter().filter(|p| p.committed == Some(5)).count();
+    assert_eq!(with_commit, 2, "the two revoked partitions were committed: {desc:?}");
+
+    // Outside a callback, a stale member is still fenced ...
+    let err = a.commit().unwrap_err();
+    assert!(matches!(err, Error::Fenced { .. }), "{err:?}");
+    // ... but close() reports its partitions as revoked and that commit lands.
+    results.lock().unwrap().clear();
+    a.close().unwrap();
+    assert_eq!(results.lock().unwrap().clone(), vec![Ok(())]);
+    let desc = broker.describe_group("g").unwrap();
+    assert!(desc.partitions.iter().all(|p| p.committed == Some(5)), "{desc:?}");
+    drop(joined);
 }
