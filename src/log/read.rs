@@ -40,7 +40,13 @@ impl LogInner {
     /// says where the previous read stopped and `offset` is where it said, the
     /// read resumes there without a segment lookup or an index search. The
     /// cursor is updated to where this read stopped.
-    pub(crate) fn read_with_cursor(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>, cursor: &mut Option<Cursor>) -> Result<usize> {
+    pub(crate) fn read_with_cursor(
+        &self,
+        offset: u64,
+        max: usize,
+        out: &mut Vec<ConsumedRecord>,
+        cursor: &mut Option<Cursor>,
+    ) -> Result<usize> {
         self.check_open()?;
         let end = self.end_offset();
         let start = self.start_offset();
@@ -59,7 +65,10 @@ impl LogInner {
                 epoch,
             })
         };
-        if let Some(c) = cursor.as_ref().filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch) {
+        if let Some(c) = cursor
+            .as_ref()
+            .filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch)
+        {
             let seg = Arc::clone(&c.seg);
             let before = out.len();
             let (n, pos) = self.read_segment(&seg, Some(c.pos), offset, end, max, out)?;
@@ -146,7 +155,10 @@ impl LogInner {
                 break;
             }
             if h.base_offset > expect {
-                return Err(seg.corruption(pos, format!("batch at offset {} where {expect} was expected", h.base_offset)));
+                return Err(seg.corruption(
+                    pos,
+                    format!("batch at offset {} where {expect} was expected", h.base_offset),
+                ));
             }
             let raw = rest.get(..len).unwrap_or_default();
             if !batch::crc_ok(raw, &h) {
@@ -161,7 +173,14 @@ impl LogInner {
                 if o >= end {
                     break;
                 }
-                out.push(ConsumedRecord::new(&self.topic, self.partition, h.base_offset, &seg.map, pos as u32, r));
+                out.push(ConsumedRecord::new(
+                    &self.topic,
+                    self.partition,
+                    h.base_offset,
+                    &seg.map,
+                    pos as u32,
+                    r,
+                ));
                 expect = h.base_offset + u64::from(r.offset_delta) + 1;
                 n += 1;
                 if n == max {
@@ -223,5 +242,51 @@ impl LogInner {
             }
         }
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Durability, LogConfig, TopicConfig};
+    use crate::format::batch;
+    use crate::log::Log;
+    use crate::record::Record;
+
+    /// The writer publishes a batch's bytes before the end offset; a read in
+    /// between must stop at the end offset (else a consumer's position passes
+    /// the end it sees and is reset as out of range).
+    #[test]
+    fn reads_stop_at_the_end_offset_not_at_the_published_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(
+            dir.path(),
+            LogConfig::from_topic(&TopicConfig::new(1), Durability::PageCache),
+        )
+        .unwrap();
+        log.append(&[Record::new("a"), Record::new("b")]).unwrap();
+        {
+            // Publish a third record's bytes the way append does, but stop
+            // before the end offset store.
+            let mut w = log.inner.writer.lock();
+            let rs = [Record::new("c").with_timestamp(0)];
+            let ts = |r: &Record| r.timestamp().unwrap_or(0);
+            let (_, len) = batch::plan(&rs, ts, usize::MAX);
+            w.map
+                .as_mut()
+                .unwrap()
+                .append(len, |dst| {
+                    batch::encode(dst, 2, 0, &rs, ts);
+                })
+                .unwrap();
+        }
+        assert_eq!(log.end_offset(), 2);
+        let got = log.read(0, 10).unwrap();
+        assert_eq!(got.len(), 2, "the record beyond the end offset must not be returned");
+        let mut cursor = None;
+        let mut out = Vec::new();
+        log.inner.read_with_cursor(1, 10, &mut out, &mut cursor).unwrap();
+        assert_eq!(out.len(), 1);
+        out.clear();
+        assert_eq!(log.inner.read_with_cursor(2, 10, &mut out, &mut cursor).unwrap(), 0);
     }
 }
