@@ -170,4 +170,75 @@ mod tests {
         let moved: usize = [1u64, 2].iter().map(|m| first[m].difference(&second[m]).count()).sum();
         assert_eq!(moved, 2, "only the new member's share moves");
     }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Join,
+        Leave(usize),
+        Grow(u32),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => Just(Op::Join),
+            2 => (0usize..8).prop_map(Op::Leave),
+            1 => (1u32..4).prop_map(Op::Grow),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Members subscribed to the same two topics: every partition is
+        /// assigned exactly once, counts differ by at most one, and sticky
+        /// never both takes from and gives to a surviving member.
+        #[test]
+        fn balanced_complete_and_sticky(ops in proptest::collection::vec(op(), 1..40), parts in (1u32..9, 1u32..9)) {
+            for strategy in [AssignmentStrategy::Range, AssignmentStrategy::RoundRobin, AssignmentStrategy::Sticky] {
+                let (mut a_count, b_count) = parts;
+                let topics = vec!["a".to_string(), "b".to_string()];
+                let mut subs = Subscriptions::new();
+                let mut next = 1u64;
+                let mut prev = Assignment::new();
+                for op in &ops {
+                    match op {
+                        Op::Join => {
+                            subs.insert(next, topics.clone());
+                            next += 1;
+                        }
+                        Op::Leave(i) => {
+                            if let Some(&m) = subs.keys().nth(*i) {
+                                subs.remove(&m);
+                            }
+                        }
+                        Op::Grow(n) => a_count += n,
+                    }
+                    let counts = |t: &str| match t {
+                        "a" => Some(a_count),
+                        "b" => Some(b_count),
+                        _ => None,
+                    };
+                    let next_a = assign(strategy, &subs, &counts, &prev);
+                    let all: Vec<&TopicPartition> = next_a.values().flatten().collect();
+                    let unique: BTreeSet<&TopicPartition> = all.iter().copied().collect();
+                    proptest::prop_assert_eq!(all.len(), unique.len(), "{:?}: assigned twice", strategy);
+                    let expected = if subs.is_empty() { 0 } else { (a_count + b_count) as usize };
+                    proptest::prop_assert_eq!(unique.len(), expected, "{:?}: not all assigned", strategy);
+                    if strategy != AssignmentStrategy::Range {
+                        let sz = sizes(&next_a);
+                        let (lo, hi) = (sz.iter().min().copied().unwrap_or(0), sz.iter().max().copied().unwrap_or(0));
+                        proptest::prop_assert!(hi - lo <= 1, "{:?}: unbalanced {:?}", strategy, sz);
+                    }
+                    if strategy == AssignmentStrategy::Sticky {
+                        for (m, now) in &next_a {
+                            let Some(before) = prev.get(m) else { continue };
+                            let gained = now.difference(before).count();
+                            let lost = before.difference(now).count();
+                            proptest::prop_assert!(gained == 0 || lost == 0, "member {} gained {} and lost {}", m, gained, lost);
+                        }
+                    }
+                    prev = next_a;
+                }
+            }
+        }
+    }
 }
