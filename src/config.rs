@@ -282,7 +282,8 @@ pub enum AssignmentStrategy {
 /// How a consumer waits inside `poll` while no record is available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitStrategy {
-    /// Park the thread; a producer's append wakes it. Uses no CPU while idle.
+    /// Spin and yield for up to 50 µs, then park the thread until a
+    /// producer's append wakes it. Uses no CPU while idle for longer.
     #[default]
     Block,
     /// Busy-spin until data arrives or the timeout passes (like Chronicle

@@ -17,6 +17,9 @@ use crate::log::{Cursor, Log};
 use crate::record::ConsumedRecord;
 use crate::topic::TopicInner;
 
+/// How long a `WaitStrategy::Block` consumer spins and yields before parking.
+const BLOCK_BACKOFF: Duration = Duration::from_micros(50);
+
 /// Reads records from assigned partitions, by offset, blocking for new data.
 ///
 /// `Send` but meant to be polled by one thread at a time. Dropping it (or
@@ -500,10 +503,14 @@ impl ConsumerCore {
     /// deadline, as the configured `WaitStrategy` says.
     fn wait(&self, deadline: Instant) {
         let park_from = match self.config.wait {
-            WaitStrategy::Block => Instant::now(),
+            // A short backoff first (as crossbeam-channel's receivers do): a
+            // consumer that parks the moment it catches up makes the producer
+            // pay a futex wake-up for nearly every record.
+            WaitStrategy::Block => Instant::now() + BLOCK_BACKOFF,
             WaitStrategy::Spin => deadline,
             WaitStrategy::SpinThenBlock(d) => Instant::now() + d,
         };
+        let spin_only = matches!(self.config.wait, WaitStrategy::Spin | WaitStrategy::SpinThenBlock(_));
         let mut spins = 0u32;
         while Instant::now() < park_from.min(deadline) {
             // The group check takes the coordinator's lock: only now and then.
@@ -511,7 +518,11 @@ impl ConsumerCore {
             if self.ready(spins % 1024 == 0) || self.broker.is_closed() {
                 return;
             }
-            std::hint::spin_loop();
+            if spin_only || spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         let now = Instant::now();
         if now >= deadline {
