@@ -293,18 +293,29 @@ impl Consumer {
 
     /// Before leaving the group (close, drop, unsubscribe), reports the owned
     /// partitions as revoked, as Kafka does: the listener may still commit them.
+    /// An evicted member's partitions may already belong to others: those
+    /// are reported as lost.
     fn revoke_before_leaving(&mut self) {
-        if self.core.closed || self.core.broker.is_closed() || !matches!(self.core.mode, Mode::Subscribed { .. }) {
+        let (Mode::Subscribed { member, .. }, Some(group)) = (&self.core.mode, self.core.config.group.as_deref()) else {
+            return;
+        };
+        if self.core.closed || self.core.broker.is_closed() {
             return;
         }
+        let still_member = self.core.broker.groups.is_member(group, *member);
         let owned = self.core.assignment();
         if owned.is_empty() {
             return;
         }
         if let Some(l) = self.listener.as_mut() {
-            self.core.revoking = true;
-            l.on_partitions_revoked(&mut RebalanceContext { core: &mut self.core }, &owned);
-            self.core.revoking = false;
+            let ctx = &mut RebalanceContext { core: &mut self.core };
+            if still_member {
+                ctx.core.revoking = true;
+                l.on_partitions_revoked(ctx, &owned);
+                ctx.core.revoking = false;
+            } else {
+                l.on_partitions_lost(ctx, &owned);
+            }
         }
     }
 }

@@ -300,6 +300,14 @@ impl Coordinator {
         acquired
     }
 
+    /// Whether the member is still in the group (not evicted).
+    pub(crate) fn is_member(&self, group: &str, member: u64) -> bool {
+        self.groups
+            .lock()
+            .get(group)
+            .is_some_and(|g| g.members.contains_key(&member))
+    }
+
     /// Marks the end of a poll (the member is no longer blocked in it).
     pub(crate) fn end_poll(&self, group: &str, member: u64) {
         let mut groups = self.groups.lock();
