@@ -548,3 +548,25 @@ fn a_member_that_stops_polling_is_evicted_and_its_partitions_move() {
     stop.store(true, Ordering::Relaxed);
     live.join().unwrap();
 }
+
+#[test]
+fn an_evicted_member_that_closes_reports_its_partitions_as_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(2)).unwrap();
+    let interval = Duration::from_millis(200);
+    let seq = Arc::new(AtomicU64::new(0));
+    let events: Events = Arc::default();
+    let mut slow = broker.consumer(config("g").max_poll_interval(interval)).unwrap();
+    slow.subscribe_with_listener(&["t"], Recorder::new(0, &seq, &events)).unwrap();
+    poll_until(&mut [&mut slow], "slow owns both", |cs| cs[0].assignment().len() == 2);
+    let mut other = broker.consumer(config("g")).unwrap();
+    other.subscribe_with_listener(&["t"], Recorder::new(1, &seq, &events)).unwrap();
+    // Only `other` polls: `slow` is evicted and `other` takes everything.
+    poll_until(&mut [&mut other], "other owns both", |cs| cs[0].assignment().len() == 2);
+    events.lock().unwrap().clear();
+    slow.close().unwrap();
+    let ev = events.lock().unwrap().clone();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(ev.iter().all(|e| e.2 == Kind::Lost), "already owned by another member: lost, not revoked: {ev:?}");
+}
