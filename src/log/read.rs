@@ -151,14 +151,16 @@ impl LogInner {
                 pos += len;
                 continue;
             }
-            if h.base_offset >= end {
-                break;
-            }
+            // Before the end check: a damaged base offset must not pass for a
+            // batch beyond the end (the read would move on to the next segment).
             if h.base_offset > expect {
                 return Err(seg.corruption(
                     pos,
                     format!("batch at offset {} where {expect} was expected", h.base_offset),
                 ));
+            }
+            if h.base_offset >= end {
+                break;
             }
             let raw = rest.get(..len).unwrap_or_default();
             if !batch::crc_ok(raw, &h) {
