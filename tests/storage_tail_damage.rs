@@ -26,10 +26,10 @@ fn ts_of(offset: u64) -> i64 {
 fn record(offset: u64) -> Record {
     let mut r =
         Record::new(format!("value-{offset:06}-{}", "p".repeat((offset % 23) as usize))).with_timestamp(ts_of(offset));
-    if offset % 2 == 0 {
+    if offset.is_multiple_of(2) {
         r = r.with_key(format!("key-{offset}"));
     }
-    if offset % 3 == 0 {
+    if offset.is_multiple_of(3) {
         r = r
             .with_header("h", offset.to_le_bytes().to_vec())
             .with_header("h", "dup");
@@ -106,13 +106,13 @@ enum Damage {
 #[derive(Debug, Clone, Copy)]
 enum Shutdown {
     /// `recovery.ckpt` deleted: everything is scanned.
-    CheckpointDeleted,
+    Deleted,
     /// The clean flag cleared in the checkpoint written at close.
-    CheckpointUnclean,
+    Unclean,
     /// A checkpoint that covers the log only up to the start of its last batch.
-    CheckpointBehind,
+    Behind,
     /// The checkpoint's bytes damaged (CRC mismatch): treated as missing.
-    CheckpointGarbled,
+    Garbled,
 }
 
 fn write_at(path: &Path, pos: u64, bytes: &[u8]) {
@@ -130,10 +130,7 @@ fn set_len(path: &Path, len: u64) {
 /// Damages a closed log and makes its shutdown look unclean; reopens and
 /// checks the result. Returns the recovery report.
 fn run(segment_bytes: u64, appends: u64, damage: Damage, shutdown: Shutdown) {
-    if matches!(
-        (damage, shutdown),
-        (Damage::HalfBatchZeroed, Shutdown::CheckpointUnclean)
-    ) {
+    if matches!((damage, shutdown), (Damage::HalfBatchZeroed, Shutdown::Unclean)) {
         // Not a crash state: the checkpoint would claim that the zeroed bytes
         // were fsynced. (Reads of them give Error::Corruption, see storage_corruption.)
         return;
@@ -182,11 +179,11 @@ fn run(segment_bytes: u64, appends: u64, damage: Damage, shutdown: Shutdown) {
     assert!(clean.clean);
     assert_eq!(clean.segment_base, seg_base);
     match shutdown {
-        Shutdown::CheckpointDeleted => std::fs::remove_file(&ckpt_path).unwrap(),
-        Shutdown::CheckpointUnclean => {
+        Shutdown::Deleted => std::fs::remove_file(&ckpt_path).unwrap(),
+        Shutdown::Unclean => {
             std::fs::write(&ckpt_path, checkpoint::encode(&Checkpoint { clean: false, ..clean })).unwrap();
         }
-        Shutdown::CheckpointBehind => {
+        Shutdown::Behind => {
             let max_ts = (seg_base..last.base_offset).map(ts_of).max().unwrap_or(i64::MIN);
             let behind = Checkpoint {
                 segment_base: seg_base,
@@ -197,7 +194,7 @@ fn run(segment_bytes: u64, appends: u64, damage: Damage, shutdown: Shutdown) {
             };
             std::fs::write(&ckpt_path, checkpoint::encode(&behind)).unwrap();
         }
-        Shutdown::CheckpointGarbled => {
+        Shutdown::Garbled => {
             let mut b = checkpoint::encode(&clean).to_vec();
             b[20] ^= 0x40;
             std::fs::write(&ckpt_path, b).unwrap();
@@ -208,7 +205,7 @@ fn run(segment_bytes: u64, appends: u64, damage: Damage, shutdown: Shutdown) {
     let log = Log::open(dir.path(), config(segment_bytes)).unwrap();
     let report = log.recovery_report().clone();
     assert!(!report.clean, "{ctx}: {report:?}");
-    if matches!(shutdown, Shutdown::CheckpointDeleted | Shutdown::CheckpointGarbled) {
+    if matches!(shutdown, Shutdown::Deleted | Shutdown::Garbled) {
         // Without a usable checkpoint every segment is scanned.
         assert!(
             report.scanned_bytes >= (data_end - last.len as usize) as u64,
@@ -253,10 +250,10 @@ const DAMAGES: [Damage; 5] = [
 ];
 
 const SHUTDOWNS: [Shutdown; 4] = [
-    Shutdown::CheckpointDeleted,
-    Shutdown::CheckpointUnclean,
-    Shutdown::CheckpointBehind,
-    Shutdown::CheckpointGarbled,
+    Shutdown::Deleted,
+    Shutdown::Unclean,
+    Shutdown::Behind,
+    Shutdown::Garbled,
 ];
 
 #[test]
