@@ -58,6 +58,8 @@ pub(crate) struct BrokerInner {
     admin: Mutex<()>,
     pub(crate) groups: Coordinator,
     flusher: Mutex<Option<Flusher>>,
+    /// Segment-extension requests to the background thread.
+    prealloc: crate::log::PreallocSender,
     notes: Vec<String>,
 }
 
@@ -99,6 +101,7 @@ impl Broker {
                 .map(|l| (l.start_offset(), l.end_offset()))
         };
         let (groups, notes) = Coordinator::open(&dir, config.durability, &ends)?;
+        let (prealloc, prealloc_rx) = crossbeam_channel::bounded(1024);
         let inner = Arc::new(BrokerInner {
             dir,
             config: config.clone(),
@@ -108,9 +111,13 @@ impl Broker {
             admin: Mutex::new(()),
             groups,
             flusher: Mutex::new(None),
+            prealloc,
             notes,
         });
-        let flusher = Flusher::spawn(Arc::downgrade(&inner), config.durability, config.checkpoint_interval)
+        for t in inner.all_topics() {
+            inner.attach(&t);
+        }
+        let flusher = Flusher::spawn(Arc::downgrade(&inner), config.durability, config.checkpoint_interval, prealloc_rx)
             .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);
         Ok(Broker { inner })
@@ -138,6 +145,7 @@ impl Broker {
                 return Err(e);
             }
         };
+        self.inner.attach(&topic);
         self.inner.topics.write().insert(name.to_string(), Arc::clone(&topic));
         self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
         Ok(Topic {
@@ -193,6 +201,7 @@ impl Broker {
         let _admin = self.inner.admin.lock();
         let topic = self.inner.topic(name)?;
         topic.add_partitions(partitions, self.inner.config.durability)?;
+        self.inner.attach(&topic);
         self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
         Ok(())
     }
@@ -282,6 +291,13 @@ impl BrokerInner {
         }
         validate_topic_name(name)?;
         Err(Error::UnknownTopic { topic: name.to_string() })
+    }
+
+    /// Connects a topic's logs to the background thread.
+    fn attach(&self, topic: &TopicInner) {
+        for log in topic.logs().iter() {
+            let _ = log.inner.background.set(self.prealloc.clone());
+        }
     }
 
     pub(crate) fn partition_count(&self, name: &str) -> Option<u32> {

@@ -5,7 +5,7 @@ use std::sync::Weak;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use crate::broker::BrokerInner;
 use crate::config::Durability;
@@ -18,20 +18,40 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub(crate) fn spawn(broker: Weak<BrokerInner>, durability: Durability, checkpoint_every: Duration) -> std::io::Result<Flusher> {
+    /// Starts the thread; `prealloc` receives segment-extension requests from
+    /// the broker's logs (see `log::mmap::Growth`).
+    pub(crate) fn spawn(
+        broker: Weak<BrokerInner>,
+        durability: Durability,
+        checkpoint_every: Duration,
+        prealloc: Receiver<(std::sync::Arc<crate::log::mmap::Growth>, usize)>,
+    ) -> std::io::Result<Flusher> {
         let mut tick = checkpoint_every.min(Duration::from_millis(100));
         if let Durability::Interval(d) = durability {
             tick = tick.min(d / 2);
         }
         let tick = tick.max(Duration::from_millis(1));
         let (stop, stopped) = bounded::<()>(1);
-        let thread = std::thread::Builder::new().name("logbus-flusher".into()).spawn(move || loop {
-            match stopped.recv_timeout(tick) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        let thread = std::thread::Builder::new().name("logbus-flusher".into()).spawn(move || {
+            let mut next_tick = std::time::Instant::now() + tick;
+            loop {
+                let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+                select! {
+                    recv(stopped) -> _ => return,
+                    recv(prealloc) -> job => {
+                        // A failure (full disk) leaves the writer to grow inline
+                        // and report the error to its caller.
+                        if let Ok((growth, published)) = job {
+                            let _ = growth.extend_ahead(published);
+                        }
+                        continue;
+                    }
+                    default(wait) => {}
+                }
+                next_tick = std::time::Instant::now() + tick;
+                let Some(broker) = broker.upgrade() else { return };
+                broker.background_tick(checkpoint_every);
             }
-            let Some(broker) = broker.upgrade() else { return };
-            broker.background_tick(checkpoint_every);
         })?;
         Ok(Flusher {
             stop,

@@ -94,9 +94,16 @@ impl SegmentMap {
         });
         let writer = MapWriter {
             map: Arc::clone(&map),
-            file,
+            growth: Arc::new(Growth {
+                state: parking_lot::Mutex::new(GrowthState {
+                    file,
+                    capacity,
+                    sealed: false,
+                }),
+                allocated: AtomicUsize::new(allocated),
+                requested: std::sync::atomic::AtomicBool::new(false),
+            }),
             capacity,
-            allocated,
         };
         Ok((map, writer))
     }
@@ -126,25 +133,83 @@ impl SegmentMap {
     }
 }
 
-/// The one writer of a [`SegmentMap`]; owns the file handle used to grow it.
+/// The one writer of a [`SegmentMap`].
 pub struct MapWriter {
     map: Arc<SegmentMap>,
-    file: File,
+    growth: Arc<Growth>,
     capacity: usize,
-    allocated: usize,
 }
 
 impl std::fmt::Debug for MapWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MapWriter")
             .field("capacity", &self.capacity)
-            .field("allocated", &self.allocated)
+            .field("allocated", &self.growth.allocated())
             .finish()
     }
 }
 
-/// File growth step. Growth writes zeros with `pwrite` (see [`allocate`]).
+/// Inline growth step, when the writer catches up with the allocated length.
 const GROW: usize = 1024 * 1024;
+/// Below this much allocated room ahead of the writer, it asks the background
+/// thread to extend the file (see [`Growth`]).
+const LOW_WATER: usize = 8 * 1024 * 1024;
+/// How far ahead of the writer the background thread extends the file.
+const AHEAD: usize = 16 * 1024 * 1024;
+
+/// The file length of an active segment, extended (zero-filled) by its
+/// writer or, ahead of it, by the broker's background thread: allocating new
+/// page-cache pages is the dominant per-byte cost of appending, and this
+/// takes it off the producer's thread. Both extend under `state`'s lock and
+/// only at or past `allocated`, where the writer never stores; sealing takes
+/// the same lock, so nothing extends a sealed file.
+pub struct Growth {
+    state: parking_lot::Mutex<GrowthState>,
+    allocated: AtomicUsize,
+    requested: std::sync::atomic::AtomicBool,
+}
+
+struct GrowthState {
+    file: File,
+    capacity: usize,
+    sealed: bool,
+}
+
+impl Growth {
+    /// Length of the file known to be allocated (zero-filled).
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Acquire)
+    }
+
+    /// Makes the file at least `need` bytes long (capped at the capacity).
+    pub fn ensure(&self, need: usize) -> io::Result<()> {
+        if need <= self.allocated() {
+            return Ok(());
+        }
+        let st = self.state.lock();
+        let current = self.allocated();
+        let target = need.min(st.capacity);
+        if st.sealed || target <= current {
+            return Ok(());
+        }
+        allocate(&st.file, current as u64, (target - current) as u64)?;
+        self.allocated.store(target, Ordering::Release);
+        Ok(())
+    }
+
+    /// Withdraws a request that could not be delivered (the writer grows inline).
+    pub fn cancel_request(&self) {
+        self.requested.store(false, Ordering::Release);
+    }
+
+    /// Background work: extend to `AHEAD` bytes past `published`, then clear
+    /// the request flag.
+    pub fn extend_ahead(&self, published: usize) -> io::Result<()> {
+        let r = self.ensure(published.saturating_add(AHEAD));
+        self.requested.store(false, Ordering::Release);
+        r
+    }
+}
 
 impl MapWriter {
     /// Bytes still free before the segment's capacity.
@@ -153,40 +218,58 @@ impl MapWriter {
     }
 
     /// Writes `len` bytes at the published end with `fill`, then publishes them.
-    /// Grows the file with `fallocate` first when needed, so a full disk is an
-    /// error here rather than a SIGBUS on the store.
+    /// Grows the file first when needed (a full disk is an error here, never
+    /// a SIGBUS on the store).
     pub fn append(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<()> {
         let start = self.map.published();
         let end = start
             .checked_add(len)
             .filter(|&e| e <= self.capacity)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "append past segment capacity"))?;
-        if end > self.allocated {
-            self.grow(end)?;
+        if end > self.growth.allocated() {
+            self.growth.ensure(end.max(self.growth.allocated() + GROW))?;
+        }
+        if end > self.growth.allocated() {
+            return Err(io::Error::new(io::ErrorKind::Other, "segment file could not be extended"));
         }
         let Some(raw) = &self.map.raw else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "segment is not mapped"));
         };
         // SAFETY: `start..end` lies within the mapping (end <= capacity) and within
-        // the file (end <= allocated, and the file was grown to `allocated`).
-        // Nothing else writes this range (this writer is unique, invariant 3), and no
-        // reader reads it (readers stop at `published`, which is `start`).
+        // the file (end <= allocated, the length the file was extended to, and only
+        // a seal, which consumes this writer, shortens it). Nothing else writes this
+        // range (this writer is unique; background growth writes only at or past
+        // `allocated`), and no reader reads it (readers stop at `published`, which
+        // is `start`).
         let dst = unsafe { std::slice::from_raw_parts_mut(raw.as_mut_ptr().add(start), len) };
         fill(dst);
         self.map.published.store(end, Ordering::Release);
         Ok(())
     }
 
-    fn grow(&mut self, need: usize) -> io::Result<()> {
-        let target = need.max(self.allocated + GROW).min(self.capacity);
-        allocate(&self.file, self.allocated as u64, (target - self.allocated) as u64)?;
-        self.allocated = target;
-        Ok(())
+    /// When the allocated room ahead runs low, returns the growth handle for
+    /// the background thread (once per request).
+    pub fn prealloc_request(&self) -> Option<Arc<Growth>> {
+        let room = self.growth.allocated().saturating_sub(self.map.published());
+        if room >= LOW_WATER || self.growth.allocated() >= self.capacity {
+            return None;
+        }
+        if self.growth.requested.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Arc::clone(&self.growth))
+    }
+
+    /// The map this writer writes (for the background thread's `extend_ahead`).
+    pub fn published(&self) -> usize {
+        self.map.published()
     }
 
     /// Cuts the file to its written length; the writer ends here.
     pub fn seal(self) -> io::Result<()> {
-        self.file.set_len(self.map.published() as u64)
+        let mut st = self.growth.state.lock();
+        st.sealed = true;
+        st.file.set_len(self.map.published() as u64)
     }
 }
 

@@ -102,7 +102,13 @@ pub(crate) struct LogInner {
     pub(crate) recovery: recovery::RecoveryReport,
     /// Consumers blocked waiting for records.
     pub(crate) waiters: WaitList,
+    /// The broker's background thread, which extends the active segment
+    /// ahead of the writer (a standalone `Log` grows inline only).
+    pub(crate) background: std::sync::OnceLock<PreallocSender>,
 }
+
+/// Requests to extend an active segment: its growth handle and published length.
+pub(crate) type PreallocSender = crossbeam_channel::Sender<(Arc<mmap::Growth>, usize)>;
 
 struct Writer {
     active: Arc<Segment>,

@@ -206,6 +206,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         poisoned: AtomicBool::new(false),
         recovery: report,
         waiters: WaitList::default(),
+        background: std::sync::OnceLock::new(),
     };
     inner.writer.lock().sync_index_mirror();
     // Durably record "not clean" before any append can happen; after a

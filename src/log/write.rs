@@ -97,8 +97,15 @@ impl LogInner {
             rest = tail;
         }
         let end = w.next_offset;
+        let prealloc = w.map.as_ref().and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
         drop(guard);
         self.waiters.notify();
+        if let Some((growth, published)) = prealloc {
+            match self.background.get() {
+                Some(tx) if tx.try_send((Arc::clone(&growth), published)).is_ok() => {}
+                _ => growth.cancel_request(),
+            }
+        }
         if self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
