@@ -1,0 +1,128 @@
+//! What every scenario shares: options, payloads, framing, directories, the
+//! tokio runtime kafko needs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use logbus::format::batch;
+use logbus::Record;
+
+/// 100-byte values, as the issue asks.
+pub const VALUE: usize = 100;
+
+pub struct Opts {
+    pub rounds: usize,
+    pub quick: bool,
+    pub big: bool,
+    pub only: Option<String>,
+    pub dir: PathBuf,
+}
+
+impl Opts {
+    /// `full` normally, `quick` with `--quick`.
+    pub fn n(&self, full: usize, quick: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    /// A fresh directory under `--dir` (deleted on drop).
+    pub fn tempdir(&self) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("lbcmp-")
+            .tempdir_in(&self.dir)
+            .expect("create temp dir")
+    }
+}
+
+/// A 100-byte value whose first 8 bytes are `i` (so no two are alike).
+pub fn fill(buf: &mut [u8; VALUE], i: u64) {
+    buf[..8].copy_from_slice(&i.to_le_bytes());
+}
+
+pub fn value(i: u64) -> [u8; VALUE] {
+    let mut b = [0x5au8; VALUE];
+    fill(&mut b, i);
+    b
+}
+
+/// logbus's own framing of `n` records as one batch (header, varints, CRC):
+/// what the raw baselines copy or `write(2)`.
+pub fn framed(n: usize) -> Vec<u8> {
+    let rs: Vec<Record> = (0..n as u64)
+        .map(|i| Record::new(value(i).to_vec()).with_timestamp(1_700_000_000_000))
+        .collect();
+    let ts = |r: &Record| r.timestamp().unwrap_or(0);
+    let (_, len) = batch::plan(&rs, ts, usize::MAX);
+    let mut buf = vec![0u8; len];
+    batch::encode(&mut buf, 0, 0, &rs, ts);
+    buf
+}
+
+/// The tokio runtime kafko runs on (its README's `rt-multi-thread` default:
+/// one worker per core).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn rate(n: usize, start: Instant) -> f64 {
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A raw file for the `write(2)` baselines.
+pub fn raw_file(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(dir.join("raw.log"))
+        .expect("raw file")
+}
+
+pub fn write_all_fd(fd: i32, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a live slice; `fd` is an open file descriptor.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        assert!(n > 0, "write(2) failed: {}", std::io::Error::last_os_error());
+        buf = &buf[n as usize..];
+    }
+}
+
+/// Anonymous resident memory of this process, bytes (`RssAnon` in /proc/self/status).
+pub fn rss_anon() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Copy + CRC32 of one frame into a wrapping, pre-touched 64 MiB arena.
+pub struct Arena {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Arena {
+    pub fn new() -> Arena {
+        Arena {
+            buf: vec![1u8; 64 << 20],
+            pos: 0,
+        }
+    }
+
+    pub fn push(&mut self, frame: &[u8]) -> u32 {
+        if self.pos + frame.len() > self.buf.len() {
+            self.pos = 0;
+        }
+        let dst = &mut self.buf[self.pos..self.pos + frame.len()];
+        dst.copy_from_slice(frame);
+        self.pos += frame.len();
+        crc32fast::hash(dst)
+    }
+}

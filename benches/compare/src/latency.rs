@@ -1,0 +1,125 @@
+//! Scenario 5: `latency`, one record every 20 µs (busy-wait pacing); the
+//! producer stamps each payload with nanoseconds since a shared `Instant`
+//! epoch and the consumer subtracts on receipt. Blocking and spinning waits.
+
+use std::time::{Duration, Instant};
+
+use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition, WaitStrategy};
+
+use crate::common::{Opts, VALUE};
+use crate::stats::{interleave, percentile, print_table, Run};
+
+const PERIOD: Duration = Duration::from_micros(20);
+
+/// Sends `n` stamped payloads, one every 20 µs, through `send`.
+fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) {
+    let start = Instant::now();
+    for i in 0..n as u32 {
+        let due = start + PERIOD * i;
+        while Instant::now() < due {
+            std::hint::spin_loop();
+        }
+        let mut v = [0x5au8; VALUE];
+        v[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+        send(v);
+    }
+}
+
+fn stamp(v: &[u8]) -> u64 {
+    u64::from_le_bytes(v[..8].try_into().unwrap())
+}
+
+/// p50, p99, p99.9 in µs, after dropping the first 1% as warm-up.
+fn summary(mut lat: Vec<u64>) -> Vec<f64> {
+    let skip = lat.len() / 100;
+    lat.drain(..skip);
+    lat.sort_unstable();
+    [0.50, 0.99, 0.999]
+        .iter()
+        .map(|q| percentile(&lat, *q) as f64 / 1000.0)
+        .collect()
+}
+
+fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
+    let d = o.tempdir();
+    let b = Broker::open(d.path()).unwrap();
+    b.create_topic("t", TopicConfig::new(1)).unwrap();
+    let mut c = b
+        .consumer(
+            ConsumerConfig::new()
+                .offset_reset(OffsetReset::Earliest)
+                .wait_strategy(wait),
+        )
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let p = b.producer();
+    let epoch = Instant::now();
+    let lat = std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            let mut lat = Vec::with_capacity(n);
+            while lat.len() < n {
+                for r in &c.poll(Duration::from_secs(1)).unwrap() {
+                    lat.push((epoch.elapsed().as_nanos() as u64).saturating_sub(stamp(r.value())));
+                }
+            }
+            lat
+        });
+        pace(n, epoch, |v| {
+            p.send("t", Record::new(v.to_vec())).unwrap();
+        });
+        h.join().unwrap()
+    });
+    b.close().unwrap();
+    summary(lat)
+}
+
+fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
+    let epoch = Instant::now();
+    let lat = std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            let mut lat = Vec::with_capacity(n);
+            while lat.len() < n {
+                let v = if spin {
+                    loop {
+                        match rx.try_recv() {
+                            Ok(v) => break v,
+                            Err(_) => std::hint::spin_loop(),
+                        }
+                    }
+                } else {
+                    rx.recv().unwrap()
+                };
+                lat.push((epoch.elapsed().as_nanos() as u64).saturating_sub(stamp(&v)));
+            }
+            lat
+        });
+        pace(n, epoch, |v| tx.send(v.to_vec()).unwrap());
+        h.join().unwrap()
+    });
+    summary(lat)
+}
+
+pub fn latency(o: &Opts) {
+    let n = o.n(200_000, 20_000);
+    println!(
+        "\n## latency: {n} records of 100 bytes, one every 20 µs (busy-wait pacing), producer -> consumer thread; \
+         first 1% dropped as warm-up"
+    );
+    let names = [
+        "logbus block",
+        "crossbeam recv",
+        "logbus spin",
+        "crossbeam try_recv spin",
+    ];
+    let mut runs: Vec<Run> = vec![
+        Box::new(|| logbus_run(o, n, WaitStrategy::Block)),
+        Box::new(|| crossbeam_run(n, false)),
+        Box::new(|| logbus_run(o, n, WaitStrategy::Spin)),
+        Box::new(|| crossbeam_run(n, true)),
+    ];
+    let s = interleave(o.rounds, &names, &mut runs, 3);
+    for (i, label) in ["p50", "p99", "p99.9"].iter().enumerate() {
+        print_table(&format!("latency {label}"), "µs", &s[i], &[(0, 1), (2, 3)]);
+    }
+}

@@ -1,0 +1,98 @@
+//! Scenario 4: `pubsub`, a producer thread and a consumer thread tailing at
+//! the same time; end-to-end records/s (first send to last receive).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+
+use crate::common::{rate, runtime, value, Opts};
+use crate::scan::kafko_small_segments;
+use crate::stats::{interleave, print_table, Run};
+
+pub fn pubsub(o: &Opts) {
+    let n = o.n(1_000_000, 100_000);
+    let nk = n / 5;
+    println!("\n## pubsub: {n} records of 100 bytes, producer thread -> consumer thread (kafko: {nk} records, 64 KiB segments)");
+    let rt = runtime();
+    let names = ["logbus", "crossbeam bounded(1024)", "kafko"];
+    let mut runs: Vec<Run> = vec![
+        Box::new(|| {
+            let d = o.tempdir();
+            let b = Broker::open(d.path()).unwrap();
+            b.create_topic("t", TopicConfig::new(1)).unwrap();
+            let mut c = b
+                .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
+                .unwrap();
+            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+            let p = b.producer();
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                s.spawn(move || {
+                    let (mut got, mut bytes) = (0usize, 0usize);
+                    while got < n {
+                        let rs = c.poll(Duration::from_secs(1)).unwrap();
+                        got += rs.len();
+                        bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+                    }
+                    assert_eq!(bytes, n * 100);
+                });
+                for i in 0..n as u64 {
+                    p.send("t", Record::new(value(i).to_vec())).unwrap();
+                }
+            });
+            let r = rate(n, t);
+            b.close().unwrap();
+            vec![r]
+        }),
+        Box::new(|| {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                s.spawn(move || {
+                    let mut bytes = 0usize;
+                    for _ in 0..n {
+                        bytes += rx.recv().unwrap().len();
+                    }
+                    assert_eq!(bytes, n * 100);
+                });
+                for i in 0..n as u64 {
+                    tx.send(value(i).to_vec()).unwrap();
+                }
+            });
+            vec![rate(n, t)]
+        }),
+        Box::new(|| {
+            let d = o.tempdir();
+            rt.block_on(async {
+                let kf = kafko::Kafko::open_with_config(d.path(), kafko_small_segments())
+                    .await
+                    .unwrap();
+                kf.create_topic("t").await.unwrap();
+                let p = kf.producer_for("t").await.unwrap();
+                let mut c = kf.consumer_for("t").await.unwrap();
+                c.seek_all(0);
+                let t = Instant::now();
+                let consumer = tokio::spawn(async move {
+                    let mut bytes = 0usize;
+                    for _ in 0..nk {
+                        bytes += c.next_record().await.unwrap().value().len();
+                    }
+                    assert_eq!(bytes, nk * 100);
+                });
+                let producer = tokio::spawn(async move {
+                    for i in 0..nk as u64 {
+                        p.send(None, Bytes::copy_from_slice(&value(i))).await.unwrap();
+                    }
+                });
+                producer.await.unwrap();
+                consumer.await.unwrap();
+                let r = rate(nk, t);
+                kf.shutdown().await.unwrap();
+                vec![r]
+            })
+        }),
+    ];
+    let s = interleave(o.rounds, &names, &mut runs, 1);
+    print_table("pubsub", "records/s end to end", &s[0], &[(0, 1), (0, 2)]);
+}
