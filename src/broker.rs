@@ -87,7 +87,18 @@ impl Broker {
                 continue;
             }
             if !path.join(crate::topic::META_FILE).exists() {
-                // An interrupted create_topic: the metadata is written last.
+                // An interrupted create_topic (the metadata is written last)
+                // holds no records: remove it. A directory with records but no
+                // metadata was damaged from outside: refuse, delete nothing.
+                if holds_records(&path) {
+                    return Err(Error::Corruption {
+                        path: path.join(crate::topic::META_FILE),
+                        position: 0,
+                        reason: format!(
+                            "topic '{name}' has segment files with records but no topic.meta; restore topic.meta (or move the directory away) and open again"
+                        ),
+                    });
+                }
                 std::fs::remove_dir_all(&path).map_err(|e| Error::io("removing incomplete topic", &path, e))?;
                 continue;
             }
@@ -359,6 +370,18 @@ impl Drop for BrokerInner {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Whether a topic directory has a non-empty segment file in any partition.
+fn holds_records(topic_dir: &Path) -> bool {
+    let Ok(parts) = std::fs::read_dir(topic_dir) else { return true };
+    parts.flatten().any(|p| {
+        std::fs::read_dir(p.path()).map_or(false, |files| {
+            files.flatten().any(|f| {
+                f.file_name().to_str().is_some_and(|n| n.ends_with(".log")) && f.metadata().is_ok_and(|m| m.len() > 0)
+            })
+        })
+    })
 }
 
 fn empty_trash(dir: &Path) -> Result<()> {

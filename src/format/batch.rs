@@ -73,6 +73,8 @@ pub enum Peek {
     End,
     /// A header or batch that runs past the end of the available bytes.
     Truncated,
+    /// A batch header with a format version this build does not know (a newer logbus wrote it).
+    Unsupported(u8),
     /// Bytes that are not a batch.
     Invalid(DecodeError),
 }
@@ -252,7 +254,7 @@ pub fn peek(buf: &[u8]) -> Peek {
     let version = head.get(12).copied().unwrap_or(0);
     let attributes = head.get(13).copied().unwrap_or(0);
     if version != VERSION {
-        return Peek::Invalid(DecodeError::new(12, "unsupported batch version (expected 1)"));
+        return Peek::Unsupported(version);
     }
     if attributes & !KNOWN_ATTRS != 0 || le::u16_at(head, 14) != Some(0) {
         return Peek::Invalid(DecodeError::new(13, "unknown batch attribute bits"));
@@ -277,6 +279,15 @@ pub fn peek(buf: &[u8]) -> Peek {
         return Peek::Truncated;
     }
     Peek::Batch(header)
+}
+
+/// Checks the CRC of the batch at the start of `buf` from its length and CRC
+/// fields alone, whatever its version (to tell a newer batch from damage).
+pub fn crc_holds(buf: &[u8]) -> bool {
+    let (Some(len), Some(crc)) = (le::u32_at(buf, 4), le::u32_at(buf, 8)) else {
+        return false;
+    };
+    (len as usize) > 12 && buf.get(12..len as usize).is_some_and(|b| crc32fast::hash(b) == crc)
 }
 
 /// Checks the CRC of a whole batch (`batch.len() == header.len`).

@@ -102,6 +102,10 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             let map = SegmentMap::read_only(&file, len).map_err(|e| Error::io("mapping segment", &path, e))?;
             let end = segment::scan(map.bytes(), pos0, expected, |p, h| index.on_batch(base, p as u32, h));
             report.scanned_bytes += (end.pos - pos0) as u64;
+            if let Some(found) = end.unsupported {
+                // Written by a newer logbus: refuse to open rather than cut it.
+                return Err(Error::UnsupportedVersion { path, found, supported: crate::format::batch::VERSION });
+            }
             if let Some(d) = &end.damage {
                 report.damage.push(format!("{} at byte {}: {d}", path.display(), end.pos));
                 damaged = true;

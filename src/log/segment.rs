@@ -59,6 +59,9 @@ pub struct ScanEnd {
     pub next_offset: u64,
     /// Why the scan stopped, when not at a clean end (zeros or end of bytes).
     pub damage: Option<String>,
+    /// The scan stopped at an intact batch (its CRC holds) of a newer format
+    /// version: not damage, and nothing may be cut.
+    pub unsupported: Option<u8>,
 }
 
 /// Walks valid batches in `bytes` from `pos`, expecting `next_offset` first,
@@ -68,7 +71,7 @@ pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: im
     loop {
         let rest = bytes.get(pos..).unwrap_or_default();
         if rest.is_empty() {
-            return ScanEnd { pos, next_offset, damage: None };
+            return ScanEnd { pos, next_offset, damage: None, unsupported: None };
         }
         let damage = match batch::peek(rest) {
             Peek::End => {
@@ -82,6 +85,12 @@ pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: im
             }
             Peek::Truncated => Some("batch cut short (torn write)".to_string()),
             Peek::Invalid(e) => Some(e.to_string()),
+            Peek::Unsupported(v) => {
+                if batch::crc_holds(rest) {
+                    return ScanEnd { pos, next_offset, damage: None, unsupported: Some(v) };
+                }
+                Some(format!("batch version {v} with a bad CRC"))
+            }
             Peek::Batch(h) => {
                 let raw = rest.get(..h.len as usize).unwrap_or_default();
                 if h.base_offset != next_offset {
@@ -98,7 +107,7 @@ pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: im
                 }
             }
         };
-        return ScanEnd { pos, next_offset, damage };
+        return ScanEnd { pos, next_offset, damage, unsupported: None };
     }
 }
 
