@@ -29,12 +29,12 @@ fn log_config() -> LogConfig {
 
 fn codec(c: &mut Criterion) {
     let rs = records(100);
-    let (_, len) = batch::plan(&rs, &ts, usize::MAX);
+    let (_, len) = batch::plan(&rs, ts, usize::MAX);
     let mut buf = vec![0u8; len];
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("encode_batch_100", |b| b.iter(|| batch::encode(black_box(&mut buf), 0, 0, &rs, &ts)));
-    batch::encode(&mut buf, 0, 0, &rs, &ts);
+    g.bench_function("encode_batch_100", |b| b.iter(|| batch::encode(black_box(&mut buf), 0, 0, &rs, ts)));
+    batch::encode(&mut buf, 0, 0, &rs, ts);
     g.bench_function("decode_batch_100", |b| {
         b.iter(|| {
             let Peek::Batch(h) = batch::peek(black_box(&buf)) else { unreachable!() };

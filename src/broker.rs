@@ -376,7 +376,7 @@ impl Drop for BrokerInner {
 fn holds_records(topic_dir: &Path) -> bool {
     let Ok(parts) = std::fs::read_dir(topic_dir) else { return true };
     parts.flatten().any(|p| {
-        std::fs::read_dir(p.path()).map_or(false, |files| {
+        std::fs::read_dir(p.path()).is_ok_and(|files| {
             files.flatten().any(|f| {
                 f.file_name().to_str().is_some_and(|n| n.ends_with(".log")) && f.metadata().is_ok_and(|m| m.len() > 0)
             })

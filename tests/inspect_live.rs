@@ -260,8 +260,8 @@ fn a_torn_tail_of_the_newest_segment_is_reported_not_fatal() {
     let len = SegmentFile::open(&seg).unwrap();
     let info = Inspector::open(dir.path()).unwrap().partition_info("t", 0).unwrap();
     // Garbage where the next batch would start (a crash in the middle of a write).
-    let mut f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-    std::os::unix::fs::FileExt::write_at(&mut f, b"LBat\xff\xff", info.size_bytes).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, b"LBat\xff\xff", info.size_bytes).unwrap();
     drop(f);
     assert!(len.len().unwrap() >= info.size_bytes + 6);
 

@@ -526,7 +526,7 @@ impl ConsumerCore {
         while Instant::now() < park_from.min(deadline) {
             // The group check takes the coordinator's lock: only now and then.
             spins = spins.wrapping_add(1);
-            if self.ready(spins % 1024 == 0) || self.broker.is_closed() {
+            if self.ready(spins.is_multiple_of(1024)) || self.broker.is_closed() {
                 return;
             }
             if spin_only || spins < 64 {

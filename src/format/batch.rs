@@ -458,10 +458,10 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let rs = recs();
-        let (n, len) = plan(&rs, &ts, 1 << 20);
+        let (n, len) = plan(&rs, ts, 1 << 20);
         assert_eq!(n, 3);
         let mut buf = vec![0u8; len];
-        let h = encode(&mut buf, 42, 0, &rs, &ts);
+        let h = encode(&mut buf, 42, 0, &rs, ts);
         assert_eq!(h.len as usize, len);
         let Peek::Batch(p) = peek(&buf) else { panic!("no batch") };
         assert_eq!(p, h);
@@ -485,10 +485,10 @@ mod tests {
     fn plan_respects_max_len() {
         let rs = recs();
         // The first record takes 12 bytes, the second 14.
-        let (n, len) = plan(&rs, &ts, HEADER_LEN + 20);
+        let (n, len) = plan(&rs, ts, HEADER_LEN + 20);
         assert_eq!((n, len), (1, HEADER_LEN + 12));
-        assert_eq!(plan(&rs, &ts, HEADER_LEN + 26).0, 2);
-        assert_eq!(plan(&rs, &ts, HEADER_LEN + 2), (0, 0));
+        assert_eq!(plan(&rs, ts, HEADER_LEN + 26).0, 2);
+        assert_eq!(plan(&rs, ts, HEADER_LEN + 2), (0, 0));
     }
 
     #[test]
@@ -498,9 +498,9 @@ mod tests {
         assert_eq!(peek(&[1u8; 3]), Peek::Truncated);
         assert!(matches!(peek(&[9u8; 100]), Peek::Invalid(_)));
         let rs = recs();
-        let (_, len) = plan(&rs, &ts, 1 << 20);
+        let (_, len) = plan(&rs, ts, 1 << 20);
         let mut buf = vec![0u8; len];
-        encode(&mut buf, 0, 0, &rs, &ts);
+        encode(&mut buf, 0, 0, &rs, ts);
         assert_eq!(peek(&buf[..len - 1]), Peek::Truncated);
         let Peek::Batch(h) = peek(&buf) else { panic!() };
         buf[len - 1] ^= 1;

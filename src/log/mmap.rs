@@ -230,7 +230,7 @@ impl MapWriter {
             self.growth.ensure(end.max(self.growth.allocated() + GROW))?;
         }
         if end > self.growth.allocated() {
-            return Err(io::Error::new(io::ErrorKind::Other, "segment file could not be extended"));
+            return Err(io::Error::other("segment file could not be extended"));
         }
         let Some(raw) = &self.map.raw else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "segment is not mapped"));
