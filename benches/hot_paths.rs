@@ -16,7 +16,9 @@ use logbus::{Durability, LogConfig, Record, TopicConfig};
 const VALUE: usize = 100;
 
 fn records(n: usize) -> Vec<Record> {
-    (0..n).map(|i| Record::new(vec![i as u8; VALUE]).with_timestamp(1_700_000_000_000 + i as i64)).collect()
+    (0..n)
+        .map(|i| Record::new(vec![i as u8; VALUE]).with_timestamp(1_700_000_000_000 + i as i64))
+        .collect()
 }
 
 fn ts(r: &Record) -> i64 {
@@ -24,7 +26,10 @@ fn ts(r: &Record) -> i64 {
 }
 
 fn log_config() -> LogConfig {
-    LogConfig::from_topic(&TopicConfig::new(1).segment_bytes(256 * 1024 * 1024), Durability::PageCache)
+    LogConfig::from_topic(
+        &TopicConfig::new(1).segment_bytes(256 * 1024 * 1024),
+        Durability::PageCache,
+    )
 }
 
 fn codec(c: &mut Criterion) {
@@ -33,11 +38,15 @@ fn codec(c: &mut Criterion) {
     let mut buf = vec![0u8; len];
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("encode_batch_100", |b| b.iter(|| batch::encode(black_box(&mut buf), 0, 0, &rs, ts)));
+    g.bench_function("encode_batch_100", |b| {
+        b.iter(|| batch::encode(black_box(&mut buf), 0, 0, &rs, ts))
+    });
     batch::encode(&mut buf, 0, 0, &rs, ts);
     g.bench_function("decode_batch_100", |b| {
         b.iter(|| {
-            let Peek::Batch(h) = batch::peek(black_box(&buf)) else { unreachable!() };
+            let Peek::Batch(h) = batch::peek(black_box(&buf)) else {
+                unreachable!()
+            };
             assert!(batch::crc_ok(&buf, &h));
             Records::new(&buf, h).filter(|r| r.is_ok()).count()
         })
@@ -74,7 +83,9 @@ fn append(c: &mut Criterion) {
         })
     });
     let mut raw = std::fs::File::create(dir.path().join("raw")).unwrap();
-    g.bench_function("baseline_write_syscall_1", |b| b.iter(|| raw.write_all(black_box(one[0].value())).unwrap()));
+    g.bench_function("baseline_write_syscall_1", |b| {
+        b.iter(|| raw.write_all(black_box(one[0].value())).unwrap())
+    });
     g.throughput(Throughput::Elements(100));
     g.bench_function("append100", |b| b.iter(|| log.append(black_box(&hundred)).unwrap()));
     g.finish();

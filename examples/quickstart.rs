@@ -20,18 +20,34 @@ fn main() -> logbus::Result<()> {
     // Producers route by key: every event of one customer lands in one
     // partition, in order.
     let producer = broker.producer();
-    for (customer, event) in [("alice", "created"), ("bob", "created"), ("alice", "paid"), ("alice", "shipped")] {
+    for (customer, event) in [
+        ("alice", "created"),
+        ("bob", "created"),
+        ("alice", "paid"),
+        ("alice", "shipped"),
+    ] {
         let md = producer.send("orders", Record::new(format!("{customer}: {event}")).with_key(customer))?;
-        println!("sent {customer:>5}/{event:<8} -> partition {} offset {}", md.partition(), md.offset());
+        println!(
+            "sent {customer:>5}/{event:<8} -> partition {} offset {}",
+            md.partition(),
+            md.offset()
+        );
     }
 
     // A consumer group reads from the beginning and commits what it read.
-    let config = ConsumerConfig::new().group("billing").offset_reset(OffsetReset::Earliest);
+    let config = ConsumerConfig::new()
+        .group("billing")
+        .offset_reset(OffsetReset::Earliest);
     let mut consumer = broker.consumer(config.clone())?;
     consumer.subscribe(&["orders"])?;
     let records = consumer.poll(Duration::from_secs(1))?;
     for r in &records {
-        println!("got  partition {} offset {}: {}", r.partition(), r.offset(), String::from_utf8_lossy(r.value()));
+        println!(
+            "got  partition {} offset {}: {}",
+            r.partition(),
+            r.offset(),
+            String::from_utf8_lossy(r.value())
+        );
     }
     consumer.commit()?;
     consumer.close()?;
@@ -45,7 +61,10 @@ fn main() -> logbus::Result<()> {
     let committed: Vec<Option<u64>> = (0..3)
         .map(|p| consumer.committed(&TopicPartition::new("orders", p)))
         .collect::<logbus::Result<_>>()?;
-    println!("after reopen: {} new records, committed offsets {committed:?}", again.len());
+    println!(
+        "after reopen: {} new records, committed offsets {committed:?}",
+        again.len()
+    );
     consumer.close()?;
     broker.close()?;
     Ok(())

@@ -81,7 +81,9 @@ impl Broker {
         let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("listing broker directory", &dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("listing broker directory", &dir, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
             let path = entry.path();
             if !path.is_dir() || validate_topic_name(&name).is_err() {
                 continue;
@@ -128,8 +130,13 @@ impl Broker {
         for t in inner.all_topics() {
             inner.attach(&t);
         }
-        let flusher = Flusher::spawn(Arc::downgrade(&inner), config.durability, config.checkpoint_interval, prealloc_rx)
-            .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
+        let flusher = Flusher::spawn(
+            Arc::downgrade(&inner),
+            config.durability,
+            config.checkpoint_interval,
+            prealloc_rx,
+        )
+        .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);
         Ok(Broker { inner })
     }
@@ -142,7 +149,9 @@ impl Broker {
         config.validate()?;
         let _admin = self.inner.admin.lock();
         if self.inner.topics.read().contains_key(name) {
-            return Err(Error::TopicExists { topic: name.to_string() });
+            return Err(Error::TopicExists {
+                topic: name.to_string(),
+            });
         }
         let path = self.inner.dir.join(name);
         if path.exists() {
@@ -301,7 +310,9 @@ impl BrokerInner {
             return Ok(Arc::clone(t));
         }
         validate_topic_name(name)?;
-        Err(Error::UnknownTopic { topic: name.to_string() })
+        Err(Error::UnknownTopic {
+            topic: name.to_string(),
+        })
     }
 
     /// Connects a topic's logs to the background thread.
@@ -374,7 +385,9 @@ impl Drop for BrokerInner {
 
 /// Whether a topic directory has a non-empty segment file in any partition.
 fn holds_records(topic_dir: &Path) -> bool {
-    let Ok(parts) = std::fs::read_dir(topic_dir) else { return true };
+    let Ok(parts) = std::fs::read_dir(topic_dir) else {
+        return true;
+    };
     parts.flatten().any(|p| {
         std::fs::read_dir(p.path()).is_ok_and(|files| {
             files.flatten().any(|f| {

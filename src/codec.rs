@@ -99,7 +99,8 @@ impl<T, C: Codec<T>> TypedProducer<T, C> {
 
     /// Sends a value with a key (same key, same partition).
     pub fn send_keyed(&self, key: impl Into<Vec<u8>>, value: &T) -> Result<RecordMetadata> {
-        self.producer.send(&self.topic, Record::new(self.encode(value)?).with_key(key))
+        self.producer
+            .send(&self.topic, Record::new(self.encode(value)?).with_key(key))
     }
 
     /// Sends a prepared record whose value is replaced by the encoded `value`.
@@ -168,7 +169,8 @@ impl<T, C: Codec<T>> TypedConsumer<T, C> {
                 Ok(value) => out.push(TypedRecord { value, record }),
                 Err(reason) => {
                     // Rewind every partition to its first record not returned.
-                    let mut rewind: Vec<(TopicPartition, u64)> = vec![(TopicPartition::new(record.topic(), record.partition()), record.offset())];
+                    let mut rewind: Vec<(TopicPartition, u64)> =
+                        vec![(TopicPartition::new(record.topic(), record.partition()), record.offset())];
                     for r in iter {
                         let tp = TopicPartition::new(r.topic(), r.partition());
                         if !rewind.iter().any(|(t, _)| *t == tp) {

@@ -66,7 +66,11 @@ impl BrokerConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         if let Durability::Interval(d) = self.durability {
             if d.is_zero() {
-                return Err(Error::config("durability", "Interval(0)", "use Durability::Sync to fsync every write"));
+                return Err(Error::config(
+                    "durability",
+                    "Interval(0)",
+                    "use Durability::Sync to fsync every write",
+                ));
             }
         }
         if self.checkpoint_interval.is_zero() {
@@ -218,7 +222,11 @@ impl TopicConfig {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.partitions == 0 || self.partitions > MAX_PARTITIONS {
-            return Err(Error::config("partitions", self.partitions, "must be between 1 and 10000"));
+            return Err(Error::config(
+                "partitions",
+                self.partitions,
+                "must be between 1 and 10000",
+            ));
         }
         if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
             return Err(Error::config(
@@ -242,7 +250,11 @@ impl TopicConfig {
         }
         if let Some(ms) = self.segment_ms {
             if ms <= 0 {
-                return Err(Error::config("segment_ms", ms, "must be positive (None: roll by size only)"));
+                return Err(Error::config(
+                    "segment_ms",
+                    ms,
+                    "must be positive (None: roll by size only)",
+                ));
             }
         }
         if let Some(ms) = self.retention_ms {

@@ -32,27 +32,29 @@ impl Flusher {
         }
         let tick = tick.max(Duration::from_millis(1));
         let (stop, stopped) = bounded::<()>(1);
-        let thread = std::thread::Builder::new().name("logbus-flusher".into()).spawn(move || {
-            let mut next_tick = std::time::Instant::now() + tick;
-            loop {
-                let wait = next_tick.saturating_duration_since(std::time::Instant::now());
-                select! {
-                    recv(stopped) -> _ => return,
-                    recv(prealloc) -> job => {
-                        // A failure (full disk) leaves the writer to grow inline
-                        // and report the error to its caller.
-                        if let Ok((growth, published)) = job {
-                            let _ = growth.extend_ahead(published);
+        let thread = std::thread::Builder::new()
+            .name("logbus-flusher".into())
+            .spawn(move || {
+                let mut next_tick = std::time::Instant::now() + tick;
+                loop {
+                    let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+                    select! {
+                        recv(stopped) -> _ => return,
+                        recv(prealloc) -> job => {
+                            // A failure (full disk) leaves the writer to grow inline
+                            // and report the error to its caller.
+                            if let Ok((growth, published)) = job {
+                                let _ = growth.extend_ahead(published);
+                            }
+                            continue;
                         }
-                        continue;
+                        default(wait) => {}
                     }
-                    default(wait) => {}
+                    next_tick = std::time::Instant::now() + tick;
+                    let Some(broker) = broker.upgrade() else { return };
+                    broker.background_tick(checkpoint_every);
                 }
-                next_tick = std::time::Instant::now() + tick;
-                let Some(broker) = broker.upgrade() else { return };
-                broker.background_tick(checkpoint_every);
-            }
-        })?;
+            })?;
         Ok(Flusher {
             stop,
             thread: Some(thread),

@@ -115,7 +115,10 @@ impl DirLock {
                 let pid = fs::read_to_string(&path)
                     .ok()
                     .and_then(|s| s.trim().parse::<u32>().ok());
-                return Err(Error::Locked { path: dir.to_path_buf(), pid });
+                return Err(Error::Locked {
+                    path: dir.to_path_buf(),
+                    pid,
+                });
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the directory", &path, e)),
         }

@@ -33,10 +33,15 @@
 //!
 //! See the README for concepts, durability modes and what each survives,
 //! and `ARCHITECTURE.md` for the design.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)
+)]
 #![deny(missing_docs)]
 
 mod broker;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod codec;
 mod config;
 mod consumer;
@@ -45,8 +50,6 @@ mod flusher;
 pub mod format;
 mod fs;
 mod group;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod inspect;
 pub mod log;
 mod notify;

@@ -69,6 +69,9 @@ mod tests {
         // Pinned values: changing them moves keys between partitions.
         assert_eq!(xxh64(b""), 0xef46_db37_51d8_e999);
         assert_eq!(xxh64(b"abc"), 0x44bc_2cf5_ad77_0999);
-        assert_eq!(partition_for_key(Partitioner::Xxh64, b"abc", 3), (0x44bc_2cf5_ad77_0999u64 % 3) as u32);
+        assert_eq!(
+            partition_for_key(Partitioner::Xxh64, b"abc", 3),
+            (0x44bc_2cf5_ad77_0999u64 % 3) as u32
+        );
     }
 }

@@ -57,8 +57,19 @@ fn choose_partition(topic: &TopicInner, record: &Record, count: u32) -> Result<u
     Ok((n % u64::from(count.max(1))) as u32)
 }
 
-fn metadata(topic: &TopicInner, partition: u32, offset: u64, record: &Record, append_time: i64, log_time: bool) -> RecordMetadata {
-    let timestamp = if log_time { append_time } else { record.timestamp.unwrap_or(append_time) };
+fn metadata(
+    topic: &TopicInner,
+    partition: u32,
+    offset: u64,
+    record: &Record,
+    append_time: i64,
+    log_time: bool,
+) -> RecordMetadata {
+    let timestamp = if log_time {
+        append_time
+    } else {
+        record.timestamp.unwrap_or(append_time)
+    };
     RecordMetadata {
         topic: Arc::clone(&topic.name),
         partition,
@@ -76,10 +87,21 @@ impl Producer {
         let logs = t.logs();
         let partition = choose_partition(&t, &record, logs.len() as u32)?;
         let Some(log) = logs.get(partition as usize) else {
-            return Err(Error::UnknownTopic { topic: topic.to_string() });
+            return Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+            });
         };
-        let appended = log.append(std::slice::from_ref(&record)).map_err(|e| self.map_closed(&t, e))?;
-        Ok(metadata(&t, partition, appended.base_offset, &record, appended.append_time, log.inner.config.log_append_time))
+        let appended = log
+            .append(std::slice::from_ref(&record))
+            .map_err(|e| self.map_closed(&t, e))?;
+        Ok(metadata(
+            &t,
+            partition,
+            appended.base_offset,
+            &record,
+            appended.append_time,
+            log.inner.config.log_append_time,
+        ))
     }
 
     /// Appends many records, each routed as by `send`, in order per partition.
@@ -107,12 +129,21 @@ impl Producer {
         let total: usize = routed.iter().map(Vec::len).sum();
         let mut out: Vec<Option<RecordMetadata>> = vec![None; total];
         for (p, group) in routed.into_iter().enumerate() {
-            let Some(log) = logs.get(p).filter(|_| !group.is_empty()) else { continue };
+            let Some(log) = logs.get(p).filter(|_| !group.is_empty()) else {
+                continue;
+            };
             let (idx, rs): (Vec<usize>, Vec<Record>) = group.into_iter().unzip();
             let appended = log.append(&rs).map_err(|e| self.map_closed(&t, e))?;
             for (k, (i, r)) in idx.into_iter().zip(rs.iter()).enumerate() {
                 if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(metadata(&t, p as u32, appended.base_offset + k as u64, r, appended.append_time, log.inner.config.log_append_time));
+                    *slot = Some(metadata(
+                        &t,
+                        p as u32,
+                        appended.base_offset + k as u64,
+                        r,
+                        appended.append_time,
+                        log.inner.config.log_append_time,
+                    ));
                 }
             }
         }
@@ -127,7 +158,9 @@ impl Producer {
     /// A log closed under us because its topic was deleted reads as UnknownTopic.
     fn map_closed(&self, t: &TopicInner, e: Error) -> Error {
         match e {
-            Error::Closed if !self.broker.is_closed() => Error::UnknownTopic { topic: t.name.to_string() },
+            Error::Closed if !self.broker.is_closed() => Error::UnknownTopic {
+                topic: t.name.to_string(),
+            },
             e => e,
         }
     }

@@ -172,7 +172,14 @@ pub struct ConsumedRecord {
 }
 
 impl ConsumedRecord {
-    pub(crate) fn new(topic: &Arc<str>, partition: u32, base_offset: u64, map: &Arc<SegmentMap>, batch_pos: u32, rec: RecordRef) -> ConsumedRecord {
+    pub(crate) fn new(
+        topic: &Arc<str>,
+        partition: u32,
+        base_offset: u64,
+        map: &Arc<SegmentMap>,
+        batch_pos: u32,
+        rec: RecordRef,
+    ) -> ConsumedRecord {
         ConsumedRecord {
             topic: Arc::clone(topic),
             partition,

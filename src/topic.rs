@@ -34,7 +34,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("'.' and '..' are not allowed");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return bad("it contains a character outside [A-Za-z0-9._-]");
     }
     Ok(())
@@ -56,7 +59,12 @@ impl TopicInner {
         crate::fs::create_dir_durable(dir)?;
         let mut logs = Vec::with_capacity(config.partitions as usize);
         for p in 0..config.partitions {
-            logs.push(Log::open_named(&dir.join(p.to_string()), LogConfig::from_topic(&config, durability), name.into(), p)?);
+            logs.push(Log::open_named(
+                &dir.join(p.to_string()),
+                LogConfig::from_topic(&config, durability),
+                name.into(),
+                p,
+            )?);
         }
         crate::fs::write_atomic(&dir.join(META_FILE), &topic_meta::encode(&to_meta(&config)))?;
         Ok(TopicInner::new(dir, name, config, logs))
@@ -74,7 +82,12 @@ impl TopicInner {
         let config = from_meta(&meta);
         let mut logs = Vec::with_capacity(config.partitions as usize);
         for p in 0..config.partitions {
-            logs.push(Log::open_named(&dir.join(p.to_string()), LogConfig::from_topic(&config, durability), name.into(), p)?);
+            logs.push(Log::open_named(
+                &dir.join(p.to_string()),
+                LogConfig::from_topic(&config, durability),
+                name.into(),
+                p,
+            )?);
         }
         Ok(TopicInner::new(dir, name, config, logs))
     }
@@ -100,11 +113,13 @@ impl TopicInner {
 
     pub(crate) fn log(&self, partition: u32) -> Result<Log> {
         let logs = self.partitions.read();
-        logs.get(partition as usize).cloned().ok_or_else(|| Error::UnknownPartition {
-            topic: self.name.to_string(),
-            partition,
-            partition_count: logs.len() as u32,
-        })
+        logs.get(partition as usize)
+            .cloned()
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: self.name.to_string(),
+                partition,
+                partition_count: logs.len() as u32,
+            })
     }
 
     /// Grows the topic to `count` partitions (never shrinks, like Kafka).
@@ -115,13 +130,21 @@ impl TopicInner {
             return Err(Error::config(
                 "partitions",
                 count,
-                format!("topic '{}' has {current} partitions; the new count must be larger (and at most 10000)", self.name),
+                format!(
+                    "topic '{}' has {current} partitions; the new count must be larger (and at most 10000)",
+                    self.name
+                ),
             ));
         }
         let mut logs: Vec<Log> = self.logs().iter().cloned().collect();
         let mut next = config.clone().partitions(count);
         for p in current..count {
-            logs.push(Log::open_named(&self.dir.join(p.to_string()), LogConfig::from_topic(&next, durability), Arc::clone(&self.name), p)?);
+            logs.push(Log::open_named(
+                &self.dir.join(p.to_string()),
+                LogConfig::from_topic(&next, durability),
+                Arc::clone(&self.name),
+                p,
+            )?);
         }
         crate::fs::write_atomic(&self.dir.join(META_FILE), &topic_meta::encode(&to_meta(&next)))?;
         std::mem::swap(&mut *config, &mut next);
@@ -131,7 +154,9 @@ impl TopicInner {
 
     pub(crate) fn check_live(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
-            return Err(Error::UnknownTopic { topic: self.name.to_string() });
+            return Err(Error::UnknownTopic {
+                topic: self.name.to_string(),
+            });
         }
         Ok(())
     }
@@ -163,8 +188,16 @@ fn from_meta(m: &TopicMeta) -> TopicConfig {
         .retention_bytes(m.retention_bytes)
         .retention_ms(m.retention_ms)
         .max_record_bytes(m.max_record_bytes);
-    c.timestamp_type = if m.timestamp_type == 1 { TimestampType::LogAppendTime } else { TimestampType::CreateTime };
-    c.partitioner = if m.partitioner == 1 { Partitioner::Murmur2 } else { Partitioner::Xxh64 };
+    c.timestamp_type = if m.timestamp_type == 1 {
+        TimestampType::LogAppendTime
+    } else {
+        TimestampType::CreateTime
+    };
+    c.partitioner = if m.partitioner == 1 {
+        Partitioner::Murmur2
+    } else {
+        Partitioner::Xxh64
+    };
     c
 }
 

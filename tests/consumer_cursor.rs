@@ -7,7 +7,12 @@ use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPart
 
 fn consumer(broker: &Broker, wait: WaitStrategy, max: usize) -> logbus::Consumer {
     let mut c = broker
-        .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest).max_poll_records(max).wait_strategy(wait))
+        .consumer(
+            ConsumerConfig::new()
+                .offset_reset(OffsetReset::Earliest)
+                .max_poll_records(max)
+                .wait_strategy(wait),
+        )
         .unwrap();
     c.assign(&[TopicPartition::new("t", 0)]).unwrap();
     c
@@ -31,16 +36,25 @@ fn cursor_does_not_return_truncated_records() {
         p.send("t", Record::new(format!("new-{i}"))).unwrap();
     }
     let second = c.poll(Duration::from_secs(1)).unwrap();
-    let values: Vec<String> = second.iter().map(|r| String::from_utf8_lossy(r.value()).into_owned()).collect();
+    let values: Vec<String> = second
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value()).into_owned())
+        .collect();
     assert_eq!(values, (10..20).map(|i| format!("new-{i}")).collect::<Vec<_>>());
 }
 
 #[test]
 fn cursor_follows_segment_rolls_and_every_wait_strategy_delivers() {
-    for wait in [WaitStrategy::Block, WaitStrategy::Spin, WaitStrategy::SpinThenBlock(Duration::from_micros(200))] {
+    for wait in [
+        WaitStrategy::Block,
+        WaitStrategy::Spin,
+        WaitStrategy::SpinThenBlock(Duration::from_micros(200)),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let broker = Broker::open(dir.path()).unwrap();
-        broker.create_topic("t", TopicConfig::new(1).segment_bytes(1024)).unwrap();
+        broker
+            .create_topic("t", TopicConfig::new(1).segment_bytes(1024))
+            .unwrap();
         let producer = broker.producer();
         let n = 2_000u64;
         let writer = std::thread::spawn(move || {
@@ -87,5 +101,8 @@ fn tailing_consumer_never_sees_a_position_past_the_end() {
         }
     }
     writer.join().unwrap();
-    assert!(c.poll(Duration::from_millis(10)).unwrap().is_empty(), "nothing after the last record");
+    assert!(
+        c.poll(Duration::from_millis(10)).unwrap().is_empty(),
+        "nothing after the last record"
+    );
 }

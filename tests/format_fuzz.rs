@@ -11,7 +11,12 @@ fn encoded_batch(values: &[Vec<u8>]) -> Vec<u8> {
     let rs: Vec<Record> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| Record::new(v.clone()).with_key(vec![i as u8]).with_header("h", v.clone()).with_timestamp(i as i64))
+        .map(|(i, v)| {
+            Record::new(v.clone())
+                .with_key(vec![i as u8])
+                .with_header("h", v.clone())
+                .with_timestamp(i as i64)
+        })
         .collect();
     let ts = |r: &Record| r.timestamp().unwrap_or(0);
     let (_, len) = batch::plan(&rs, ts, usize::MAX);

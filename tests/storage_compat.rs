@@ -43,7 +43,17 @@ fn newer_batch_version_is_refused_not_truncated() {
     let log = Log::open(dir.path(), config()).unwrap();
     assert_eq!(log.read(0, 1).unwrap()[0].value(), b"a");
     let err = log.read(1, 1).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion { found: 2, supported: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     log.close().unwrap();
     drop(log);
 
@@ -77,7 +87,10 @@ fn topic_with_records_but_no_metadata_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
     broker.create_topic("orders", TopicConfig::new(2)).unwrap();
-    broker.producer().send("orders", Record::new("keep me").with_partition(1)).unwrap();
+    broker
+        .producer()
+        .send("orders", Record::new("keep me").with_partition(1))
+        .unwrap();
     broker.create_topic("empty", TopicConfig::new(1)).unwrap();
     broker.close().unwrap();
     std::fs::remove_file(dir.path().join("orders/topic.meta")).unwrap();
@@ -86,16 +99,29 @@ fn topic_with_records_but_no_metadata_is_refused_and_kept() {
     let err = Broker::open(dir.path()).unwrap_err();
     assert!(matches!(err, Error::Corruption { .. }), "{err}");
     assert!(err.to_string().contains("orders"), "{err}");
-    assert!(dir.path().join("orders/1/00000000000000000000.log").exists(), "data kept");
+    assert!(
+        dir.path().join("orders/1/00000000000000000000.log").exists(),
+        "data kept"
+    );
 
     // Restoring the metadata brings everything back.
     let other = tempfile::tempdir().unwrap();
     let b2 = Broker::open(other.path()).unwrap();
     b2.create_topic("orders", TopicConfig::new(2)).unwrap();
     b2.close().unwrap();
-    std::fs::copy(other.path().join("orders/topic.meta"), dir.path().join("orders/topic.meta")).unwrap();
+    std::fs::copy(
+        other.path().join("orders/topic.meta"),
+        dir.path().join("orders/topic.meta"),
+    )
+    .unwrap();
     let broker = Broker::open(dir.path()).unwrap();
-    let recs = broker.topic("orders").unwrap().partition(1).unwrap().read(0, 10).unwrap();
+    let recs = broker
+        .topic("orders")
+        .unwrap()
+        .partition(1)
+        .unwrap()
+        .read(0, 10)
+        .unwrap();
     assert_eq!(recs[0].value(), b"keep me");
     // The topic without records and without metadata was an interrupted create: removed.
     assert_eq!(broker.topics(), vec!["orders".to_string()]);

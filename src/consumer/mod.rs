@@ -108,7 +108,11 @@ impl Consumer {
     }
 
     /// Like `subscribe`, with callbacks around each rebalance.
-    pub fn subscribe_with_listener(&mut self, topics: &[&str], listener: impl RebalanceListener + 'static) -> Result<()> {
+    pub fn subscribe_with_listener(
+        &mut self,
+        topics: &[&str],
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<()> {
         self.core.subscribe(topics)?;
         self.listener = Some(Box::new(listener));
         Ok(())
@@ -187,7 +191,13 @@ impl Consumer {
             }
             self.core.parts.clear();
             let counts = self.core.counts();
-            let id = self.core.broker.groups.join(&group, topics.clone(), self.core.config.strategy, self.core.config.max_poll_interval, &counts);
+            let id = self.core.broker.groups.join(
+                &group,
+                topics.clone(),
+                self.core.config.strategy,
+                self.core.config.max_poll_interval,
+                &counts,
+            );
             self.core.mode = Mode::Subscribed { topics, member: id };
             return Ok(());
         }
@@ -281,7 +291,12 @@ impl Consumer {
 
     /// The paused partitions, sorted.
     pub fn paused(&self) -> Vec<TopicPartition> {
-        self.core.parts.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
+        self.core
+            .parts
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
     }
 
     /// Leaves the group now (commits first under auto commit). The rebalance
@@ -296,7 +311,8 @@ impl Consumer {
     /// An evicted member's partitions may already belong to others: those
     /// are reported as lost.
     fn revoke_before_leaving(&mut self) {
-        let (Mode::Subscribed { member, .. }, Some(group)) = (&self.core.mode, self.core.config.group.as_deref()) else {
+        let (Mode::Subscribed { member, .. }, Some(group)) = (&self.core.mode, self.core.config.group.as_deref())
+        else {
             return;
         };
         if self.core.closed || self.core.broker.is_closed() {
@@ -373,7 +389,11 @@ impl ConsumerCore {
         self.check()?;
         let group = self.group()?.to_string();
         if matches!(self.mode, Mode::Manual) {
-            return Err(Error::config("subscribe", topics.join(","), "this consumer uses assign(); a consumer either assigns or subscribes"));
+            return Err(Error::config(
+                "subscribe",
+                topics.join(","),
+                "this consumer uses assign(); a consumer either assigns or subscribes",
+            ));
         }
         for t in topics {
             crate::topic::validate_topic_name(t)?;
@@ -387,7 +407,13 @@ impl ConsumerCore {
                 self.broker.groups.resubscribe(&group, *member, list.clone(), &counts);
                 *member
             }
-            _ => self.broker.groups.join(&group, list.clone(), self.config.strategy, self.config.max_poll_interval, &counts),
+            _ => self.broker.groups.join(
+                &group,
+                list.clone(),
+                self.config.strategy,
+                self.config.max_poll_interval,
+                &counts,
+            ),
         };
         self.mode = Mode::Subscribed { topics: list, member };
         Ok(())
@@ -396,7 +422,11 @@ impl ConsumerCore {
     fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.check()?;
         if matches!(self.mode, Mode::Subscribed { .. }) {
-            return Err(Error::config("assign", "", "this consumer uses subscribe(); call unsubscribe() first"));
+            return Err(Error::config(
+                "assign",
+                "",
+                "this consumer uses subscribe(); call unsubscribe() first",
+            ));
         }
         let mut next = BTreeMap::new();
         for tp in partitions {
@@ -434,7 +464,11 @@ impl ConsumerCore {
             st.position.set(Some(p));
             return Ok(p);
         }
-        let committed = self.config.group.as_deref().and_then(|g| self.broker.groups.committed(g, tp));
+        let committed = self
+            .config
+            .group
+            .as_deref()
+            .and_then(|g| self.broker.groups.committed(g, tp));
         let p = match committed {
             Some(c) if (start..=end).contains(&c) => c,
             Some(c) => self.reset(tp, st, Some(c))?,
@@ -481,7 +515,10 @@ impl ConsumerCore {
             }
             let pos = self.position(tp)?;
             let before = out.len();
-            let read = st.log.inner.read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut());
+            let read = st
+                .log
+                .inner
+                .read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut());
             match read {
                 Ok(_) => {}
                 Err(Error::OffsetOutOfRange { .. }) => {
@@ -506,7 +543,10 @@ impl ConsumerCore {
     /// position, a position to resolve or reset, or a group change.
     fn ready(&self, check_group: bool) -> bool {
         self.parts.values().any(|s| {
-            !s.paused && s.position.get().is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
+            !s.paused
+                && s.position
+                    .get()
+                    .is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
         }) || (check_group && self.group_needs_sync())
     }
 

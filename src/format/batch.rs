@@ -111,7 +111,12 @@ pub fn plan(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize) -> 
 
 /// [`plan`], also leaving each planned record's body length in `body_lens`
 /// for [`encode_planned`], so lengths are computed once per record.
-pub fn plan_lens(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize, body_lens: &mut Vec<u32>) -> (usize, usize) {
+pub fn plan_lens(
+    records: &[Record],
+    ts: impl Fn(&Record) -> i64,
+    max_len: usize,
+    body_lens: &mut Vec<u32>,
+) -> (usize, usize) {
     body_lens.clear();
     let Some(first) = records.first() else {
         return (0, 0);
@@ -137,7 +142,13 @@ pub fn plan_lens(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize
 
 /// Encodes `records` as one batch into `dst`, which must be exactly the
 /// length [`plan`] returned for them. Returns the batch header written.
-pub fn encode(dst: &mut [u8], base_offset: u64, attributes: u8, records: &[Record], ts: impl Fn(&Record) -> i64) -> BatchHeader {
+pub fn encode(
+    dst: &mut [u8],
+    base_offset: u64,
+    attributes: u8,
+    records: &[Record],
+    ts: impl Fn(&Record) -> i64,
+) -> BatchHeader {
     let mut lens = Vec::with_capacity(records.len());
     plan_lens(records, &ts, usize::MAX, &mut lens);
     encode_planned(dst, base_offset, attributes, records, ts, &lens)
@@ -342,7 +353,10 @@ impl<'a> Records<'a> {
             r?;
         }
         if it.pos != it.batch.len() {
-            return Err(DecodeError::new(it.pos, "bytes left after the last record of the batch"));
+            return Err(DecodeError::new(
+                it.pos,
+                "bytes left after the last record of the batch",
+            ));
         }
         Ok(())
     }
@@ -446,7 +460,10 @@ mod tests {
     fn recs() -> Vec<Record> {
         vec![
             Record::new("hello").with_key("k").with_timestamp(1000),
-            Record::new("").with_header("a", "1").with_header("a", "2").with_timestamp(990),
+            Record::new("")
+                .with_header("a", "1")
+                .with_header("a", "2")
+                .with_timestamp(990),
             Record::new(vec![7u8; 300]).with_key("").with_timestamp(5000),
         ]
     }

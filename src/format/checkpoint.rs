@@ -84,7 +84,13 @@ mod tests {
 
     #[test]
     fn round_trip_and_damage() {
-        let c = Checkpoint { segment_base: 7, position: 4096, next_offset: 99, max_ts: -3, clean: true };
+        let c = Checkpoint {
+            segment_base: 7,
+            position: 4096,
+            next_offset: 99,
+            max_ts: -3,
+            clean: true,
+        };
         let mut b = encode(&c);
         assert_eq!(decode(&b).unwrap(), c);
         b[20] ^= 0x10;

@@ -170,7 +170,10 @@ fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), 
     }
     let count = le::u32_at(head, 40).unwrap_or(0) as usize;
     if count.checked_mul(kind.entry_len()) != Some(body) {
-        return Err(DecodeError::new(40, "sealed index entry count does not match the file size"));
+        return Err(DecodeError::new(
+            40,
+            "sealed index entry count does not match the file size",
+        ));
     }
     if le::u32_at(head, 44) != Some(sealed_crc(file)) {
         return Err(DecodeError::new(44, "sealed index CRC mismatch"));
@@ -194,7 +197,10 @@ pub fn decode_offset(file: &[u8]) -> Result<IndexFile<OffsetEntry>, DecodeError>
             rel_offset: le::u32_at(file, at).unwrap_or(0),
             position: le::u32_at(file, at + 4).unwrap_or(0),
         };
-        if entries.last().is_some_and(|l| l.rel_offset >= e.rel_offset || l.position >= e.position) {
+        if entries
+            .last()
+            .is_some_and(|l| l.rel_offset >= e.rel_offset || l.position >= e.position)
+        {
             if seal.is_some() {
                 return Err(DecodeError::new(at, "offset index entries not increasing"));
             }
@@ -202,7 +208,11 @@ pub fn decode_offset(file: &[u8]) -> Result<IndexFile<OffsetEntry>, DecodeError>
         }
         entries.push(e);
     }
-    Ok(IndexFile { base_offset, seal, entries })
+    Ok(IndexFile {
+        base_offset,
+        seal,
+        entries,
+    })
 }
 
 /// Decodes a time index file. Timestamps must not decrease and offsets must
@@ -216,7 +226,10 @@ pub fn decode_time(file: &[u8]) -> Result<IndexFile<TimeEntry>, DecodeError> {
             timestamp: le::i64_at(file, at).unwrap_or(0),
             rel_offset: le::u32_at(file, at + 8).unwrap_or(0),
         };
-        if entries.last().is_some_and(|l| l.timestamp > e.timestamp || l.rel_offset >= e.rel_offset) {
+        if entries
+            .last()
+            .is_some_and(|l| l.timestamp > e.timestamp || l.rel_offset >= e.rel_offset)
+        {
             if seal.is_some() {
                 return Err(DecodeError::new(at, "time index entries not increasing"));
             }
@@ -224,7 +237,11 @@ pub fn decode_time(file: &[u8]) -> Result<IndexFile<TimeEntry>, DecodeError> {
         }
         entries.push(e);
     }
-    Ok(IndexFile { base_offset, seal, entries })
+    Ok(IndexFile {
+        base_offset,
+        seal,
+        entries,
+    })
 }
 
 #[cfg(test)]
@@ -235,9 +252,16 @@ mod tests {
     fn sealed_round_trip_and_crc() {
         let mut raw = Vec::new();
         for (r, p) in [(0u32, 0u32), (10, 4096), (20, 8192)] {
-            raw.extend_from_slice(&encode_offset_entry(OffsetEntry { rel_offset: r, position: p }));
+            raw.extend_from_slice(&encode_offset_entry(OffsetEntry {
+                rel_offset: r,
+                position: p,
+            }));
         }
-        let seal = Seal { log_len: 9000, next_offset: 125, max_ts: 77 };
+        let seal = Seal {
+            log_len: 9000,
+            next_offset: 125,
+            max_ts: 77,
+        };
         let mut file = encode_sealed(Kind::Offset, 100, seal, &raw);
         let d = decode_offset(&file).unwrap();
         assert_eq!(d.base_offset, 100);
@@ -251,11 +275,23 @@ mod tests {
     #[test]
     fn unsealed_stops_at_torn_or_bad_entry() {
         let mut file = encode_header(Kind::Time, 0).to_vec();
-        file.extend_from_slice(&encode_time_entry(TimeEntry { timestamp: 5, rel_offset: 1 }));
-        file.extend_from_slice(&encode_time_entry(TimeEntry { timestamp: 4, rel_offset: 2 }));
+        file.extend_from_slice(&encode_time_entry(TimeEntry {
+            timestamp: 5,
+            rel_offset: 1,
+        }));
+        file.extend_from_slice(&encode_time_entry(TimeEntry {
+            timestamp: 4,
+            rel_offset: 2,
+        }));
         file.extend_from_slice(&[1, 2, 3]);
         let d = decode_time(&file).unwrap();
         assert_eq!(d.seal, None);
-        assert_eq!(d.entries, vec![TimeEntry { timestamp: 5, rel_offset: 1 }]);
+        assert_eq!(
+            d.entries,
+            vec![TimeEntry {
+                timestamp: 5,
+                rel_offset: 1
+            }]
+        );
     }
 }

@@ -52,7 +52,12 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 pub fn encode(e: &OffsetEntry, out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(64);
     match e {
-        OffsetEntry::Commit { group, topic, partition, offset } => {
+        OffsetEntry::Commit {
+            group,
+            topic,
+            partition,
+            offset,
+        } => {
             body.push(1);
             push_str(&mut body, group);
             push_str(&mut body, topic);
@@ -109,7 +114,12 @@ pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
         return Err(DecodeError::new(p + 12, "bytes left after the offsets entry"));
     }
     let entry = match body.first() {
-        Some(1) => OffsetEntry::Commit { group, topic, partition, offset },
+        Some(1) => OffsetEntry::Commit {
+            group,
+            topic,
+            partition,
+            offset,
+        },
         Some(2) => OffsetEntry::DeleteGroup { group },
         _ => return Err(DecodeError::new(8, "unknown offsets entry kind")),
     };
@@ -122,7 +132,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_torn_tail() {
-        let a = OffsetEntry::Commit { group: "g".into(), topic: "t".into(), partition: 2, offset: 99 };
+        let a = OffsetEntry::Commit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 2,
+            offset: 99,
+        };
         let d = OffsetEntry::DeleteGroup { group: "g".into() };
         let mut buf = Vec::new();
         encode(&a, &mut buf);

@@ -205,7 +205,8 @@ impl SegmentFile {
                     }
                     Peek::Invalid(e) => return end(here, next_offset, WalkStop::Damage(e.to_string())),
                     Peek::Unsupported(v) => {
-                        let why = format!("batch format version {v} (written by a newer logbus; this build reads version 1)");
+                        let why =
+                            format!("batch format version {v} (written by a newer logbus; this build reads version 1)");
                         return end(here, next_offset, WalkStop::Damage(why));
                     }
                     Peek::End | Peek::Truncated if at_eof => return end(here, next_offset, torn()),

@@ -142,11 +142,14 @@ impl LogInner {
             (files, dir_dirty, index_files, snap)
         };
         for f in &files {
-            f.sync_data().map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
+            f.sync_data()
+                .map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
         }
         if let Some((a, b)) = index_files {
-            a.sync_data().map_err(|e| format!("fdatasync of an index failed: {e}"))?;
-            b.sync_data().map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            a.sync_data()
+                .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            b.sync_data()
+                .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
         }
         if dir_dirty {
             crate::fs::sync_dir(&self.dir).map_err(|e| e.to_string())?;

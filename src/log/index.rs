@@ -50,16 +50,25 @@ impl SegIndex {
         self.max_ts = self.max_ts.max(h.max_timestamp);
         self.next_rel = last_rel.saturating_add(1);
         if pos >= self.last_pos.saturating_add(INDEX_INTERVAL) {
-            self.offsets.push(OffsetEntry { rel_offset: rel, position: pos });
+            self.offsets.push(OffsetEntry {
+                rel_offset: rel,
+                position: pos,
+            });
             self.last_pos = pos;
             self.push_time(last_rel);
         }
     }
 
     fn push_time(&mut self, last_rel: u32) {
-        let grows = self.times.last().is_none_or(|t| self.max_ts > t.timestamp && last_rel > t.rel_offset);
+        let grows = self
+            .times
+            .last()
+            .is_none_or(|t| self.max_ts > t.timestamp && last_rel > t.rel_offset);
         if grows && self.max_ts != i64::MIN {
-            self.times.push(TimeEntry { timestamp: self.max_ts, rel_offset: last_rel });
+            self.times.push(TimeEntry {
+                timestamp: self.max_ts,
+                rel_offset: last_rel,
+            });
         }
     }
 
@@ -130,7 +139,9 @@ impl SegIndex {
             return None;
         }
         let next_rel = u32::try_from(os.next_offset.checked_sub(base)?).ok()?;
-        if o.entries.iter().any(|e| u64::from(e.position) >= log_len || e.rel_offset >= next_rel)
+        if o.entries
+            .iter()
+            .any(|e| u64::from(e.position) >= log_len || e.rel_offset >= next_rel)
             || t.entries.iter().any(|e| e.rel_offset >= next_rel)
         {
             return None;
@@ -172,19 +183,28 @@ impl SegIndex {
             buf.extend_from_slice(&fmt::encode_offset_entry(*e));
         }
         let at = (fmt::HEADER_LEN + po * 8) as u64;
-        files.offsets.write_all_at(&buf, at).map_err(|e| Error::io("writing offset index", &files.offsets_path, e))?;
+        files
+            .offsets
+            .write_all_at(&buf, at)
+            .map_err(|e| Error::io("writing offset index", &files.offsets_path, e))?;
         buf.clear();
         for e in self.times.get(pt..).unwrap_or_default() {
             buf.extend_from_slice(&fmt::encode_time_entry(*e));
         }
         let at = (fmt::HEADER_LEN + pt * 12) as u64;
-        files.times.write_all_at(&buf, at).map_err(|e| Error::io("writing time index", &files.times_path, e))?;
+        files
+            .times
+            .write_all_at(&buf, at)
+            .map_err(|e| Error::io("writing time index", &files.times_path, e))?;
         self.persisted = (self.offsets.len(), self.times.len());
         Ok(())
     }
 }
 
-fn read_decode<E>(path: &Path, decode: fn(&[u8]) -> Result<fmt::IndexFile<E>, crate::format::DecodeError>) -> Option<fmt::IndexFile<E>> {
+fn read_decode<E>(
+    path: &Path,
+    decode: fn(&[u8]) -> Result<fmt::IndexFile<E>, crate::format::DecodeError>,
+) -> Option<fmt::IndexFile<E>> {
     let bytes = crate::fs::read_optional(path).ok()??;
     decode(&bytes).ok()
 }
@@ -233,7 +253,15 @@ mod tests {
     use super::*;
 
     fn h(base: u64, count: u32, max_ts: i64) -> BatchHeader {
-        BatchHeader { len: 100, crc: 0, attributes: 0, base_offset: base, base_timestamp: max_ts, max_timestamp: max_ts, count }
+        BatchHeader {
+            len: 100,
+            crc: 0,
+            attributes: 0,
+            base_offset: base,
+            base_timestamp: max_ts,
+            max_timestamp: max_ts,
+            count,
+        }
     }
 
     #[test]

@@ -83,7 +83,9 @@ impl SegmentMap {
         if published > allocated || allocated > capacity || capacity == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("segment map: published {published} / allocated {allocated} / capacity {capacity} out of order"),
+                format!(
+                    "segment map: published {published} / allocated {allocated} / capacity {capacity} out of order"
+                ),
             ));
         }
         let raw = MmapOptions::new().len(capacity).map_raw(&file)?;

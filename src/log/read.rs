@@ -146,7 +146,11 @@ impl LogInner {
                 Peek::Truncated => return Err(seg.corruption(pos, "batch runs past the end of the segment")),
                 Peek::Invalid(e) => return Err(seg.corruption(pos + e.at, e.reason)),
                 Peek::Unsupported(found) => {
-                    return Err(Error::UnsupportedVersion { path: seg.path.clone(), found, supported: batch::VERSION })
+                    return Err(Error::UnsupportedVersion {
+                        path: seg.path.clone(),
+                        found,
+                        supported: batch::VERSION,
+                    })
                 }
             };
             let len = h.len as usize;

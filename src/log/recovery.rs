@@ -59,7 +59,13 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         Some((i, c)) => (i, c),
         None => (
             0,
-            Checkpoint { segment_base: first_base, position: 0, next_offset: first_base, max_ts: i64::MIN, clean: false },
+            Checkpoint {
+                segment_base: first_base,
+                position: 0,
+                next_offset: first_base,
+                max_ts: i64::MIN,
+                clean: false,
+            },
         ),
     };
     report.clean = start.clean && start_idx == last;
@@ -75,7 +81,10 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         let base = bases.get(i).copied().unwrap_or(0);
         let (path, ipath, tpath) = segment::paths(dir, base);
         let file = lfs::open_rw(&path, "opening segment")?;
-        let len = file.metadata().map_err(|e| Error::io("reading segment size", &path, e))?.len() as usize;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("reading segment size", &path, e))?
+            .len() as usize;
         if i == start_idx && (start.position as usize) > len {
             // The file is shorter than the checkpoint says it was: whatever the
             // clean flag claims, scan the segment from its start.
@@ -104,10 +113,16 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             report.scanned_bytes += (end.pos - pos0) as u64;
             if let Some(found) = end.unsupported {
                 // Written by a newer logbus: refuse to open rather than cut it.
-                return Err(Error::UnsupportedVersion { path, found, supported: crate::format::batch::VERSION });
+                return Err(Error::UnsupportedVersion {
+                    path,
+                    found,
+                    supported: crate::format::batch::VERSION,
+                });
             }
             if let Some(d) = &end.damage {
-                report.damage.push(format!("{} at byte {}: {d}", path.display(), end.pos));
+                report
+                    .damage
+                    .push(format!("{} at byte {}: {d}", path.display(), end.pos));
                 damaged = true;
             }
             let tail_nonzero = map.bytes().get(end.pos..).is_some_and(|t| t.iter().any(|&b| b != 0));
@@ -123,7 +138,10 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
                 // Everything after damage (or a gap) cannot be trusted: this
                 // segment becomes the last one.
                 if !damaged {
-                    report.damage.push(format!("{}: next segment does not start at offset {expected}", path.display()));
+                    report.damage.push(format!(
+                        "{}: next segment does not start at offset {expected}",
+                        path.display()
+                    ));
                 }
                 for &later in bases.get(i + 1..).unwrap_or_default() {
                     remove_segment_files(dir, later)?;
@@ -133,9 +151,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
                 dir_dirty = true;
             }
             if end_pos < len {
-                file.set_len(end_pos as u64).map_err(|e| Error::io("truncating damaged tail", &path, e))?;
+                file.set_len(end_pos as u64)
+                    .map_err(|e| Error::io("truncating damaged tail", &path, e))?;
             }
-            file.sync_all().map_err(|e| Error::io("syncing recovered segment", &path, e))?;
+            file.sync_all()
+                .map_err(|e| Error::io("syncing recovered segment", &path, e))?;
         }
         let _ = pos0;
         if i < bases.len() - 1 {
@@ -151,7 +171,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         // The active segment.
         let capacity = (config.segment_bytes as usize).max(end_pos).max(1);
         let fsync_handle = file.try_clone().map_err(|e| Error::io("opening segment", &path, e))?;
-        let (map, writer) = SegmentMap::writable(file, capacity, end_pos).map_err(|e| Error::io("mapping segment", &path, e))?;
+        let (map, writer) =
+            SegmentMap::writable(file, capacity, end_pos).map_err(|e| Error::io("mapping segment", &path, e))?;
         let seg = Arc::new(Segment {
             base,
             path,

@@ -67,11 +67,21 @@ pub struct ScanEnd {
 /// Walks valid batches in `bytes` from `pos`, expecting `next_offset` first,
 /// checking every CRC and record, feeding `on_batch`. Stops at the end, at
 /// zeros, or at the first damage.
-pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: impl FnMut(usize, &BatchHeader)) -> ScanEnd {
+pub fn scan(
+    bytes: &[u8],
+    mut pos: usize,
+    mut next_offset: u64,
+    mut on_batch: impl FnMut(usize, &BatchHeader),
+) -> ScanEnd {
     loop {
         let rest = bytes.get(pos..).unwrap_or_default();
         if rest.is_empty() {
-            return ScanEnd { pos, next_offset, damage: None, unsupported: None };
+            return ScanEnd {
+                pos,
+                next_offset,
+                damage: None,
+                unsupported: None,
+            };
         }
         let damage = match batch::peek(rest) {
             Peek::End => {
@@ -87,14 +97,22 @@ pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: im
             Peek::Invalid(e) => Some(e.to_string()),
             Peek::Unsupported(v) => {
                 if batch::crc_holds(rest) {
-                    return ScanEnd { pos, next_offset, damage: None, unsupported: Some(v) };
+                    return ScanEnd {
+                        pos,
+                        next_offset,
+                        damage: None,
+                        unsupported: Some(v),
+                    };
                 }
                 Some(format!("batch version {v} with a bad CRC"))
             }
             Peek::Batch(h) => {
                 let raw = rest.get(..h.len as usize).unwrap_or_default();
                 if h.base_offset != next_offset {
-                    Some(format!("batch base offset {} where {} was expected", h.base_offset, next_offset))
+                    Some(format!(
+                        "batch base offset {} where {} was expected",
+                        h.base_offset, next_offset
+                    ))
                 } else if !batch::crc_ok(raw, &h) {
                     Some("batch CRC mismatch".to_string())
                 } else if let Err(e) = Records::validate(raw, h) {
@@ -107,7 +125,12 @@ pub fn scan(bytes: &[u8], mut pos: usize, mut next_offset: u64, mut on_batch: im
                 }
             }
         };
-        return ScanEnd { pos, next_offset, damage, unsupported: None };
+        return ScanEnd {
+            pos,
+            next_offset,
+            damage,
+            unsupported: None,
+        };
     }
 }
 
@@ -116,7 +139,10 @@ impl Segment {
     pub fn open_sealed(dir: &Path, base: u64) -> Result<Segment> {
         let (path, _, _) = paths(dir, base);
         let file = File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
-        let len = file.metadata().map_err(|e| Error::io("reading segment size", &path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("reading segment size", &path, e))?
+            .len();
         let len = usize::try_from(len).map_err(|_| Error::Corruption {
             path: path.clone(),
             position: 0,
@@ -156,7 +182,9 @@ impl Segment {
         // A cache: rebuild from the log. Damage stops the rebuild; readers that
         // reach it get Error::Corruption from the read path.
         let mut ix = SegIndex::default();
-        let end = scan(self.map.bytes(), 0, self.base, |pos, h| ix.on_batch(self.base, pos as u32, h));
+        let end = scan(self.map.bytes(), 0, self.base, |pos, h| {
+            ix.on_batch(self.base, pos as u32, h)
+        });
         ix.finish();
         if end.damage.is_none() {
             // Best effort: a failed write only means another rebuild next time.

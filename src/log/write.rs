@@ -26,7 +26,11 @@ impl LogInner {
             let size = r.size();
             // Exact framing only matters when the record is near a segment's size.
             let bound = size + batch::HEADER_LEN + batch::RECORD_OVERHEAD + r.headers.len() * 2 * 10;
-            let framed = if bound <= room { 0 } else { batch::HEADER_LEN + batch::record_len(r, 0, 0, 0) };
+            let framed = if bound <= room {
+                0
+            } else {
+                batch::HEADER_LEN + batch::record_len(r, 0, 0, 0)
+            };
             if size > max || framed > room {
                 return Err(Error::RecordTooLarge {
                     topic: self.topic.to_string(),
@@ -80,8 +84,10 @@ impl LogInner {
                 return Err(Error::Closed);
             };
             let lens = &w.body_lens;
-            map.append(len, |dst| header = Some(batch::encode_planned(dst, offset, attrs, chunk, ts, lens)))
-                .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
+            map.append(len, |dst| {
+                header = Some(batch::encode_planned(dst, offset, attrs, chunk, ts, lens))
+            })
+            .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
             if let Some(h) = header {
                 w.first_ts.get_or_insert(h.base_timestamp);
                 if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
@@ -97,7 +103,10 @@ impl LogInner {
             rest = tail;
         }
         let end = w.next_offset;
-        let prealloc = w.map.as_ref().and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
+        let prealloc = w
+            .map
+            .as_ref()
+            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
         drop(guard);
         self.waiters.notify();
         if let Some((growth, published)) = prealloc {
@@ -211,7 +220,11 @@ impl LogInner {
             let (_, len) = batch::plan(&partial, ts, usize::MAX);
             tail.resize(len, 0);
             let first = offset - partial.len() as u64;
-            let attrs = if self.config.log_append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
+            let attrs = if self.config.log_append_time {
+                batch::ATTR_LOG_APPEND_TIME
+            } else {
+                0
+            };
             batch::encode(&mut tail, first, attrs, &partial, ts);
         }
         let write = || -> std::io::Result<()> {
@@ -230,9 +243,12 @@ impl LogInner {
         // Reopen the replaced file as the active segment.
         let file = crate::fs::open_rw(&seg.path, "opening segment")?;
         let len = cut + tail.len();
-        let fsync_handle = file.try_clone().map_err(|e| Error::io("opening segment", &seg.path, e))?;
+        let fsync_handle = file
+            .try_clone()
+            .map_err(|e| Error::io("opening segment", &seg.path, e))?;
         let capacity = (self.config.segment_bytes as usize).max(len);
-        let (map, writer) = SegmentMap::writable(file, capacity, len).map_err(|e| Error::io("mapping segment", &seg.path, e))?;
+        let (map, writer) =
+            SegmentMap::writable(file, capacity, len).map_err(|e| Error::io("mapping segment", &seg.path, e))?;
         let mut index = SegIndex::default();
         segment::scan(map.bytes(), 0, seg.base, |p, h| index.on_batch(seg.base, p as u32, h));
         let (_, ipath, tpath) = segment::paths(&self.dir, seg.base);

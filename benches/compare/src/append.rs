@@ -116,7 +116,7 @@ pub fn append_batch(o: &Opts) {
     println!("\n## append_batch: {n} records of 100 bytes in batches of 100, one thread, default durability");
     let frame = framed(100);
     println!(
-        "(baselines move logbus's framing of a 100-record batch: {} bytes per batch)",
+        "(baselines move logbus's framing of a 100-record batch: {} bytes per batch; \"per record\": 100 one-record frames)",
         frame.len()
     );
     let rt = runtime();
@@ -127,7 +127,9 @@ pub fn append_batch(o: &Opts) {
         "kafko send_batch",
         "write(2)",
         "copy+crc",
+        "copy+crc per record",
     ];
+    let one = framed(1);
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
             let d = o.tempdir();
@@ -208,12 +210,22 @@ pub fn append_batch(o: &Opts) {
             std::hint::black_box(x);
             vec![rate(n, t)]
         }),
+        Box::new(|| {
+            let mut a = Arena::new();
+            let mut x = 0u32;
+            let t = Instant::now();
+            for _ in 0..n {
+                x ^= a.push(std::hint::black_box(&one));
+            }
+            std::hint::black_box(x);
+            vec![rate(n, t)]
+        }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
     print_table(
         "append_batch",
         "records/s",
         &s[0],
-        &[(0, 2), (0, 3), (0, 4), (0, 5), (1, 2), (1, 5)],
+        &[(0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (1, 2), (1, 5), (1, 6)],
     );
 }
