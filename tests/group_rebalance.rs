@@ -558,15 +558,21 @@ fn an_evicted_member_that_closes_reports_its_partitions_as_lost() {
     let seq = Arc::new(AtomicU64::new(0));
     let events: Events = Arc::default();
     let mut slow = broker.consumer(config("g").max_poll_interval(interval)).unwrap();
-    slow.subscribe_with_listener(&["t"], Recorder::new(0, &seq, &events)).unwrap();
+    slow.subscribe_with_listener(&["t"], Recorder::new(0, &seq, &events))
+        .unwrap();
     poll_until(&mut [&mut slow], "slow owns both", |cs| cs[0].assignment().len() == 2);
     let mut other = broker.consumer(config("g")).unwrap();
-    other.subscribe_with_listener(&["t"], Recorder::new(1, &seq, &events)).unwrap();
+    other
+        .subscribe_with_listener(&["t"], Recorder::new(1, &seq, &events))
+        .unwrap();
     // Only `other` polls: `slow` is evicted and `other` takes everything.
     poll_until(&mut [&mut other], "other owns both", |cs| cs[0].assignment().len() == 2);
     events.lock().unwrap().clear();
     slow.close().unwrap();
     let ev = events.lock().unwrap().clone();
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert!(ev.iter().all(|e| e.2 == Kind::Lost), "already owned by another member: lost, not revoked: {ev:?}");
+    assert!(
+        ev.iter().all(|e| e.2 == Kind::Lost),
+        "already owned by another member: lost, not revoked: {ev:?}"
+    );
 }

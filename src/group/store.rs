@@ -54,7 +54,10 @@ impl OffsetStore {
                     pos += len;
                 }
                 Ok(None) => {
-                    notes.push(format!("{}: cut a torn commit at byte {pos} (crash during a commit)", path.display()));
+                    notes.push(format!(
+                        "{}: cut a torn commit at byte {pos} (crash during a commit)",
+                        path.display()
+                    ));
                     break;
                 }
                 Err(e) => {
@@ -111,7 +114,12 @@ impl OffsetStore {
 
     pub(crate) fn delete_group(&mut self, group: &str) -> Result<()> {
         let mut buf = Vec::new();
-        offsets::encode(&OffsetEntry::DeleteGroup { group: group.to_string() }, &mut buf);
+        offsets::encode(
+            &OffsetEntry::DeleteGroup {
+                group: group.to_string(),
+            },
+            &mut buf,
+        );
         self.append(&buf)?;
         self.groups.remove(group);
         Ok(())
@@ -176,8 +184,16 @@ impl OffsetStore {
 
 fn apply(groups: &mut HashMap<String, Offsets>, entry: OffsetEntry) {
     match entry {
-        OffsetEntry::Commit { group, topic, partition, offset } => {
-            groups.entry(group).or_default().insert(TopicPartition::new(topic, partition), offset);
+        OffsetEntry::Commit {
+            group,
+            topic,
+            partition,
+            offset,
+        } => {
+            groups
+                .entry(group)
+                .or_default()
+                .insert(TopicPartition::new(topic, partition), offset);
         }
         OffsetEntry::DeleteGroup { group } => {
             groups.remove(&group);
