@@ -123,7 +123,7 @@ impl LogInner {
         let (files, dir_dirty, index_files, snap) = {
             let mut w = self.writer.lock();
             let mut files = std::mem::take(&mut w.unsynced);
-            files.push(Arc::clone(&w.active.file));
+            files.extend(w.active.file.clone());
             let dir_dirty = std::mem::take(&mut w.dir_dirty);
             let max_ts = w.active.index.read().as_ref().map_or(i64::MIN, |ix| ix.max_ts);
             let snap = Snapshot {

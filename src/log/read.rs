@@ -145,12 +145,16 @@ impl LogInner {
                 Peek::End => return Err(seg.corruption(pos, "zeros where a batch was expected")),
                 Peek::Truncated => return Err(seg.corruption(pos, "batch runs past the end of the segment")),
                 Peek::Invalid(e) => return Err(seg.corruption(pos + e.at, e.reason)),
-                Peek::Unsupported(found) => {
+                // A newer format only if the batch is intact; a flipped version byte is damage.
+                Peek::Unsupported(found) if batch::crc_holds(rest) => {
                     return Err(Error::UnsupportedVersion {
                         path: seg.path.clone(),
                         found,
                         supported: batch::VERSION,
                     })
+                }
+                Peek::Unsupported(found) => {
+                    return Err(seg.corruption(pos + 12, format!("batch version byte {found} with a CRC mismatch")))
                 }
             };
             let len = h.len as usize;

@@ -177,7 +177,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             base,
             path,
             map,
-            file: Arc::new(fsync_handle),
+            file: Some(Arc::new(fsync_handle)),
             index: RwLock::new(None),
         });
         active = Some((seg, writer, index, expected));

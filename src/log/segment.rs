@@ -20,8 +20,11 @@ pub struct Segment {
     pub path: PathBuf,
     /// The mapping readers read.
     pub map: Arc<SegmentMap>,
-    /// A handle for fsync.
-    pub file: Arc<File>,
+    /// A handle for fsync, while the segment may hold unsynced bytes (active
+    /// segments). Sealed segments opened from disk keep no descriptor: their
+    /// mapping stays valid without it, and a large log of small segments
+    /// must not run into the process's file-descriptor limit.
+    pub file: Option<Arc<File>>,
     /// Indexes; `None` for a sealed segment whose index is not loaded yet.
     pub index: RwLock<Option<SegIndex>>,
 }
@@ -153,7 +156,7 @@ impl Segment {
             base,
             path,
             map,
-            file: Arc::new(file),
+            file: None,
             index: RwLock::new(None),
         })
     }

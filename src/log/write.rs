@@ -143,7 +143,7 @@ impl LogInner {
             let _ = ix.write_sealed(&ipath, &tpath, old.base, old.size());
             ix
         });
-        w.unsynced.push(Arc::clone(&old.file));
+        w.unsynced.extend(old.file.clone());
         // Readers switch to an exact-size read-only map of the sealed file;
         // readers still holding the old map keep it alive until they finish.
         let sealed = Segment::open_sealed(&self.dir, old.base)?;
@@ -180,7 +180,7 @@ impl LogInner {
             base,
             path,
             map,
-            file: Arc::new(fsync_handle),
+            file: Some(Arc::new(fsync_handle)),
             index: RwLock::new(Some(index)),
         });
         Ok((seg, writer, files))
@@ -261,7 +261,7 @@ impl LogInner {
             base: seg.base,
             path: seg.path.clone(),
             map,
-            file: Arc::new(fsync_handle),
+            file: Some(Arc::new(fsync_handle)),
             index: RwLock::new(Some(index)),
         });
         let mut kept: Vec<Arc<Segment>> = segs.get(..idx).unwrap_or_default().to_vec();
