@@ -68,7 +68,7 @@ fn child(dir: &Path, round: usize) {
                     record = record.with_partition(((seq / 2) % u64::from(PARTITIONS)) as u32);
                 }
                 let md = producer.send(TOPIC, record).unwrap();
-                let line = format!("A {} {} {v}\n", md.partition(), md.offset());
+                let line = format!("@A {} {} {v}\n", md.partition(), md.offset());
                 let mut out = std::io::stdout().lock();
                 out.write_all(line.as_bytes()).unwrap();
                 out.flush().unwrap();
@@ -99,7 +99,7 @@ fn child(dir: &Path, round: usize) {
             consumer.commit().unwrap();
             let mut out = std::io::stdout().lock();
             for (p, o) in next {
-                out.write_all(format!("C {p} {o}\n").as_bytes()).unwrap();
+                out.write_all(format!("@C {p} {o}\n").as_bytes()).unwrap();
             }
             out.flush().unwrap();
         }
@@ -147,7 +147,10 @@ struct Model {
 
 /// Parses one complete line of child output into the model.
 fn absorb(model: &mut Model, line: &str) {
-    let mut parts = line.splitn(4, ' ');
+    // The harness prints "test NAME ... " without a newline before the test
+    // runs, so the child's first line may follow it: start at the marker.
+    let Some(at) = line.find('@') else { return };
+    let mut parts = line[at + 1..].splitn(4, ' ');
     match parts.next() {
         Some("A") => {
             let p: u32 = parts.next().unwrap().parse().unwrap();
@@ -301,8 +304,8 @@ fn kill_9_loop_keeps_every_acknowledged_record_and_commit() {
         );
         let lines = reader.join().unwrap();
         for line in &lines {
-            acks_total += u64::from(line.starts_with("A "));
-            commits_total += u64::from(line.starts_with("C "));
+            acks_total += u64::from(line.contains("@A "));
+            commits_total += u64::from(line.contains("@C "));
             absorb(&mut model, line);
         }
         check(dir.path(), &mut model, round);
