@@ -500,16 +500,14 @@ impl ConsumerCore {
 
     fn fetch(&mut self, out: &mut Vec<ConsumedRecord>) -> Result<()> {
         let max = self.config.max_poll_records;
-        let keys: Vec<TopicPartition> = self.parts.keys().cloned().collect();
-        let n = keys.len();
+        let n = self.parts.len();
         if n == 0 {
             return Ok(());
         }
+        // Start one partition further each poll, so none starves the others.
         let first = self.rotate % n;
         self.rotate = self.rotate.wrapping_add(1);
-        for i in 0..n {
-            let Some(tp) = keys.get((first + i) % n) else { continue };
-            let Some(st) = self.parts.get(tp) else { continue };
+        for (tp, st) in self.parts.iter().cycle().skip(first).take(n) {
             if st.paused || st.topic.check_live().is_err() {
                 continue;
             }
