@@ -364,3 +364,23 @@ fn a_revoke_callback_may_commit_what_it_still_owns_even_after_another_rebalance(
     assert!(desc.partitions.iter().all(|p| p.committed == Some(5)), "{desc:?}");
     drop(joined);
 }
+
+/// Kafka refuses commits from a manually assigned consumer into a group that
+/// has subscribed members (they could overwrite the owner's newer commit).
+#[test]
+fn manual_consumer_cannot_commit_into_a_live_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = logbus::Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", logbus::TopicConfig::new(1)).unwrap();
+    let tp = logbus::TopicPartition::new("t", 0);
+    let mut member = broker.consumer(logbus::ConsumerConfig::new().group("g")).unwrap();
+    member.subscribe(&["t"]).unwrap();
+    member.poll(std::time::Duration::from_millis(10)).unwrap();
+    let mut manual = broker.consumer(logbus::ConsumerConfig::new().group("g")).unwrap();
+    manual.assign(&[tp.clone()]).unwrap();
+    let err = manual.commit_offsets(&[(tp.clone(), 0)]).unwrap_err();
+    assert!(matches!(err, logbus::Error::InvalidConfig { .. }), "{err}");
+    member.close().unwrap();
+    manual.commit_offsets(&[(tp.clone(), 0)]).unwrap();
+    assert_eq!(manual.committed(&tp).unwrap(), Some(0));
+}

@@ -360,6 +360,17 @@ impl Coordinator {
             // slipping between the check and the write.
             return self.store.lock().commit(group, offsets);
         }
+        // A consumer that assigns its own partitions commits as no member. As
+        // in Kafka, that is refused while members manage the group: it could
+        // overwrite a newer commit of the partition's owner.
+        let groups = self.groups.lock();
+        if groups.get(group).is_some_and(|g| !g.members.is_empty()) {
+            return Err(Error::config(
+                "group",
+                group,
+                "the group has subscribed members; a consumer using assign() cannot commit into it (use another group id)",
+            ));
+        }
         self.store.lock().commit(group, offsets)
     }
 
