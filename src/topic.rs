@@ -57,15 +57,7 @@ impl TopicInner {
     /// directory without `topic.meta` is an interrupted create).
     pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, durability: Durability) -> Result<TopicInner> {
         crate::fs::create_dir_durable(dir)?;
-        let mut logs = Vec::with_capacity(config.partitions as usize);
-        for p in 0..config.partitions {
-            logs.push(Log::open_named(
-                &dir.join(p.to_string()),
-                LogConfig::from_topic(&config, durability),
-                name.into(),
-                p,
-            )?);
-        }
+        let logs = open_partitions(dir, name, &config, 0..config.partitions, durability)?;
         crate::fs::write_atomic(&dir.join(META_FILE), &topic_meta::encode(&to_meta(&config)))?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
@@ -80,15 +72,7 @@ impl TopicInner {
             reason: e.reason.to_string(),
         })?;
         let config = from_meta(&meta);
-        let mut logs = Vec::with_capacity(config.partitions as usize);
-        for p in 0..config.partitions {
-            logs.push(Log::open_named(
-                &dir.join(p.to_string()),
-                LogConfig::from_topic(&config, durability),
-                name.into(),
-                p,
-            )?);
-        }
+        let logs = open_partitions(dir, name, &config, 0..config.partitions, durability)?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
 
@@ -138,14 +122,13 @@ impl TopicInner {
         }
         let mut logs: Vec<Log> = self.logs().iter().cloned().collect();
         let mut next = config.clone().partitions(count);
-        for p in current..count {
-            logs.push(Log::open_named(
-                &self.dir.join(p.to_string()),
-                LogConfig::from_topic(&next, durability),
-                Arc::clone(&self.name),
-                p,
-            )?);
-        }
+        logs.extend(open_partitions(
+            &self.dir,
+            &self.name,
+            &next,
+            current..count,
+            durability,
+        )?);
         crate::fs::write_atomic(&self.dir.join(META_FILE), &topic_meta::encode(&to_meta(&next)))?;
         std::mem::swap(&mut *config, &mut next);
         *self.partitions.write() = Arc::new(logs);
@@ -160,6 +143,25 @@ impl TopicInner {
         }
         Ok(())
     }
+}
+
+/// Opens (creating as needed) the logs of partitions `ids` of a topic.
+fn open_partitions(
+    dir: &Path,
+    name: &str,
+    config: &TopicConfig,
+    ids: std::ops::Range<u32>,
+    durability: Durability,
+) -> Result<Vec<Log>> {
+    ids.map(|p| {
+        Log::open_named(
+            &dir.join(p.to_string()),
+            LogConfig::from_topic(config, durability),
+            name.into(),
+            p,
+        )
+    })
+    .collect()
 }
 
 fn to_meta(c: &TopicConfig) -> TopicMeta {

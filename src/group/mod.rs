@@ -7,7 +7,7 @@
 //! two owners, and revocation is always reported before the new assignment.
 
 pub(crate) mod assign;
-mod store;
+pub(crate) mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

@@ -28,44 +28,11 @@ impl OffsetStore {
         crate::fs::create_dir_durable(&gdir)?;
         let path = gdir.join("offsets.log");
         let bytes = crate::fs::read_optional(&path)?.unwrap_or_default();
-        let mut groups: HashMap<String, Offsets> = HashMap::new();
-        // A file shorter than its header is a torn first write: start empty.
-        if bytes.len() >= FILE_HEADER.len() {
-            if bytes.get(..4) != FILE_HEADER.get(..4) {
-                return Err(Error::Corruption {
-                    path,
-                    position: 0,
-                    reason: "offsets log header \"LBof\" expected".into(),
-                });
-            }
-            if bytes.get(4) != FILE_HEADER.get(4) {
-                return Err(Error::UnsupportedVersion {
-                    path,
-                    found: bytes.get(4).copied().unwrap_or(0),
-                    supported: 1,
-                });
-            }
+        let (groups, stopped) = replay_file(&path, &bytes)?;
+        if let Some(why) = stopped {
+            notes.push(format!("{why}; cut there"));
         }
-        let mut pos = FILE_HEADER.len().min(bytes.len());
-        while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
-            match offsets::decode(rest) {
-                Ok(Some((entry, len))) => {
-                    apply(&mut groups, entry);
-                    pos += len;
-                }
-                Ok(None) => {
-                    notes.push(format!(
-                        "{}: cut a torn commit at byte {pos} (crash during a commit)",
-                        path.display()
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    notes.push(format!("{}: cut damaged commits from byte {pos}: {e}", path.display()));
-                    break;
-                }
-            }
-        }
+        let groups: HashMap<String, Offsets> = groups.into_iter().collect();
         let mut store = OffsetStore {
             file: crate::fs::open_rw(&path, "opening offsets log")?,
             path,
@@ -182,7 +149,53 @@ impl OffsetStore {
     }
 }
 
-fn apply(groups: &mut HashMap<String, Offsets>, entry: OffsetEntry) {
+/// Replays the bytes of an offsets log (`path` is for messages): every
+/// group's committed offsets, and why the replay stopped before the end, if it
+/// did (a torn last commit, or damage). A bad header is an error; a file
+/// shorter than its header is a torn first write and holds nothing.
+pub(crate) fn replay_file(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<String, Offsets>, Option<String>)> {
+    let mut groups: BTreeMap<String, Offsets> = BTreeMap::new();
+    if bytes.len() < FILE_HEADER.len() {
+        return Ok((groups, None));
+    }
+    if bytes.get(..4) != FILE_HEADER.get(..4) {
+        return Err(Error::Corruption {
+            path: path.to_path_buf(),
+            position: 0,
+            reason: "offsets log header \"LBof\" expected".into(),
+        });
+    }
+    if bytes.get(4) != FILE_HEADER.get(4) {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: bytes.get(4).copied().unwrap_or(0),
+            supported: 1,
+        });
+    }
+    let mut pos = FILE_HEADER.len();
+    while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+        match offsets::decode(rest) {
+            Ok(Some((entry, len))) => {
+                apply(&mut groups, entry);
+                pos += len;
+            }
+            Ok(None) => {
+                let why = format!(
+                    "{}: torn commit at byte {pos} (a crash during a commit)",
+                    path.display()
+                );
+                return Ok((groups, Some(why)));
+            }
+            Err(e) => {
+                let why = format!("{}: damaged commits from byte {pos}: {e}", path.display());
+                return Ok((groups, Some(why)));
+            }
+        }
+    }
+    Ok((groups, None))
+}
+
+fn apply(groups: &mut BTreeMap<String, Offsets>, entry: OffsetEntry) {
     match entry {
         OffsetEntry::Commit {
             group,
