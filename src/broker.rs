@@ -147,6 +147,16 @@ impl Broker {
         self.inner.check_open()?;
         validate_topic_name(name)?;
         config.validate()?;
+        if config.effective_max_record_bytes() == 0 {
+            // topic.meta cannot store a record limit of 0 (the next open would
+            // refuse the file as corrupt): a segment this small holds no record.
+            let need = (crate::format::batch::HEADER_LEN + crate::format::batch::RECORD_OVERHEAD + 1) as u64;
+            return Err(Error::config(
+                "segment_bytes",
+                config.segment_bytes,
+                format!("too small to hold a record of 1 byte; use at least {need}"),
+            ));
+        }
         let _admin = self.inner.admin.lock();
         if self.inner.topics.read().contains_key(name) {
             return Err(Error::TopicExists {
