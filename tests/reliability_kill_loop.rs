@@ -64,7 +64,7 @@ fn child(dir: &Path, round: usize) {
                 let v = value(round, producer_id, seq);
                 // Alternate explicit partitions and round-robin.
                 let mut record = Record::new(v.clone());
-                if seq % 2 == 0 {
+                if seq.is_multiple_of(2) {
                     record = record.with_partition(((seq / 2) % u64::from(PARTITIONS)) as u32);
                 }
                 let md = producer.send(TOPIC, record).unwrap();

@@ -95,7 +95,7 @@ fn stress_producers_consumers_group_and_retention() {
             while !stop.load(Ordering::Relaxed) {
                 let p = ((seq + u64::from(id)) % u64::from(PARTITIONS)) as u32;
                 let v = format!("p{id}:{seq}:{}", "z".repeat((seq % 64) as usize));
-                if seq % 5 == 0 {
+                if seq.is_multiple_of(5) {
                     let batch = (0..3).map(|i| Record::new(format!("p{id}:{}:b", seq + i)).with_partition(p));
                     producer.send_batch(TOPIC, batch).unwrap();
                     seq += 3;
@@ -160,7 +160,7 @@ fn stress_producers_consumers_group_and_retention() {
                 let p = topic.partition((i % u64::from(PARTITIONS)) as u32).unwrap();
                 let (start, end) = (p.start_offset(), p.end_offset());
                 // Often just below start (deleted), else somewhere stored.
-                let at = if i % 3 == 0 {
+                let at = if i.is_multiple_of(3) {
                     start.saturating_sub(1)
                 } else {
                     start + i % (end - start + 1)
