@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition, WaitStrategy};
+use logbus::{Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition, WaitStrategy};
 
 use crate::common::{Opts, VALUE};
 use crate::stats::{interleave, percentile, print_table, Run};
@@ -12,7 +12,9 @@ use crate::stats::{interleave, percentile, print_table, Run};
 const PERIOD: Duration = Duration::from_micros(20);
 
 /// Sends `n` stamped payloads, one every 20 µs, through `send`.
-fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) {
+/// Returns the longest `send` call, µs.
+fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) -> f64 {
+    let mut longest = Duration::ZERO;
     let start = Instant::now();
     for i in 0..n as u32 {
         let due = start + PERIOD * i;
@@ -21,28 +23,38 @@ fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) {
         }
         let mut v = [0x5au8; VALUE];
         v[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+        let t = Instant::now();
         send(v);
+        longest = longest.max(t.elapsed());
     }
+    longest.as_secs_f64() * 1e6
 }
 
 fn stamp(v: &[u8]) -> u64 {
     u64::from_le_bytes(v[..8].try_into().unwrap())
 }
 
-/// p50, p99, p99.9 in µs, after dropping the first 1% as warm-up.
-fn summary(mut lat: Vec<u64>) -> Vec<f64> {
+/// p50, p99, p99.9 in µs, after dropping the first 1% as warm-up, then the longest send.
+fn summary(mut lat: Vec<u64>, longest_send: f64) -> Vec<f64> {
     let skip = lat.len() / 100;
     lat.drain(..skip);
     lat.sort_unstable();
-    [0.50, 0.99, 0.999]
+    let mut v: Vec<f64> = [0.50, 0.99, 0.999]
         .iter()
         .map(|q| percentile(&lat, *q) as f64 / 1000.0)
-        .collect()
+        .collect();
+    v.push(longest_send);
+    v
 }
 
 fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
     let d = o.tempdir();
-    let b = Broker::open(d.path()).unwrap();
+    // Diagnostic: COMPARE_CHECKPOINT_MS changes the PageCache checkpoint interval (default 1 s).
+    let mut cfg = BrokerConfig::new();
+    if let Some(ms) = std::env::var("COMPARE_CHECKPOINT_MS").ok().and_then(|v| v.parse().ok()) {
+        cfg = cfg.checkpoint_interval(Duration::from_millis(ms));
+    }
+    let b = Broker::open_with(d.path(), cfg).unwrap();
     b.create_topic("t", TopicConfig::new(1)).unwrap();
     let mut c = b
         .consumer(
@@ -64,13 +76,13 @@ fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
             }
             lat
         });
-        pace(n, epoch, |v| {
+        let longest = pace(n, epoch, |v| {
             p.send("t", Record::new(v.to_vec())).unwrap();
         });
-        h.join().unwrap()
+        (h.join().unwrap(), longest)
     });
     b.close().unwrap();
-    summary(lat)
+    summary(lat.0, lat.1)
 }
 
 fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
@@ -94,10 +106,10 @@ fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
             }
             lat
         });
-        pace(n, epoch, |v| tx.send(v.to_vec()).unwrap());
-        h.join().unwrap()
+        let longest = pace(n, epoch, |v| tx.send(v.to_vec()).unwrap());
+        (h.join().unwrap(), longest)
     });
-    summary(lat)
+    summary(lat.0, lat.1)
 }
 
 pub fn latency(o: &Opts) {
@@ -118,8 +130,11 @@ pub fn latency(o: &Opts) {
         Box::new(|| logbus_run(o, n, WaitStrategy::Spin)),
         Box::new(|| crossbeam_run(n, true)),
     ];
-    let s = interleave(o.rounds, &names, &mut runs, 3);
-    for (i, label) in ["p50", "p99", "p99.9"].iter().enumerate() {
+    let s = interleave(o.rounds, &names, &mut runs, 4);
+    for (i, label) in ["p50", "p99", "p99.9", "longest producer send() call"]
+        .iter()
+        .enumerate()
+    {
         print_table(&format!("latency {label}"), "µs", &s[i], &[(0, 1), (2, 3)]);
     }
 }

@@ -6,6 +6,8 @@
 //! cargo run --release -- [--rounds N] [--quick] [--big] [--only a,b] [--dir PATH]
 //! ```
 //! Scenarios: append1 append_batch scan pubsub latency durable recovery memory.
+//! `COMPARE_CONTENDER=substring` runs only the contenders whose name contains
+//! it (for profiling one of them with `perf record`).
 
 mod append;
 mod child;

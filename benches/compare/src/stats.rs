@@ -113,9 +113,14 @@ pub fn interleave(rounds: usize, names: &[&str], runs: &mut [Run<'_>], metrics: 
         })
         .collect();
     let k = runs.len();
+    // For profiling one contender: COMPARE_CONTENDER=substring of its name.
+    let filter = std::env::var("COMPARE_CONTENDER").ok();
     for r in 0..rounds {
         for j in 0..k {
             let i = (r + j) % k;
+            if filter.as_deref().is_some_and(|f| !names[i].contains(f)) {
+                continue;
+            }
             let m = (runs[i])();
             eprintln!(
                 "  round {} {:<28} {}",
