@@ -262,6 +262,16 @@ impl TopicConfig {
                 return Err(Error::config("retention_ms", ms, "must be >= 0 (None: keep forever)"));
             }
         }
+        if let Some(bytes) = self.retention_bytes {
+            // topic.meta stores it as a signed 64-bit value (-1 = none).
+            if bytes > i64::MAX as u64 {
+                return Err(Error::config(
+                    "retention_bytes",
+                    bytes,
+                    "must be at most i64::MAX (None: no size limit)",
+                ));
+            }
+        }
         Ok(())
     }
 }

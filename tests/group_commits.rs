@@ -377,7 +377,7 @@ fn manual_consumer_cannot_commit_into_a_live_group() {
     member.subscribe(&["t"]).unwrap();
     member.poll(std::time::Duration::from_millis(10)).unwrap();
     let mut manual = broker.consumer(logbus::ConsumerConfig::new().group("g")).unwrap();
-    manual.assign(&[tp.clone()]).unwrap();
+    manual.assign(std::slice::from_ref(&tp)).unwrap();
     let err = manual.commit_offsets(&[(tp.clone(), 0)]).unwrap_err();
     assert!(matches!(err, logbus::Error::InvalidConfig { .. }), "{err}");
     member.close().unwrap();

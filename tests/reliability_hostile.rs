@@ -154,6 +154,8 @@ fn absurd_configs_are_invalid_config_and_create_nothing() {
         ("segment_ms", TopicConfig::new(1).segment_ms(Some(i64::MIN))),
         ("retention_ms", TopicConfig::new(1).retention_ms(Some(-1))),
         ("retention_ms", TopicConfig::new(1).retention_ms(Some(i64::MIN))),
+        // topic.meta holds it as i64: refused rather than silently clamped.
+        ("retention_bytes", TopicConfig::new(1).retention_bytes(Some(u64::MAX))),
     ];
     for (field, cfg) in bad {
         let e = broker.create_topic("t", cfg.clone()).unwrap_err();
@@ -181,7 +183,7 @@ fn absurd_configs_are_invalid_config_and_create_nothing() {
     // Huge but legal limits: accepted, and they keep everything.
     let huge = TopicConfig::new(2)
         .segment_bytes(4096)
-        .retention_bytes(Some(u64::MAX))
+        .retention_bytes(Some(i64::MAX as u64))
         .retention_ms(Some(i64::MAX));
     broker.create_topic("huge", huge).unwrap();
     let producer = broker.producer();
