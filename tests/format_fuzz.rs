@@ -51,6 +51,21 @@ proptest! {
         decode_all(&data);
     }
 
+    /// A checkpoint that decodes re-encodes to the same bytes (cargo-fuzz found
+    /// nonzero reserved bytes being accepted).
+    #[test]
+    fn checkpoints_round_trip(mut data in proptest::collection::vec(any::<u8>(), 44..=44), reserved in any::<u16>()) {
+        data[..5].copy_from_slice(b"LBck\x01");
+        data[5] &= 1;
+        data[6..8].copy_from_slice(&reserved.to_le_bytes());
+        let crc = crc32fast::hash(&data[..40]);
+        data[40..44].copy_from_slice(&crc.to_le_bytes());
+        match checkpoint::decode(&data) {
+            Ok(c) => prop_assert_eq!(&checkpoint::encode(&c)[..], &data[..]),
+            Err(_) => prop_assert!(reserved != 0),
+        }
+    }
+
     #[test]
     fn mutated_batches_never_panic_and_crc_catches_flips(
         values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..8),

@@ -69,6 +69,9 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
     if flags & !FLAG_CLEAN != 0 {
         return Err(DecodeError::new(5, "unknown checkpoint flags"));
     }
+    if le::u16_at(b, 6) != Some(0) {
+        return Err(DecodeError::new(6, "checkpoint reserved bytes must be zero"));
+    }
     Ok(Checkpoint {
         segment_base: le::u64_at(b, 8).unwrap_or(0),
         position: le::u64_at(b, 16).unwrap_or(0),
