@@ -17,6 +17,11 @@ use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{self, Checkpoint};
 
+/// A checkpoint is also written once this many bytes arrived since the last
+/// one, so the recovery scan after a crash stays bounded however fast the
+/// writer is (time alone would let a fast writer leave a second's worth).
+const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug)]
 pub(crate) struct SyncState {
     durable: u64,
@@ -222,9 +227,24 @@ impl LogInner {
             let s = self.sync.lock();
             (s.durable, s.last_sync.elapsed())
         };
-        let (ck_next, since_ck) = {
+        let (ck_next, since_ck, ck_at) = {
             let ck = self.checkpoint.lock();
-            (ck.last.map_or(0, |c| c.next_offset), ck.last_time.elapsed())
+            let at = ck.last.map(|c| (c.segment_base, c.position));
+            (ck.last.map_or(0, |c| c.next_offset), ck.last_time.elapsed(), at)
+        };
+        // Bytes a recovery would have to scan now: everything after the last
+        // checkpoint (a whole segment's worth once the writer moved on).
+        let unscanned = match ck_at {
+            Some((base, pos)) => {
+                let after: u64 = self
+                    .segments()
+                    .iter()
+                    .filter(|seg| seg.base >= base)
+                    .map(|seg| seg.size())
+                    .sum();
+                after.saturating_sub(pos)
+            }
+            None => u64::MAX,
         };
         if let Durability::Interval(d) = self.config.durability {
             // Ticks come every d/2 at most: syncing once d/2 has passed since
@@ -234,7 +254,7 @@ impl LogInner {
                 self.sync_to(end)?;
             }
         }
-        if end > ck_next && since_ck >= checkpoint_every {
+        if end > ck_next && (since_ck >= checkpoint_every || unscanned >= CHECKPOINT_BYTES) {
             self.write_checkpoint(false)?;
         }
         if self.config.retention_ms.is_some() {
