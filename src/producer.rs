@@ -122,8 +122,7 @@ impl Producer {
         }
         for (p, group) in routed.iter().enumerate() {
             if let (Some(log), false) = (logs.get(p), group.is_empty()) {
-                let rs: Vec<Record> = group.iter().map(|(_, r)| r.clone()).collect();
-                log.inner.validate_records(&rs)?;
+                log.inner.validate_records(group.iter().map(|(_, r)| r))?;
             }
         }
         let total: usize = routed.iter().map(Vec::len).sum();

@@ -158,7 +158,7 @@ impl Consumer {
     fn poll_until(&mut self, deadline: Instant) -> Result<ConsumerRecords> {
         loop {
             self.group_sync()?;
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(self.core.config.max_poll_records.min(4096));
             self.core.fetch(&mut out)?;
             if !out.is_empty() {
                 return Ok(ConsumerRecords { records: out });

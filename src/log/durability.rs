@@ -105,7 +105,7 @@ impl LogInner {
             }
             s.syncing = true;
             drop(s);
-            let result = self.sync_once();
+            let result = self.sync_once(false);
             s = self.sync.lock();
             s.syncing = false;
             match result {
@@ -123,7 +123,12 @@ impl LogInner {
     }
 
     /// One fsync round: everything written when it starts is durable when it ends.
-    fn sync_once(&self) -> std::result::Result<Snapshot, String> {
+    ///
+    /// `with_indexes`: also write and fsync the active segment's pending index
+    /// entries. Only a checkpoint needs that (recovery trusts index entries
+    /// below the checkpoint); acknowledging appends does not, so group-commit
+    /// rounds cost one fdatasync, not three.
+    fn sync_once(&self, with_indexes: bool) -> std::result::Result<Snapshot, String> {
         let (files, dir_dirty, index_files, snap) = {
             let mut w = self.writer.lock();
             let mut files = std::mem::take(&mut w.unsynced);
@@ -139,9 +144,11 @@ impl LogInner {
             // Index entries go to their files now; they are synced below,
             // before any checkpoint that relies on them is written.
             let mut index_files = None;
-            if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
-                ix.persist_pending(files).map_err(|e| e.to_string())?;
-                index_files = Some(files.handles());
+            if with_indexes {
+                if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
+                    ix.persist_pending(files).map_err(|e| e.to_string())?;
+                    index_files = Some(files.handles());
+                }
             }
             (files, dir_dirty, index_files, snap)
         };
@@ -167,7 +174,7 @@ impl LogInner {
         self.check_poisoned()?;
         // A round of its own (rather than sync_to) so the snapshot describes
         // exactly what this checkpoint covers.
-        let snap = match self.sync_once() {
+        let snap = match self.sync_once(true) {
             Ok(snap) => {
                 let mut s = self.sync.lock();
                 s.durable = s.durable.max(snap.next_offset);

@@ -172,7 +172,7 @@ impl Log {
     /// `offset` is the end of the log; an offset outside
     /// `start_offset()..=end_offset()` is `Error::OffsetOutOfRange`.
     pub fn read(&self, offset: u64, max: usize) -> Result<Vec<ConsumedRecord>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(max.min(4096));
         self.inner.read_into(offset, max, &mut out)?;
         Ok(out)
     }

@@ -19,7 +19,7 @@ use crate::record::Record;
 
 impl LogInner {
     /// Checks every record against the size limits; nothing is written on failure.
-    pub(crate) fn validate_records(&self, records: &[Record]) -> Result<()> {
+    pub(crate) fn validate_records<'a>(&self, records: impl IntoIterator<Item = &'a Record>) -> Result<()> {
         let max = self.config.max_record_bytes as usize;
         let room = self.config.segment_bytes as usize;
         for r in records {
