@@ -380,7 +380,9 @@ impl BrokerInner {
         for t in self.all_topics() {
             for log in t.logs().iter() {
                 // A failure poisons the log; writers see it on their next append.
-                let _ = log.inner.background_tick(checkpoint_every);
+                let _ = log
+                    .inner
+                    .background_tick(checkpoint_every, self.config.checkpoint_bytes);
             }
         }
         self.groups.tick(&|t| self.partition_count(t));

@@ -17,11 +17,6 @@ use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{self, Checkpoint};
 
-/// A checkpoint is also written once this many bytes arrived since the last
-/// one, so the recovery scan after a crash stays bounded however fast the
-/// writer is (time alone would let a fast writer leave a second's worth).
-const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
-
 #[derive(Debug)]
 pub(crate) struct SyncState {
     durable: u64,
@@ -225,7 +220,10 @@ impl LogInner {
     }
 
     /// Periodic work from the broker's background thread.
-    pub(crate) fn background_tick(&self, checkpoint_every: Duration) -> Result<()> {
+    /// A checkpoint is written when records arrived and `checkpoint_every`
+    /// passed, or once `checkpoint_bytes` arrived since the last one (so the
+    /// recovery scan after a crash stays bounded however fast the writer is).
+    pub(crate) fn background_tick(&self, checkpoint_every: Duration, checkpoint_bytes: u64) -> Result<()> {
         if self.closed.load(Ordering::Acquire) || self.poisoned.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -261,7 +259,7 @@ impl LogInner {
                 self.sync_to(end)?;
             }
         }
-        if end > ck_next && (since_ck >= checkpoint_every || unscanned >= CHECKPOINT_BYTES) {
+        if end > ck_next && (since_ck >= checkpoint_every || unscanned >= checkpoint_bytes) {
             self.write_checkpoint(false)?;
         }
         if self.config.retention_ms.is_some() {
