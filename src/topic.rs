@@ -167,7 +167,8 @@ fn open_partitions(
 fn to_meta(c: &TopicConfig) -> TopicMeta {
     TopicMeta {
         partitions: c.partitions,
-        max_record_bytes: c.effective_max_record_bytes(),
+        // 0 keeps "not set" (the default) distinct from an explicit limit.
+        max_record_bytes: c.max_record_bytes.unwrap_or(0),
         segment_bytes: c.segment_bytes,
         segment_ms: c.segment_ms,
         retention_bytes: c.retention_bytes,
@@ -188,8 +189,10 @@ fn from_meta(m: &TopicMeta) -> TopicConfig {
         .segment_bytes(m.segment_bytes)
         .segment_ms(m.segment_ms)
         .retention_bytes(m.retention_bytes)
-        .retention_ms(m.retention_ms)
-        .max_record_bytes(m.max_record_bytes);
+        .retention_ms(m.retention_ms);
+    if m.max_record_bytes > 0 {
+        c = c.max_record_bytes(m.max_record_bytes);
+    }
     c.timestamp_type = if m.timestamp_type == 1 {
         TimestampType::LogAppendTime
     } else {

@@ -203,3 +203,19 @@ fn clones_of_a_broker_share_topics() {
     clone.delete_topic("shared").unwrap();
     assert!(broker.topics().is_empty());
 }
+
+/// `Topic::config()` after a reopen equals the config the topic was created
+/// with: an unset `max_record_bytes` stays unset (the default), an explicit one stays.
+#[test]
+fn config_round_trips_through_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = logbus::TopicConfig::new(2);
+    let explicit = logbus::TopicConfig::new(1).segment_bytes(8192).max_record_bytes(1000).retention_ms(Some(60_000));
+    let broker = logbus::Broker::open(dir.path()).unwrap();
+    broker.create_topic("a", defaults.clone()).unwrap();
+    broker.create_topic("b", explicit.clone()).unwrap();
+    broker.close().unwrap();
+    let broker = logbus::Broker::open(dir.path()).unwrap();
+    assert_eq!(broker.topic("a").unwrap().config(), defaults);
+    assert_eq!(broker.topic("b").unwrap().config(), explicit);
+}

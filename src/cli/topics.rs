@@ -58,7 +58,12 @@ pub(super) fn describe(dir: &Path, name: &str) -> CliResult<u8> {
         opt(m.segment_ms),
         opt(m.retention_bytes),
         opt(m.retention_ms),
-        m.max_record_bytes,
+        if m.max_record_bytes == 0 {
+            let default = crate::TopicConfig::new(1).segment_bytes(m.segment_bytes).effective_max_record_bytes();
+            format!("{default} (default)")
+        } else {
+            m.max_record_bytes.to_string()
+        },
         if m.timestamp_type == 1 { "LogAppendTime" } else { "CreateTime" },
         if m.partitioner == 1 { "murmur2" } else { "xxh64" },
     )?;

@@ -7,7 +7,7 @@
 //!  6  1  partitioner       0 = xxh64 (default), 1 = Kafka murmur2
 //!  7  1  reserved          0
 //!  8  4  partitions        u32 LE, >= 1
-//! 12  4  max_record_bytes  u32 LE
+//! 12  4  max_record_bytes  u32 LE, 0 = the default (1 MiB, or what fits a segment)
 //! 16  8  segment_bytes     u64 LE
 //! 24  8  segment_ms        i64 LE, -1 = none
 //! 32  8  retention_bytes   i64 LE, -1 = none
@@ -27,7 +27,7 @@ const VERSION: u8 = 1;
 pub struct TopicMeta {
     /// Partition count.
     pub partitions: u32,
-    /// Largest key + value + headers size.
+    /// Largest key + value + headers size; 0 = the default.
     pub max_record_bytes: u32,
     /// Segment size limit.
     pub segment_bytes: u64,
@@ -94,8 +94,8 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
     if m.timestamp_type > 1 || m.partitioner > 1 || b.get(7) != Some(&0) {
         return Err(DecodeError::new(5, "unknown timestamp type or partitioner"));
     }
-    if m.partitions == 0 || m.segment_bytes == 0 || m.max_record_bytes == 0 {
-        return Err(DecodeError::new(8, "zero partitions, segment size or record limit"));
+    if m.partitions == 0 || m.segment_bytes == 0 {
+        return Err(DecodeError::new(8, "zero partitions or segment size"));
     }
     Ok(m)
 }
