@@ -210,7 +210,10 @@ fn clones_of_a_broker_share_topics() {
 fn config_round_trips_through_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let defaults = logbus::TopicConfig::new(2);
-    let explicit = logbus::TopicConfig::new(1).segment_bytes(8192).max_record_bytes(1000).retention_ms(Some(60_000));
+    let explicit = logbus::TopicConfig::new(1)
+        .segment_bytes(8192)
+        .max_record_bytes(1000)
+        .retention_ms(Some(60_000));
     let broker = logbus::Broker::open(dir.path()).unwrap();
     broker.create_topic("a", defaults.clone()).unwrap();
     broker.create_topic("b", explicit.clone()).unwrap();
