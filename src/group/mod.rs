@@ -269,6 +269,11 @@ impl Coordinator {
         let Some(g) = groups.get_mut(group) else {
             return Vec::new();
         };
+        if !g.members.contains_key(&member) {
+            // Removed since begin_sync: it must not become an owner (a ghost
+            // owner would block its partitions forever).
+            return Vec::new();
+        }
         let target = g.target.get(&member).cloned().unwrap_or_default();
         let mut released = false;
         let mut acquired = Vec::new();
