@@ -56,6 +56,9 @@ mod notify;
 mod partitioner;
 mod producer;
 mod record;
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub mod testing;
 mod topic;
 
 pub use broker::Broker;

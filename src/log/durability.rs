@@ -147,6 +147,10 @@ impl LogInner {
             }
             (files, dir_dirty, index_files, snap)
         };
+        #[cfg(feature = "fault-injection")]
+        if crate::testing::take_fsync_failure() {
+            return Err("fdatasync of a segment failed: injected fault (logbus::testing)".to_string());
+        }
         for f in &files {
             f.sync_data()
                 .map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
