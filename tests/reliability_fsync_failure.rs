@@ -18,7 +18,9 @@ fn a_failed_fsync_poisons_the_partition_until_reopen() {
     }
 
     logbus::testing::fail_next_fsyncs(1);
-    let err = p.send("t", Record::new("not acknowledged").with_partition(0)).unwrap_err();
+    let err = p
+        .send("t", Record::new("not acknowledged").with_partition(0))
+        .unwrap_err();
     assert!(matches!(err, Error::Poisoned { partition: 0, .. }), "{err}");
     assert!(err.to_string().contains("reopen"), "the message says what to do: {err}");
 
@@ -40,8 +42,18 @@ fn a_failed_fsync_poisons_the_partition_until_reopen() {
         assert_eq!(r.value(), format!("ok-{i}").as_bytes(), "acknowledged record {i}");
     }
     assert!(after.len() <= 11, "only the unacknowledged record may also be there");
-    assert!(!after.iter().any(|r| r.value() == b"refused"), "a refused send left nothing");
-    let md = broker.producer().send("t", Record::new("resumed").with_partition(0)).unwrap();
-    assert_eq!(md.offset(), part0.end_offset() - 1, "writes resume at the end after reopen");
+    assert!(
+        !after.iter().any(|r| r.value() == b"refused"),
+        "a refused send left nothing"
+    );
+    let md = broker
+        .producer()
+        .send("t", Record::new("resumed").with_partition(0))
+        .unwrap();
+    assert_eq!(
+        md.offset(),
+        part0.end_offset() - 1,
+        "writes resume at the end after reopen"
+    );
     broker.close().unwrap();
 }
