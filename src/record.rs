@@ -161,11 +161,11 @@ impl RecordMetadata {
 /// which this record keeps alive (even if retention deletes the segment file).
 #[derive(Clone)]
 pub struct ConsumedRecord {
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: u32,
+    /// The segment's bytes; it also knows the topic and partition, so a record
+    /// costs one reference count, not two.
+    pub(crate) map: Arc<SegmentMap>,
     pub(crate) offset: u64,
     pub(crate) timestamp: i64,
-    pub(crate) map: Arc<SegmentMap>,
     /// Position of the batch inside the segment; record ranges are relative to it.
     pub(crate) batch_pos: u32,
     pub(crate) rec: RecordRef,
@@ -180,12 +180,11 @@ impl ConsumedRecord {
         batch_pos: u32,
         rec: RecordRef,
     ) -> ConsumedRecord {
+        map.origin(topic, partition);
         ConsumedRecord {
-            topic: Arc::clone(topic),
-            partition,
+            map: Arc::clone(map),
             offset: base_offset + u64::from(rec.offset_delta),
             timestamp: rec.timestamp,
-            map: Arc::clone(map),
             batch_pos,
             rec,
         }
@@ -201,11 +200,11 @@ impl ConsumedRecord {
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.map.origin_known().map_or("", |(t, _)| t)
     }
     /// The partition.
     pub fn partition(&self) -> u32 {
-        self.partition
+        self.map.origin_known().map_or(0, |(_, p)| *p)
     }
     /// The record's offset.
     pub fn offset(&self) -> u64 {
@@ -239,8 +238,8 @@ impl ConsumedRecord {
 impl fmt::Debug for ConsumedRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConsumedRecord")
-            .field("topic", &self.topic)
-            .field("partition", &self.partition)
+            .field("topic", &self.topic())
+            .field("partition", &self.partition())
             .field("offset", &self.offset)
             .field("timestamp", &self.timestamp)
             .field("key", &self.key().map(Bytes))

@@ -27,6 +27,9 @@ use memmap2::{MmapOptions, MmapRaw};
 pub struct SegmentMap {
     raw: Option<MmapRaw>,
     heap: Option<Box<[u8]>>,
+    /// Topic and partition the segment belongs to, set by the first record
+    /// read from it: records then need only this map's `Arc`.
+    origin: std::sync::OnceLock<(Arc<str>, u32)>,
     /// On its own cache line: the writer stores it on every append, while
     /// readers bump the `Arc` count (next to the fields above) per record.
     published: Padded,
@@ -62,6 +65,7 @@ impl SegmentMap {
         Ok(Arc::new(SegmentMap {
             raw,
             heap: None,
+            origin: std::sync::OnceLock::new(),
             published: Padded(AtomicUsize::new(len)),
         }))
     }
@@ -72,6 +76,7 @@ impl SegmentMap {
         Arc::new(SegmentMap {
             raw: None,
             heap: Some(bytes.into_boxed_slice()),
+            origin: std::sync::OnceLock::new(),
             published: Padded(AtomicUsize::new(len)),
         })
     }
@@ -92,6 +97,7 @@ impl SegmentMap {
         let map = Arc::new(SegmentMap {
             raw: Some(raw),
             heap: None,
+            origin: std::sync::OnceLock::new(),
             published: Padded(AtomicUsize::new(published)),
         });
         let writer = MapWriter {
@@ -108,6 +114,18 @@ impl SegmentMap {
             capacity,
         };
         Ok((map, writer))
+    }
+
+    /// The segment's topic and partition (recorded once, by the first read).
+    #[inline]
+    pub fn origin(&self, topic: &Arc<str>, partition: u32) -> &(Arc<str>, u32) {
+        self.origin.get_or_init(|| (Arc::clone(topic), partition))
+    }
+
+    /// The topic and partition, if a record was read from this map.
+    #[inline]
+    pub fn origin_known(&self) -> Option<&(Arc<str>, u32)> {
+        self.origin.get()
     }
 
     /// Bytes written so far.
