@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing directory", dir, e))
+        .map_err(|e| Error::io("syncing directory", dir, e))?;
+    #[cfg(feature = "fault-injection")]
+    crate::testing::synced(|| crate::testing::SyncEvent::Dir(dir.to_path_buf()));
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, directory fsync.
@@ -26,6 +29,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::io("writing file atomically", path, e)
     })?;
+    // The data was synced under the temp name; report it under the final one.
+    #[cfg(feature = "fault-injection")]
+    crate::testing::synced(|| crate::testing::SyncEvent::File(path.to_path_buf()));
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
     }

@@ -106,7 +106,10 @@ impl OffsetStore {
     pub(crate) fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
-            .map_err(|e| Error::io("syncing offsets log", &self.path, e))
+            .map_err(|e| Error::io("syncing offsets log", &self.path, e))?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(self.path.clone()));
+        Ok(())
     }
 
     fn live_entries(&self) -> usize {

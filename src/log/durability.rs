@@ -127,7 +127,7 @@ impl LogInner {
         let (files, dir_dirty, index_files, snap) = {
             let mut w = self.writer.lock();
             let mut files = std::mem::take(&mut w.unsynced);
-            files.extend(w.active.file.clone());
+            files.extend(w.active.file.clone().map(|f| (f, w.active.path.clone())));
             let dir_dirty = std::mem::take(&mut w.dir_dirty);
             let max_ts = w.active.index.read().as_ref().map_or(i64::MIN, |ix| ix.max_ts);
             let snap = Snapshot {
@@ -142,7 +142,8 @@ impl LogInner {
             if with_indexes {
                 if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
                     ix.persist_pending(files).map_err(|e| e.to_string())?;
-                    index_files = Some(files.handles());
+                    let (_, ipath, tpath) = super::segment::paths(&self.dir, w.active.base);
+                    index_files = Some((files.handles(), ipath, tpath));
                 }
             }
             (files, dir_dirty, index_files, snap)
@@ -151,15 +152,23 @@ impl LogInner {
         if crate::testing::take_fsync_failure() {
             return Err("fdatasync of a segment failed: injected fault (logbus::testing)".to_string());
         }
-        for f in &files {
+        for (f, path) in &files {
             f.sync_data()
                 .map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
+            #[cfg(feature = "fault-injection")]
+            crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
+            let _ = path;
         }
-        if let Some((a, b)) = index_files {
+        if let Some(((a, b), ipath, tpath)) = index_files {
             a.sync_data()
                 .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            #[cfg(feature = "fault-injection")]
+            crate::testing::synced(|| crate::testing::SyncEvent::File(ipath.clone()));
             b.sync_data()
                 .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            #[cfg(feature = "fault-injection")]
+            crate::testing::synced(|| crate::testing::SyncEvent::File(tpath.clone()));
+            let _ = (ipath, tpath);
         }
         if dir_dirty {
             crate::fs::sync_dir(&self.dir).map_err(|e| e.to_string())?;
@@ -207,6 +216,8 @@ impl LogInner {
                 self.poisoned.store(true, Ordering::Release);
                 Error::io("writing recovery checkpoint", &ck.path, e)
             })?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(ck.path.clone()));
         ck.last = Some(c);
         ck.last_time = Instant::now();
         Ok(())

@@ -115,8 +115,8 @@ struct Writer {
     map: Option<MapWriter>,
     index_files: Option<ActiveIndexFiles>,
     next_offset: u64,
-    /// Sealed files whose data has not been fsynced yet.
-    unsynced: Vec<Arc<File>>,
+    /// Sealed files whose data has not been fsynced yet, with their paths.
+    unsynced: Vec<(Arc<File>, std::path::PathBuf)>,
     /// Files were created or deleted since the last directory fsync.
     dir_dirty: bool,
     /// Timestamp of the active segment's first record (for `segment_ms`).

@@ -143,7 +143,7 @@ impl LogInner {
             let _ = ix.write_sealed(&ipath, &tpath, old.base, old.size());
             ix
         });
-        w.unsynced.extend(old.file.clone());
+        w.unsynced.extend(old.file.clone().map(|f| (f, old.path.clone())));
         // Readers switch to an exact-size read-only map of the sealed file;
         // readers still holding the old map keep it alive until they finish.
         let sealed = Segment::open_sealed(&self.dir, old.base)?;
