@@ -3,6 +3,7 @@
 //! the rebalance listener on top.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,12 @@ pub struct ConsumerCore {
     /// Inside a revoke callback or leaving the group: commits of partitions
     /// the member still owns are accepted even if the group has rebalanced.
     pub(super) revoking: bool,
+    /// The group's change counter, the value the last full group sync saw,
+    /// and when: while the counter is unchanged and the sync recent, a poll
+    /// that finds records skips the coordinator (see `Consumer::sync_is_fresh`).
+    pub(super) sync_seen: Option<(Arc<AtomicU64>, u64, Instant)>,
+    /// This poll did a full group sync (and so must end it with `end_poll`).
+    pub(super) synced_this_poll: bool,
 }
 
 impl PartState {
@@ -116,6 +123,7 @@ impl ConsumerCore {
             ),
         };
         self.mode = Mode::Subscribed { topics: list, member };
+        self.sync_seen = None;
         Ok(())
     }
 

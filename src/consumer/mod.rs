@@ -5,6 +5,7 @@ mod listener;
 mod records;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ impl Consumer {
                 rotate: 0,
                 closed: false,
                 revoking: false,
+                sync_seen: None,
+                synced_this_poll: false,
             },
             listener: None,
         })
@@ -119,14 +122,35 @@ impl Consumer {
                 Err(e) => return Err(e),
             }
         }
+        self.core.synced_this_poll = false;
         let result = self.poll_until(deadline);
-        self.core.end_poll();
+        if self.core.synced_this_poll {
+            self.core.end_poll();
+        }
         result
+    }
+
+    /// A subscribed member may skip the group sync when nothing changed in
+    /// its group since its last full sync and that sync is recent (its
+    /// liveness is refreshed at least every `max_poll_interval / 4`, and at
+    /// least every 100 ms). A poll about to wait always syncs first, so a
+    /// member blocked in `poll` is registered for wake-ups and never evicted.
+    fn sync_is_fresh(&self) -> bool {
+        if !matches!(self.core.mode, Mode::Subscribed { .. }) {
+            return true;
+        }
+        let Some((counter, seen, at)) = &self.core.sync_seen else {
+            return false;
+        };
+        let refresh = (self.core.config.max_poll_interval / 4).min(Duration::from_millis(100));
+        counter.load(Ordering::Acquire) == *seen && at.elapsed() < refresh
     }
 
     fn poll_until(&mut self, deadline: Instant) -> Result<ConsumerRecords> {
         loop {
-            self.group_sync()?;
+            if !self.sync_is_fresh() {
+                self.group_sync()?;
+            }
             let mut out = Vec::with_capacity(self.core.config.max_poll_records.min(4096));
             self.core.fetch(&mut out)?;
             if !out.is_empty() {
@@ -136,6 +160,11 @@ impl Consumer {
             if now >= deadline || self.core.broker.is_closed() {
                 self.core.check()?;
                 return Ok(ConsumerRecords::default());
+            }
+            if !self.core.synced_this_poll && matches!(self.core.mode, Mode::Subscribed { .. }) {
+                // About to wait: register with the coordinator first.
+                self.group_sync()?;
+                continue;
             }
             self.core.wait(deadline);
         }
@@ -149,6 +178,9 @@ impl Consumer {
         let (topics, member) = (topics.clone(), *member);
         let group = self.core.group()?.to_string();
         let coord = &self.core.broker.groups;
+        let counter = coord.change_counter(&group);
+        let seen = counter.as_ref().map(|c| c.load(Ordering::Acquire));
+        self.core.synced_this_poll = true;
         let plan = coord.begin_sync(&group, member, Some(std::thread::current()));
         if plan.evicted {
             // Removed for not polling in time: its partitions went to others.
@@ -168,6 +200,7 @@ impl Consumer {
                 &counts,
             );
             self.core.mode = Mode::Subscribed { topics, member: id };
+            self.core.sync_seen = None;
             return Ok(());
         }
         if !plan.revoke.is_empty() {
@@ -205,6 +238,7 @@ impl Consumer {
                 l.on_partitions_assigned(&mut RebalanceContext { core: &mut self.core }, &added);
             }
         }
+        self.core.sync_seen = counter.zip(seen).map(|(c, v)| (c, v, Instant::now()));
         Ok(())
     }
 

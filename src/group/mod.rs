@@ -11,6 +11,7 @@ pub(crate) mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -83,6 +84,10 @@ struct Member {
 
 #[derive(Default)]
 struct Group {
+    /// Bumped by every change a member must observe (rebalance, release,
+    /// eviction): a member whose last sync saw the current value can skip
+    /// the coordinator's lock on a poll that finds records.
+    changes: Arc<AtomicU64>,
     generation: u64,
     strategy: AssignmentStrategy,
     members: BTreeMap<u64, Member>,
@@ -99,6 +104,7 @@ impl Group {
     }
 
     fn wake_all(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
         for m in self.members.values() {
             if let Some(t) = &m.thread {
                 t.unpark();
@@ -201,6 +207,11 @@ impl Coordinator {
         );
         g.rebalance(counts);
         id
+    }
+
+    /// The group's change counter (see `Group::changes`), once it exists.
+    pub(crate) fn change_counter(&self, group: &str) -> Option<Arc<AtomicU64>> {
+        self.groups.lock().get(group).map(|g| Arc::clone(&g.changes))
     }
 
     /// Changes a member's subscription; the group rebalances.
