@@ -130,13 +130,18 @@ impl Broker {
         for t in inner.all_topics() {
             inner.attach(&t);
         }
-        let flusher = Flusher::spawn(
-            Arc::downgrade(&inner),
-            config.durability,
-            config.checkpoint_interval,
-            prealloc_rx,
-        )
-        .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
+        let weak = Arc::downgrade(&inner);
+        let every = config.checkpoint_interval;
+        let work = move || match weak.upgrade() {
+            Some(broker) => {
+                broker.background_tick(every);
+                true
+            }
+            None => false,
+        };
+        let tick = crate::flusher::tick_for(config.durability, every);
+        let flusher = Flusher::spawn(tick, work, prealloc_rx)
+            .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);
         Ok(Broker { inner })
     }

@@ -1,14 +1,23 @@
-//! The broker's background thread: interval fsyncs, recovery checkpoints,
-//! time-based retention, and eviction of group members that stopped polling.
+//! The background thread of a broker (or of a standalone `Log`): interval
+//! fsyncs, recovery checkpoints, time-based retention, eviction of group
+//! members that stopped polling, and extending active segments ahead of
+//! their writers.
 
-use std::sync::Weak;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 
-use crate::broker::BrokerInner;
 use crate::config::Durability;
+
+/// The tick period for a durability mode and checkpoint interval.
+pub(crate) fn tick_for(durability: Durability, checkpoint_every: Duration) -> Duration {
+    let mut tick = checkpoint_every.min(Duration::from_millis(100));
+    if let Durability::Interval(d) = durability {
+        tick = tick.min(d / 2);
+    }
+    tick.max(Duration::from_millis(1))
+}
 
 /// Handle on the background thread; stopping joins it.
 #[derive(Debug)]
@@ -18,19 +27,14 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the thread; `prealloc` receives segment-extension requests from
-    /// the broker's logs (see `log::mmap::Growth`).
+    /// Starts the thread: `work` runs every `tick` and returns false once
+    /// its owner is gone; `prealloc` receives segment-extension requests
+    /// (see `log::mmap::Growth`).
     pub(crate) fn spawn(
-        broker: Weak<BrokerInner>,
-        durability: Durability,
-        checkpoint_every: Duration,
+        tick: Duration,
+        work: impl Fn() -> bool + Send + 'static,
         prealloc: Receiver<(std::sync::Arc<crate::log::mmap::Growth>, usize)>,
     ) -> std::io::Result<Flusher> {
-        let mut tick = checkpoint_every.min(Duration::from_millis(100));
-        if let Durability::Interval(d) = durability {
-            tick = tick.min(d / 2);
-        }
-        let tick = tick.max(Duration::from_millis(1));
         let (stop, stopped) = bounded::<()>(1);
         let thread = std::thread::Builder::new()
             .name("logbus-flusher".into())
@@ -51,8 +55,9 @@ impl Flusher {
                         default(wait) => {}
                     }
                     next_tick = std::time::Instant::now() + tick;
-                    let Some(broker) = broker.upgrade() else { return };
-                    broker.background_tick(checkpoint_every);
+                    if !work() {
+                        return;
+                    }
                 }
             })?;
         Ok(Flusher {

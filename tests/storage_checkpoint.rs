@@ -33,3 +33,32 @@ fn checkpoints_follow_bytes_written_not_only_time() {
     );
     broker.close().unwrap();
 }
+
+/// A standalone `Log` runs its own background thread: without any flush or
+/// close, its recovery checkpoint advances (it never did before the log had
+/// one, so `Durability::Interval` never synced either).
+#[test]
+fn a_standalone_log_checkpoints_in_the_background() {
+    use logbus::log::Log;
+    use logbus::{Durability, LogConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig::from_topic(&TopicConfig::new(1), Durability::Interval(Duration::from_millis(20)));
+    let log = Log::open(dir.path(), config).unwrap();
+    log.append(
+        &(0..100)
+            .map(|i: u32| Record::new(i.to_le_bytes().to_vec()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let ckpt = dir.path().join("recovery.ckpt");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let next = loop {
+        let c = checkpoint::decode(&std::fs::read(&ckpt).unwrap()).unwrap();
+        if c.next_offset == 100 || Instant::now() > deadline {
+            break c.next_offset;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(next, 100, "no background checkpoint for a standalone log");
+    log.close().unwrap();
+}

@@ -105,6 +105,8 @@ pub(crate) struct LogInner {
     /// The broker's background thread, which extends the active segment
     /// ahead of the writer (a standalone `Log` grows inline only).
     pub(crate) background: std::sync::OnceLock<PreallocSender>,
+    /// The background thread of a standalone `Log` (a broker's logs share the broker's).
+    pub(crate) own_flusher: Mutex<Option<crate::flusher::Flusher>>,
 }
 
 /// Requests to extend an active segment: its growth handle and published length.
@@ -147,6 +149,10 @@ impl Writer {
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering after an unclean shutdown.
+    ///
+    /// A standalone log runs its own background thread (as a broker does for
+    /// its logs): `Durability::Interval` fsyncs, recovery checkpoints every
+    /// second or 64 MiB, time-based retention, and segment pre-allocation.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
         let dir = dir.as_ref();
         let name: Arc<str> = dir
@@ -154,7 +160,25 @@ impl Log {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
             .into();
-        Log::open_named(dir, config, name, 0)
+        let log = Log::open_named(dir, config, name, 0)?;
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let _ = log.inner.background.set(tx);
+        let defaults = crate::config::BrokerConfig::default();
+        let (every, bytes) = (defaults.checkpoint_interval, defaults.checkpoint_bytes);
+        let weak = Arc::downgrade(&log.inner);
+        let work = move || match weak.upgrade() {
+            Some(inner) if !inner.closed.load(Ordering::Acquire) => {
+                // A failure poisons the log; writers see it on their next append.
+                let _ = inner.background_tick(every, bytes);
+                true
+            }
+            _ => false,
+        };
+        let tick = crate::flusher::tick_for(log.inner.config.durability, every);
+        let flusher = crate::flusher::Flusher::spawn(tick, work, rx)
+            .map_err(|e| Error::io("starting the log's background thread", dir, e))?;
+        *log.inner.own_flusher.lock() = Some(flusher);
+        Ok(log)
     }
 
     pub(crate) fn open_named(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<Log> {
@@ -280,7 +304,11 @@ impl LogInner {
         if was_closed {
             return Ok(());
         }
-        self.write_checkpoint(true)
+        let result = self.write_checkpoint(true);
+        if let Some(mut f) = self.own_flusher.lock().take() {
+            f.stop();
+        }
+        result
     }
 
     /// Marks the log finished without a checkpoint (its files are being deleted).

@@ -232,6 +232,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         recovery: report,
         waiters: WaitList::default(),
         background: std::sync::OnceLock::new(),
+        own_flusher: Mutex::new(None),
     };
     inner.writer.lock().sync_index_mirror();
     // Durably record "not clean" before any append can happen; after a
