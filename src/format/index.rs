@@ -189,49 +189,50 @@ fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), 
 /// Decodes an offset index file. Entries must be strictly increasing in
 /// both fields; the first entry that is not ends an unsealed file and fails a sealed one.
 pub fn decode_offset(file: &[u8]) -> Result<IndexFile<OffsetEntry>, DecodeError> {
-    let (base_offset, seal, count) = decode_header(Kind::Offset, file)?;
-    let mut entries: Vec<OffsetEntry> = Vec::with_capacity(count);
-    for i in 0..count {
-        let at = HEADER_LEN + i * 8;
-        let e = OffsetEntry {
-            rel_offset: le::u32_at(file, at).unwrap_or(0),
-            position: le::u32_at(file, at + 4).unwrap_or(0),
-        };
-        if entries
-            .last()
-            .is_some_and(|l| l.rel_offset >= e.rel_offset || l.position >= e.position)
-        {
-            if seal.is_some() {
-                return Err(DecodeError::new(at, "offset index entries not increasing"));
-            }
-            break;
-        }
-        entries.push(e);
-    }
-    Ok(IndexFile {
-        base_offset,
-        seal,
-        entries,
-    })
+    decode_entries(
+        Kind::Offset,
+        file,
+        |b, at| OffsetEntry {
+            rel_offset: le::u32_at(b, at).unwrap_or(0),
+            position: le::u32_at(b, at + 4).unwrap_or(0),
+        },
+        |l, e| l.rel_offset < e.rel_offset && l.position < e.position,
+        "offset index entries not increasing",
+    )
 }
 
 /// Decodes a time index file. Timestamps must not decrease and offsets must
 /// increase; the first entry that breaks this ends an unsealed file and fails a sealed one.
 pub fn decode_time(file: &[u8]) -> Result<IndexFile<TimeEntry>, DecodeError> {
-    let (base_offset, seal, count) = decode_header(Kind::Time, file)?;
-    let mut entries: Vec<TimeEntry> = Vec::with_capacity(count);
+    decode_entries(
+        Kind::Time,
+        file,
+        |b, at| TimeEntry {
+            timestamp: le::i64_at(b, at).unwrap_or(0),
+            rel_offset: le::u32_at(b, at + 8).unwrap_or(0),
+        },
+        |l, e| l.timestamp <= e.timestamp && l.rel_offset < e.rel_offset,
+        "time index entries not increasing",
+    )
+}
+
+/// The entry walk both index kinds share: `parse` reads the entry at a byte
+/// position, `follows` says whether an entry may come after the previous one.
+fn decode_entries<E>(
+    kind: Kind,
+    file: &[u8],
+    parse: impl Fn(&[u8], usize) -> E,
+    follows: impl Fn(&E, &E) -> bool,
+    out_of_order: &'static str,
+) -> Result<IndexFile<E>, DecodeError> {
+    let (base_offset, seal, count) = decode_header(kind, file)?;
+    let mut entries: Vec<E> = Vec::with_capacity(count);
     for i in 0..count {
-        let at = HEADER_LEN + i * 12;
-        let e = TimeEntry {
-            timestamp: le::i64_at(file, at).unwrap_or(0),
-            rel_offset: le::u32_at(file, at + 8).unwrap_or(0),
-        };
-        if entries
-            .last()
-            .is_some_and(|l| l.timestamp > e.timestamp || l.rel_offset >= e.rel_offset)
-        {
+        let at = HEADER_LEN + i * kind.entry_len();
+        let e = parse(file, at);
+        if entries.last().is_some_and(|l| !follows(l, &e)) {
             if seal.is_some() {
-                return Err(DecodeError::new(at, "time index entries not increasing"));
+                return Err(DecodeError::new(at, out_of_order));
             }
             break;
         }
