@@ -1,7 +1,7 @@
 //! Durable committed offsets: an append-only, checksummed log of commits
 //! (`@groups/offsets.log`), replayed on open and compacted when mostly stale.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ pub(crate) type Offsets = BTreeMap<TopicPartition, u64>;
 pub(crate) struct OffsetStore {
     path: PathBuf,
     file: File,
-    groups: HashMap<String, Offsets>,
+    groups: BTreeMap<String, Offsets>,
     file_bytes: u64,
     durability: Durability,
 }
@@ -32,7 +32,6 @@ impl OffsetStore {
         if let Some(why) = stopped {
             notes.push(format!("{why}; cut there"));
         }
-        let groups: HashMap<String, Offsets> = groups.into_iter().collect();
         let mut store = OffsetStore {
             file: crate::fs::open_rw(&path, "opening offsets log")?,
             path,
@@ -127,10 +126,8 @@ impl OffsetStore {
     /// Rewrites the file with only the live commits (temp, fsync, rename, dir fsync).
     fn compact(&mut self) -> Result<()> {
         let mut buf = FILE_HEADER.to_vec();
-        let mut names: Vec<&String> = self.groups.keys().collect();
-        names.sort();
-        for g in names {
-            for (tp, offset) in self.groups.get(g).into_iter().flatten() {
+        for (g, offsets) in &self.groups {
+            for (tp, offset) in offsets {
                 offsets::encode(
                     &OffsetEntry::Commit {
                         group: g.clone(),
