@@ -162,7 +162,11 @@ impl ConsumerCore {
     /// The position of `tp`, resolving a missing or out-of-range one.
     pub(super) fn position(&self, tp: &TopicPartition) -> Result<u64> {
         self.check()?;
-        let st = self.state(tp)?;
+        self.resolve(tp, self.state(tp)?)
+    }
+
+    /// The position of a partition whose state the caller already holds.
+    pub(super) fn resolve(&self, tp: &TopicPartition, st: &PartState) -> Result<u64> {
         let (start, end) = (st.log.start_offset(), st.log.end_offset());
         if let Some(p) = st.position.get() {
             if (start..=end).contains(&p) {
@@ -219,7 +223,7 @@ impl ConsumerCore {
             if st.paused || st.topic.check_live().is_err() {
                 continue;
             }
-            let pos = self.position(tp)?;
+            let pos = self.resolve(tp, st)?;
             let before = out.len();
             let read = st
                 .log
