@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -134,7 +133,7 @@ impl Broker {
         let every = config.checkpoint_interval;
         let work = move || match weak.upgrade() {
             Some(broker) => {
-                broker.background_tick(every);
+                broker.background_tick();
                 true
             }
             None => false,
@@ -378,16 +377,15 @@ impl BrokerInner {
         first_err.map_or(Ok(()), Err)
     }
 
-    pub(crate) fn background_tick(&self, checkpoint_every: Duration) {
+    pub(crate) fn background_tick(&self) {
         if self.is_closed() {
             return;
         }
+        let policy = self.config.checkpoint_policy();
         for t in self.all_topics() {
             for log in t.logs().iter() {
                 // A failure poisons the log; writers see it on their next append.
-                let _ = log
-                    .inner
-                    .background_tick(checkpoint_every, self.config.checkpoint_bytes);
+                let _ = log.inner.background_tick(&policy);
             }
         }
         self.groups.tick(&|t| self.partition_count(t));

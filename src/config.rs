@@ -26,12 +26,14 @@ pub enum Durability {
 }
 
 /// Broker-wide settings. `Default` = `PageCache` durability, checkpoints every
-/// 1 s or 64 MiB.
+/// 1 s or 64 MiB (fsynced ones every 30 s or 1 GiB under `PageCache`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     pub(crate) durability: Durability,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) checkpoint_bytes: u64,
+    pub(crate) sync_checkpoint_interval: Duration,
+    pub(crate) sync_checkpoint_bytes: u64,
 }
 
 impl Default for BrokerConfig {
@@ -40,8 +42,24 @@ impl Default for BrokerConfig {
             durability: Durability::PageCache,
             checkpoint_interval: Duration::from_secs(1),
             checkpoint_bytes: 64 * 1024 * 1024,
+            sync_checkpoint_interval: Duration::from_secs(30),
+            sync_checkpoint_bytes: 1024 * 1024 * 1024,
         }
     }
+}
+
+/// When a partition's background work records recovery checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CheckpointPolicy {
+    /// A checkpoint (live or fsynced) after this long with new records...
+    pub(crate) every: Duration,
+    /// ...or once this many bytes arrived since the last one.
+    pub(crate) bytes: u64,
+    /// Under `PageCache`, where checkpoints in between are live ones: an
+    /// fsynced checkpoint after this long with new records...
+    pub(crate) sync_every: Duration,
+    /// ...or once this many bytes arrived since the last fsynced one.
+    pub(crate) sync_bytes: u64,
 }
 
 impl BrokerConfig {
@@ -57,10 +75,15 @@ impl BrokerConfig {
         self
     }
 
-    /// How often the background thread fsyncs and records a recovery
-    /// checkpoint when records arrived (it also does so after every 64 MiB
-    /// written): the scan after a crash covers at most what came since.
-    /// Default = 1 s.
+    /// How often the background thread records a recovery checkpoint when
+    /// records arrived (it also does so after every `checkpoint_bytes`
+    /// written): the scan after a process crash covers at most what came
+    /// since. Under `Sync` and `Interval` each checkpoint fsyncs what it
+    /// covers. Under `PageCache` (on Linux) it is a *live* checkpoint, written
+    /// without fsync and trusted only on the same kernel boot, so it bounds
+    /// the scan after a process crash without cleaning the mapped pages on
+    /// the writer's behalf; `sync_checkpoint_interval`/`_bytes` bound the scan
+    /// after a power loss. Default = 1 s.
     #[must_use]
     pub fn checkpoint_interval(mut self, every: Duration) -> BrokerConfig {
         self.checkpoint_interval = every;
@@ -69,18 +92,53 @@ impl BrokerConfig {
 
     /// A partition also records a checkpoint once this many bytes arrived
     /// since its last one. Smaller bounds the recovery scan after a crash;
-    /// larger costs the writer less (each checkpoint fsyncs the mapped pages
-    /// written since the last one, which is measurable at millions of records
-    /// per second: see BENCHMARKS.md). Default = 64 MiB.
+    /// larger costs the writer less (an fsynced checkpoint cleans the mapped
+    /// pages written since the last one, which is measurable at millions of
+    /// records per second: see BENCHMARKS.md). Default = 64 MiB.
     #[must_use]
     pub fn checkpoint_bytes(mut self, bytes: u64) -> BrokerConfig {
         self.checkpoint_bytes = bytes;
         self
     }
 
+    /// Under `PageCache`: how often a partition with new records fsyncs its
+    /// segments and records a checkpoint that survives a power loss (the
+    /// checkpoints in between are live ones, see `checkpoint_interval`).
+    /// This bounds the recovery scan after a power loss or kernel crash.
+    /// Ignored under `Sync` and `Interval`, where every checkpoint is fsynced.
+    /// Default = 30 s.
+    #[must_use]
+    pub fn sync_checkpoint_interval(mut self, every: Duration) -> BrokerConfig {
+        self.sync_checkpoint_interval = every;
+        self
+    }
+
+    /// Under `PageCache`: a partition also records an fsynced checkpoint once
+    /// this many bytes arrived since its last one. Default = 1 GiB.
+    #[must_use]
+    pub fn sync_checkpoint_bytes(mut self, bytes: u64) -> BrokerConfig {
+        self.sync_checkpoint_bytes = bytes;
+        self
+    }
+
+    pub(crate) fn checkpoint_policy(&self) -> CheckpointPolicy {
+        CheckpointPolicy {
+            every: self.checkpoint_interval,
+            bytes: self.checkpoint_bytes,
+            sync_every: self.sync_checkpoint_interval,
+            sync_bytes: self.sync_checkpoint_bytes,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.checkpoint_bytes == 0 {
             return Err(Error::config("checkpoint_bytes", 0, "must be at least 1"));
+        }
+        if self.sync_checkpoint_bytes == 0 {
+            return Err(Error::config("sync_checkpoint_bytes", 0, "must be at least 1"));
+        }
+        if self.sync_checkpoint_interval.is_zero() {
+            return Err(Error::config("sync_checkpoint_interval", "0", "must be at least 1 ms"));
         }
         if let Durability::Interval(d) = self.durability {
             if d.is_zero() {

@@ -135,3 +135,46 @@ impl DirLock {
         Ok(DirLock { _file: file })
     }
 }
+
+/// The running kernel's boot id (Linux: `/proc/sys/kernel/random/boot_id`),
+/// read once. `None` where the system has none: live checkpoints are then
+/// never written or trusted.
+pub(crate) fn boot_id() -> Option<[u8; 16]> {
+    static ID: std::sync::OnceLock<Option<[u8; 16]>> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        parse_uuid(text.trim())
+    })
+}
+
+/// 32 hex digits, optionally separated by dashes.
+fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|&b| b != b'-')
+        .map(|b| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok()))
+        .collect::<Option<_>>()?;
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (slot, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+        if let [hi, lo] = pair {
+            *slot = hi << 4 | lo;
+        }
+    }
+    Some(id)
+}
+
+#[cfg(test)]
+mod boot_id_tests {
+    #[test]
+    fn parses_a_boot_id() {
+        let id = super::parse_uuid("0123abcd-4567-89ef-0123-456789abcdef").unwrap();
+        assert_eq!(id[0], 0x01);
+        assert_eq!(id[3], 0xcd);
+        assert_eq!(id[15], 0xef);
+        assert!(super::parse_uuid("0123").is_none());
+        assert!(super::parse_uuid("zz23abcd-4567-89ef-0123-456789abcdef").is_none());
+    }
+}

@@ -72,7 +72,7 @@ fn file_names_are_twenty_digit_base_offsets_with_three_extensions() {
     assert_eq!(bases.len(), log.segment_count());
     assert_eq!(bases[0], 0);
     for name in names.keys() {
-        if name == "recovery.ckpt" {
+        if name == "recovery.ckpt" || name == "recovery.live" {
             continue;
         }
         let (stem, ext) = name.split_once('.').unwrap();
@@ -101,6 +101,12 @@ fn file_names_are_twenty_digit_base_offsets_with_three_extensions() {
     assert_eq!(
         names.get("recovery.ckpt"),
         Some(&(logbus::format::checkpoint::LEN as u64))
+    );
+    // The live checkpoint (Linux only) is empty until the first one is written.
+    let live = names.get("recovery.live").copied();
+    assert!(
+        [None, Some(0), Some(logbus::format::checkpoint::LIVE_LEN as u64)].contains(&live),
+        "recovery.live is {live:?} bytes"
     );
 }
 

@@ -11,6 +11,24 @@
 //! 32  8  max_ts        i64 LE, largest timestamp up to `position`
 //! 40  4  crc           CRC-32 of bytes 0..40
 //! ```
+//!
+//! And the *live* checkpoint, `recovery.live`, written without fsync and
+//! trusted only by a process running on the same kernel boot (a process crash
+//! keeps the page cache; a power loss or kernel crash changes the boot id):
+//!
+//! ```text
+//!  0  4  magic         "LBlc"
+//!  4  1  version       1
+//!  5  1  flags         0
+//!  6  2  reserved      0
+//!  8  8  segment_base  u64 LE
+//! 16  8  position      u64 LE, bytes of the segment written when it was taken
+//! 24  8  next_offset   u64 LE
+//! 32  8  max_ts        i64 LE
+//! 40  8  last_batch    u64 LE, byte position of the last batch before `position`
+//! 48 16  boot_id       the kernel's boot id (16 bytes)
+//! 64  4  crc           CRC-32 of bytes 0..64
+//! ```
 
 use super::{le, DecodeError};
 
@@ -81,9 +99,108 @@ pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
     })
 }
 
+/// Encoded size of a live checkpoint.
+pub const LIVE_LEN: usize = 68;
+const LIVE_MAGIC: [u8; 4] = *b"LBlc";
+
+/// A live checkpoint: like [`Checkpoint`] (never clean), but nothing was
+/// fsynced for it, so it is only valid while the kernel that buffered the
+/// writes is still running (same `boot_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCheckpoint {
+    /// The segment it is about.
+    pub segment_base: u64,
+    /// Byte length of that segment when it was taken.
+    pub position: u64,
+    /// Offset after the last record before `position`.
+    pub next_offset: u64,
+    /// Largest timestamp in the segment up to `position`.
+    pub max_ts: i64,
+    /// Byte position of the last batch before `position` (recovery checks
+    /// that a valid batch ends exactly at `position` there).
+    pub last_batch: u64,
+    /// The kernel boot it is valid for.
+    pub boot_id: [u8; 16],
+}
+
+/// Encodes a live checkpoint.
+pub fn encode_live(c: &LiveCheckpoint) -> [u8; LIVE_LEN] {
+    let mut b = [0u8; LIVE_LEN];
+    le::put(&mut b, 0, &LIVE_MAGIC);
+    b[4] = VERSION;
+    le::put(&mut b, 8, &c.segment_base.to_le_bytes());
+    le::put(&mut b, 16, &c.position.to_le_bytes());
+    le::put(&mut b, 24, &c.next_offset.to_le_bytes());
+    le::put(&mut b, 32, &c.max_ts.to_le_bytes());
+    le::put(&mut b, 40, &c.last_batch.to_le_bytes());
+    le::put(&mut b, 48, &c.boot_id);
+    let crc = crc32fast::hash(b.get(..64).unwrap_or_default());
+    le::put(&mut b, 64, &crc.to_le_bytes());
+    b
+}
+
+/// Decodes a live checkpoint file (whatever its boot id).
+pub fn decode_live(b: &[u8]) -> Result<LiveCheckpoint, DecodeError> {
+    if b.len() != LIVE_LEN {
+        return Err(DecodeError::new(0, "live checkpoint must be exactly 68 bytes"));
+    }
+    if b.get(..4) != Some(&LIVE_MAGIC[..]) {
+        return Err(DecodeError::new(0, "live checkpoint magic \"LBlc\" expected"));
+    }
+    if b.get(4) != Some(&VERSION) {
+        return Err(DecodeError::new(4, "unsupported live checkpoint version (expected 1)"));
+    }
+    if le::u32_at(b, 64) != Some(crc32fast::hash(b.get(..64).unwrap_or_default())) {
+        return Err(DecodeError::new(64, "live checkpoint CRC mismatch"));
+    }
+    if b.get(5) != Some(&0) {
+        return Err(DecodeError::new(5, "unknown live checkpoint flags"));
+    }
+    if le::u16_at(b, 6) != Some(0) {
+        return Err(DecodeError::new(6, "live checkpoint reserved bytes must be zero"));
+    }
+    let mut boot_id = [0u8; 16];
+    if let Some(id) = b.get(48..64) {
+        boot_id.copy_from_slice(id);
+    }
+    Ok(LiveCheckpoint {
+        segment_base: le::u64_at(b, 8).unwrap_or(0),
+        position: le::u64_at(b, 16).unwrap_or(0),
+        next_offset: le::u64_at(b, 24).unwrap_or(0),
+        max_ts: le::i64_at(b, 32).unwrap_or(0),
+        last_batch: le::u64_at(b, 40).unwrap_or(0),
+        boot_id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_round_trip_and_damage() {
+        let c = LiveCheckpoint {
+            segment_base: 7,
+            position: 4096,
+            next_offset: 99,
+            max_ts: -3,
+            last_batch: 3900,
+            boot_id: [0xab; 16],
+        };
+        let mut b = encode_live(&c);
+        assert_eq!(decode_live(&b).unwrap(), c);
+        assert!(decode(&b).is_err(), "a live checkpoint is not a checkpoint");
+        b[50] ^= 0x10;
+        assert!(decode_live(&b).is_err());
+        assert!(decode_live(&encode(&Checkpoint {
+            segment_base: 0,
+            position: 0,
+            next_offset: 0,
+            max_ts: 0,
+            clean: false
+        }))
+        .is_err());
+    }
 
     #[test]
     fn round_trip_and_damage() {

@@ -43,6 +43,7 @@ pub use verify::{PartitionCheck, SegmentCheck};
 
 const META_FILE: &str = "topic.meta";
 const CHECKPOINT_FILE: &str = "recovery.ckpt";
+const LIVE_FILE: &str = "recovery.live";
 
 /// A read-only view of a broker directory (see the module docs).
 #[derive(Debug, Clone)]
@@ -192,9 +193,21 @@ impl Inspector {
         }
         let seg = SegmentFile::open(segfile::segment_path(&dir, last))?;
         let len = seg.len()?;
+        // A live checkpoint of this boot is a hint as good as an fsynced one
+        // (the walk below checks what follows it either way).
+        let live = crate::fs::boot_id().and_then(|id| {
+            std::fs::read(dir.join(LIVE_FILE))
+                .ok()
+                .and_then(|b| checkpoint::decode_live(&b).ok())
+                .filter(|c| c.boot_id == id)
+        });
         let hint = ckpt
-            .filter(|c| c.segment_base == last && c.position > 0 && c.position <= len)
-            .map(|c| (c.position, c.next_offset));
+            .map(|c| (c.segment_base, c.position, c.next_offset))
+            .into_iter()
+            .chain(live.map(|c| (c.segment_base, c.position, c.next_offset)))
+            .filter(|&(base, pos, _)| base == last && pos > 0 && pos <= len)
+            .max()
+            .map(|(_, pos, next)| (pos, next));
         let mut end = None;
         if let Some((pos, next)) = hint {
             let e = seg.walk(pos, Some(next), WalkOptions::default(), &mut |_| true)?;

@@ -131,6 +131,12 @@ struct Writer {
     /// the index lock entirely.
     idx_next_pos: u32,
     idx_max_ts: i64,
+    /// Byte position of the active segment's last batch, when this process
+    /// wrote it (what a live checkpoint records).
+    last_batch: Option<u64>,
+    /// The live checkpoint file (`None` without a kernel boot id). Kept under
+    /// the writer lock so a truncation can invalidate it before cutting.
+    live: Option<durability::LiveFile>,
 }
 
 impl Writer {
@@ -163,13 +169,13 @@ impl Log {
         let log = Log::open_named(dir, config, name, 0)?;
         let (tx, rx) = crossbeam_channel::bounded(16);
         let _ = log.inner.background.set(tx);
-        let defaults = crate::config::BrokerConfig::default();
-        let (every, bytes) = (defaults.checkpoint_interval, defaults.checkpoint_bytes);
+        let policy = crate::config::BrokerConfig::default().checkpoint_policy();
+        let every = policy.every;
         let weak = Arc::downgrade(&log.inner);
         let work = move || match weak.upgrade() {
             Some(inner) if !inner.closed.load(Ordering::Acquire) => {
                 // A failure poisons the log; writers see it on their next append.
-                let _ = inner.background_tick(every, bytes);
+                let _ = inner.background_tick(&policy);
                 true
             }
             _ => false,

@@ -16,7 +16,7 @@ use super::segment::{self, Segment};
 use super::{LogInner, Writer};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
-use crate::format::checkpoint::{self, Checkpoint};
+use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
 use crate::fs as lfs;
 use crate::notify::WaitList;
 
@@ -36,12 +36,21 @@ pub struct RecoveryReport {
 }
 
 pub(super) const CHECKPOINT_FILE: &str = "recovery.ckpt";
+pub(super) const LIVE_FILE: &str = "recovery.live";
 
 pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<LogInner> {
     lfs::create_dir_durable(dir)?;
     let mut bases = list_segments(dir)?;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
     let ckpt = lfs::read_optional(&ckpt_path)?.and_then(|b| checkpoint::decode(&b).ok());
+    let boot_id = lfs::boot_id();
+    let live_path = dir.join(LIVE_FILE);
+    let live = match boot_id {
+        Some(id) => lfs::read_optional(&live_path)?
+            .and_then(|b| checkpoint::decode_live(&b).ok())
+            .filter(|c| c.boot_id == id),
+        None => None,
+    };
     let mut report = RecoveryReport::default();
     let mut dir_dirty = false;
 
@@ -54,6 +63,40 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     }
     let last = bases.len() - 1;
     let first_base = bases.first().copied().unwrap_or(0);
+    // A live checkpoint (same boot, so the page cache it describes survived)
+    // is used when it is further than the fsynced one and its last batch is
+    // where it says. What lies between the two was never fsynced: those
+    // sealed segments are fsynced now, before a new fsynced checkpoint
+    // claims them (the active one is fsynced by that checkpoint).
+    let hard_at = ckpt
+        .filter(|c| bases.binary_search(&c.segment_base).is_ok())
+        .map(|c| (c.segment_base, c.position));
+    let live = live.filter(|l| {
+        bases.binary_search(&l.segment_base).is_ok()
+            && Some((l.segment_base, l.position)) > hard_at
+            && live_holds(dir, l)
+    });
+    let ckpt = match live {
+        Some(l) => {
+            let from = hard_at.map_or(first_base, |(base, _)| base);
+            for &base in bases.iter().filter(|&&b| b >= from && b < l.segment_base) {
+                let (path, _, _) = segment::paths(dir, base);
+                fs::File::open(&path)
+                    .and_then(|f| f.sync_data())
+                    .map_err(|e| Error::io("syncing segment written after the last fsynced checkpoint", &path, e))?;
+                #[cfg(feature = "fault-injection")]
+                crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
+            }
+            Some(Checkpoint {
+                segment_base: l.segment_base,
+                position: l.position,
+                next_offset: l.next_offset,
+                max_ts: l.max_ts,
+                clean: false,
+            })
+        }
+        None => ckpt,
+    };
     // Where the scan starts: the checkpoint's segment and position, or everything.
     let (start_idx, start) = match ckpt.and_then(|c| bases.binary_search(&c.segment_base).ok().map(|i| (i, c))) {
         Some((i, c)) => (i, c),
@@ -201,6 +244,14 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     }
 
     let ckpt_file = lfs::open_rw(&ckpt_path, "opening recovery checkpoint")?;
+    let live_file = match boot_id {
+        Some(id) => Some(super::durability::LiveFile::new(
+            lfs::open_rw(&live_path, "opening live checkpoint")?,
+            live_path,
+            id,
+        )),
+        None => None,
+    };
     let start_offset = segments.first().map_or(next_offset, |s| s.base);
     let inner = LogInner {
         dir: dir.to_path_buf(),
@@ -219,6 +270,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             body_lens: Vec::new(),
             idx_next_pos: 0,
             idx_max_ts: i64::MIN,
+            last_batch: None,
+            live: live_file,
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),
@@ -241,6 +294,35 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     inner.write_checkpoint(false)?;
     inner.enforce_retention_now()?;
     Ok(inner)
+}
+
+/// Whether a valid batch ending exactly at the live checkpoint's position,
+/// with its next offset, starts at its `last_batch`.
+fn live_holds(dir: &Path, l: &LiveCheckpoint) -> bool {
+    let (path, _, _) = segment::paths(dir, l.segment_base);
+    let Ok(file) = fs::File::open(&path) else {
+        return false;
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    if l.position > len || l.last_batch >= l.position {
+        return false;
+    }
+    let Ok(map) = SegmentMap::read_only(&file, len as usize) else {
+        return false;
+    };
+    let Some(batch) = map.bytes().get(l.last_batch as usize..l.position as usize) else {
+        return false;
+    };
+    match crate::format::batch::peek(batch) {
+        crate::format::batch::Peek::Batch(h) => {
+            u64::from(h.len) == l.position - l.last_batch
+                && h.next_offset() == l.next_offset
+                && crate::format::batch::crc_holds(batch)
+        }
+        _ => false,
+    }
 }
 
 fn first_batch_ts(seg: &Segment) -> Option<i64> {

@@ -88,6 +88,7 @@ impl LogInner {
                 header = Some(batch::encode_planned(dst, offset, attrs, chunk, ts, lens))
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
+            w.last_batch = Some(u64::from(pos));
             if let Some(h) = header {
                 w.first_ts.get_or_insert(h.base_timestamp);
                 if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
@@ -156,6 +157,7 @@ impl LogInner {
         w.index_files = Some(active.2);
         w.dir_dirty = true;
         w.first_ts = None;
+        w.last_batch = None;
         w.sync_index_mirror();
 
         let mut segs: Vec<Arc<Segment>> = self.segments().iter().cloned().collect();
@@ -209,6 +211,10 @@ impl LogInner {
             return Err(Error::Closed);
         };
         let (cut, partial) = self.cut_point(seg, offset)?;
+        // A live checkpoint describes bytes about to be rewritten.
+        if let Some(live) = w.live.as_mut() {
+            live.invalidate()?;
+        }
 
         // Copy the kept prefix to a new file and rename it over the segment:
         // readers of the old file keep their mapping of the old inode.
@@ -270,8 +276,12 @@ impl LogInner {
         w.map = Some(writer);
         w.index_files = Some(files);
         w.next_offset = offset;
-        w.unsynced.clear();
+        // Rolled segments before the cut still wait for their fsync; the cut
+        // one was rewritten and fsynced, later ones are gone.
+        w.unsynced
+            .retain(|(_, p)| kept.iter().any(|s| &s.path == p && s.base != seg.base));
         w.first_ts = first_ts;
+        w.last_batch = None;
         w.sync_index_mirror();
         self.set_segments(kept);
         self.truncations.fetch_add(1, Ordering::AcqRel);
