@@ -1,5 +1,6 @@
 //! Records: what producers send ([`Record`]), what a send returns
-//! ([`RecordMetadata`]) and what consumers receive ([`ConsumedRecord`]).
+//! ([`RecordMetadata`]), what consumers receive ([`ConsumedRecord`]) and what
+//! a scan lends its callback ([`RecordView`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -242,6 +243,94 @@ impl fmt::Debug for ConsumedRecord {
             .field("partition", &self.partition())
             .field("offset", &self.offset)
             .field("timestamp", &self.timestamp)
+            .field("key", &self.key().map(Bytes))
+            .field("value", &Bytes(self.value()))
+            .field("headers", &self.rec.header_count)
+            .finish()
+    }
+}
+
+/// A record lent to the callback of [`Partition::read_with`](crate::Partition::read_with)
+/// or [`Log::read_with`](crate::log::Log::read_with): the accessors of
+/// [`ConsumedRecord`], borrowing from the segment for the duration of the
+/// callback, with no reference count and no allocation.
+///
+/// To keep a record past the callback, copy what you need (or use `read`,
+/// whose records keep the segment alive on their own).
+///
+/// A view cannot outlive the callback:
+///
+/// ```compile_fail
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let log = logbus::log::Log::open(dir.path(), logbus::LogConfig::default()).unwrap();
+/// let mut kept = None;
+/// log.read_with(0, 1, |r| kept = Some(r)).unwrap();
+/// # let _ = kept;
+/// ```
+#[derive(Clone, Copy)]
+pub struct RecordView<'a> {
+    topic: &'a str,
+    partition: u32,
+    offset: u64,
+    /// The whole batch holding the record; record ranges are relative to it.
+    batch: &'a [u8],
+    rec: RecordRef,
+}
+
+impl<'a> RecordView<'a> {
+    #[inline]
+    pub(crate) fn new(topic: &'a str, partition: u32, base_offset: u64, batch: &'a [u8], rec: RecordRef) -> Self {
+        RecordView {
+            topic,
+            partition,
+            offset: base_offset + u64::from(rec.offset_delta),
+            batch,
+            rec,
+        }
+    }
+
+    #[inline]
+    fn range(&self, r: (u32, u32)) -> &'a [u8] {
+        self.batch.get(r.0 as usize..r.1 as usize).unwrap_or_default()
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+    /// The record's offset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// The record's timestamp, ms since the Unix epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.rec.timestamp
+    }
+    /// The key, if the record has one (`Some(b"")` for an empty key).
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.rec.key.map(|k| self.range(k))
+    }
+    /// The value.
+    pub fn value(&self) -> &'a [u8] {
+        self.range(self.rec.value)
+    }
+    /// The headers in the order they were sent, duplicates included.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        batch::headers(self.range(self.rec.headers), self.rec.header_count)
+    }
+}
+
+impl fmt::Debug for RecordView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordView")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.rec.timestamp)
             .field("key", &self.key().map(Bytes))
             .field("value", &Bytes(self.value()))
             .field("headers", &self.rec.header_count)

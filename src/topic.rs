@@ -11,7 +11,7 @@ use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConf
 use crate::error::{Error, Result};
 use crate::format::topic_meta::{self, TopicMeta};
 use crate::log::Log;
-use crate::record::ConsumedRecord;
+use crate::record::{ConsumedRecord, RecordView};
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
@@ -319,6 +319,44 @@ impl Partition {
     pub fn read(&self, offset: u64, max_records: usize) -> Result<Vec<ConsumedRecord>> {
         self.check()?;
         self.log.read(offset, max_records)
+    }
+
+    /// Calls `f` with each of up to `max_records` records from `offset`, in
+    /// order, and returns the offset to read next (the one after the last
+    /// record visited; `offset` itself at the end of the log). Validation and
+    /// errors are those of [`read`](Self::read).
+    ///
+    /// For scans and replays: each [`RecordView`] borrows straight from the
+    /// segment's memory map for the duration of the callback only, so there
+    /// is no allocation and no reference count per record (a
+    /// [`ConsumedRecord`] holds one, which is most of its cost in a scan).
+    /// Use [`read`](Self::read) to keep records after the call.
+    ///
+    /// Each batch's checksum is checked before any of its records is visited;
+    /// when a later batch is damaged, the records of the batches before it
+    /// have been visited when `Error::Corruption` is returned.
+    ///
+    /// ```
+    /// # fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use logbus::{Broker, Record, TopicConfig};
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("events", TopicConfig::new(1))?;
+    /// broker.producer().send_batch("events", (0..2500).map(|i| Record::new(format!("event {i}"))))?;
+    ///
+    /// // Replay the whole partition, 1000 records per call.
+    /// let p = broker.topic("events")?.partition(0)?;
+    /// let (mut offset, mut bytes) = (p.start_offset(), 0);
+    /// while offset < p.end_offset() {
+    ///     offset = p.read_with(offset, 1000, |r| bytes += r.value().len())?;
+    /// }
+    /// assert_eq!(offset, 2500);
+    /// assert_eq!(bytes, (0..2500).map(|i| format!("event {i}").len()).sum::<usize>());
+    /// # Ok(()) }
+    /// ```
+    pub fn read_with(&self, offset: u64, max_records: usize, f: impl FnMut(RecordView<'_>)) -> Result<u64> {
+        self.check()?;
+        self.log.read_with(offset, max_records, f)
     }
 
     /// First offset whose timestamp is `>= ts_ms`, `None` if all records are older.

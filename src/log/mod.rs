@@ -25,7 +25,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::notify::WaitList;
-use crate::record::{ConsumedRecord, Record};
+use crate::record::{ConsumedRecord, Record, RecordView};
 use index::ActiveIndexFiles;
 use mmap::MapWriter;
 use segment::Segment;
@@ -205,6 +205,17 @@ impl Log {
         let mut out = Vec::with_capacity(max.min(4096));
         self.inner.read_into(offset, max, &mut out)?;
         Ok(out)
+    }
+
+    /// Calls `f` with each of up to `max_records` records from `offset`, in
+    /// order, borrowed from the segment (no allocation, no reference count per
+    /// record); returns the offset to read next: the one after the last record
+    /// visited, or `offset` if none (at the end of the log). Validation and
+    /// errors are those of [`read`](Self::read); on an error, the records of
+    /// the batches before the damaged one have already been visited (each
+    /// batch's CRC is checked before any of its records is).
+    pub fn read_with(&self, offset: u64, max_records: usize, mut f: impl FnMut(RecordView<'_>)) -> Result<u64> {
+        self.inner.read_with(offset, max_records, &mut f)
     }
 
     /// First offset with a timestamp `>= ts_ms`, or `None` if every stored record is older.

@@ -7,8 +7,14 @@ use std::sync::Arc;
 use super::segment::{self, Segment};
 use super::LogInner;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, Peek, Records};
-use crate::record::ConsumedRecord;
+use crate::format::batch::{self, Peek, RecordRef, Records};
+use crate::log::mmap::SegmentMap;
+use crate::record::{ConsumedRecord, RecordView};
+
+/// Where the read path hands each record: the segment's map, the batch's base
+/// offset, its position in the segment, its bytes (CRC checked) and the record.
+trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef) {}
+impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef)> RecordSink for F {}
 
 /// Where a sequential read stopped (see [`LogInner::read_with_cursor`]).
 #[derive(Debug, Clone)]
@@ -47,6 +53,38 @@ impl LogInner {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
     ) -> Result<usize> {
+        let (topic, partition) = (&self.topic, self.partition);
+        let (n, _) = self.read_records(offset, max, cursor, &mut |map, base, pos, _, r| {
+            out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
+        })?;
+        Ok(n)
+    }
+
+    /// Lends up to `max` records from `offset` to `f`, borrowed from the
+    /// segments (kept alive for the call); returns the offset after the last
+    /// record visited (`offset` if none). Validation and errors are those of
+    /// [`read_into`](Self::read_into); records of batches before a damaged
+    /// one have been visited when the error is returned.
+    pub(crate) fn read_with<F: FnMut(RecordView<'_>)>(&self, offset: u64, max: usize, f: &mut F) -> Result<u64> {
+        let (topic, partition) = (&*self.topic, self.partition);
+        let (_, next) = self.read_records(offset, max, &mut None, &mut |_, base, _, batch, r| {
+            f(RecordView::new(topic, partition, base, batch, r));
+        })?;
+        Ok(next)
+    }
+
+    /// The read path shared by [`read_with_cursor`](Self::read_with_cursor)
+    /// and [`read_with`](Self::read_with): validates `offset`, finds the
+    /// segment (or resumes at `cursor`) and hands each record to `sink`
+    /// (see [`read_segment`](Self::read_segment)). Returns how many records
+    /// it handed out and the offset after the last one (`offset` if none).
+    fn read_records<S: RecordSink>(
+        &self,
+        offset: u64,
+        max: usize,
+        cursor: &mut Option<Cursor>,
+        sink: &mut S,
+    ) -> Result<(usize, u64)> {
         self.check_open()?;
         let end = self.end_offset();
         let start = self.start_offset();
@@ -54,30 +92,28 @@ impl LogInner {
             return Err(self.out_of_range(offset));
         }
         if offset == end || max == 0 {
-            return Ok(0);
+            return Ok((0, offset));
         }
         let epoch = self.truncations.load(Ordering::Acquire);
-        let next_cursor = |seg: &Arc<Segment>, pos: usize, read: Option<&[ConsumedRecord]>| {
-            read.and_then(<[ConsumedRecord]>::last).map(|last| Cursor {
-                seg: Arc::clone(seg),
-                next_offset: last.offset + 1,
-                pos,
-                epoch,
-            })
+        let next_cursor = |seg: &Arc<Segment>, pos: usize, next_offset: u64| Cursor {
+            seg: Arc::clone(seg),
+            next_offset,
+            pos,
+            epoch,
         };
         if let Some(c) = cursor
             .as_ref()
             .filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch)
         {
             let seg = Arc::clone(&c.seg);
-            let before = out.len();
-            let (n, pos) = self.read_segment(&seg, Some(c.pos), offset, end, max, out)?;
+            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, sink)?;
             if n > 0 {
-                *cursor = next_cursor(&seg, pos, out.get(before..));
-                return Ok(n);
+                *cursor = Some(next_cursor(&seg, pos, next));
+                return Ok((n, next));
             }
             // That segment is exhausted (it was sealed): find the next one below.
         }
+        // Holds every segment (and so every mapping a sink borrowed from) until the read returns.
         let segs = self.segments();
         if segs.first().is_some_and(|s| s.base > offset) {
             // Retention removed the segment between the range check and the snapshot.
@@ -88,22 +124,19 @@ impl LogInner {
         let mut total = 0;
         while total < max {
             let Some(seg) = segs.get(idx) else { break };
-            let before = out.len();
-            let (n, pos) = self.read_segment(seg, None, next, end, max - total, out)?;
+            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, sink)?;
             total += n;
             if n > 0 {
-                *cursor = next_cursor(seg, pos, out.get(before..));
+                *cursor = Some(next_cursor(seg, pos, after));
             }
-            if let Some(last) = out.get(before..).and_then(<[ConsumedRecord]>::last) {
-                next = last.offset + 1;
-            }
+            next = after;
             idx += 1;
         }
         if total == 0 && self.start_offset() > offset {
             // Retention removed the segment between the range check and the read.
             return Err(self.out_of_range(offset));
         }
-        Ok(total)
+        Ok((total, next))
     }
 
     /// Reads from `seg` starting at byte `from` (or where the index says),
@@ -111,18 +144,20 @@ impl LogInner {
     /// writer publishes a batch's bytes before its end offset, so a reader may
     /// see bytes of records that `end_offset()` does not cover yet; returning
     /// them would put the caller's position past the end it sees).
-    /// Returns the records read and the position of the batch holding the
-    /// next offset (the one a next read starts from).
+    /// Each batch's CRC is checked before any of its records goes to `sink`.
+    /// Returns the records read, the position of the batch holding the
+    /// next offset (the one a next read starts from) and that next offset.
     #[allow(clippy::too_many_arguments)]
-    fn read_segment(
+    #[inline]
+    fn read_segment<S: RecordSink>(
         &self,
         seg: &Arc<Segment>,
         from: Option<usize>,
         offset: u64,
         end: u64,
         max: usize,
-        out: &mut Vec<ConsumedRecord>,
-    ) -> Result<(usize, usize)> {
+        sink: &mut S,
+    ) -> Result<(usize, usize, u64)> {
         let mut pos = match from {
             Some(p) => p,
             None => {
@@ -186,15 +221,8 @@ impl LogInner {
                 if o >= end {
                     break;
                 }
-                out.push(ConsumedRecord::new(
-                    &self.topic,
-                    self.partition,
-                    h.base_offset,
-                    &seg.map,
-                    pos as u32,
-                    r,
-                ));
-                expect = h.base_offset + u64::from(r.offset_delta) + 1;
+                sink(&seg.map, h.base_offset, pos as u32, raw, r);
+                expect = o + 1;
                 n += 1;
                 if n == max {
                     break;
@@ -207,7 +235,7 @@ impl LogInner {
                 break;
             }
         }
-        Ok((n, pos))
+        Ok((n, pos, expect))
     }
 
     pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Result<Option<u64>> {
@@ -295,6 +323,9 @@ mod tests {
         assert_eq!(log.end_offset(), 2);
         let got = log.read(0, 10).unwrap();
         assert_eq!(got.len(), 2, "the record beyond the end offset must not be returned");
+        let mut seen = Vec::new();
+        assert_eq!(log.read_with(0, 10, |r| seen.push(r.offset())).unwrap(), 2);
+        assert_eq!(seen, [0, 1], "read_with must stop at the end offset too");
         let mut cursor = None;
         let mut out = Vec::new();
         log.inner.read_with_cursor(1, 10, &mut out, &mut cursor).unwrap();
