@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -47,10 +47,18 @@ impl std::fmt::Debug for Broker {
     }
 }
 
+static NEXT_BROKER_ID: AtomicU64 = AtomicU64::new(1);
+
 pub(crate) struct BrokerInner {
     pub(crate) dir: PathBuf,
     pub(crate) config: BrokerConfig,
     topics: RwLock<BTreeMap<String, Arc<TopicInner>>>,
+    /// Unique per broker opened in this process (producers' route caches
+    /// tell brokers apart by it, never by address).
+    pub(crate) id: u64,
+    /// Bumped after every change to the topics or their partitions, and at
+    /// close: a producer's cached route is valid while this is unchanged.
+    pub(crate) topology: AtomicU64,
     closed: AtomicBool,
     lock: Mutex<Option<DirLock>>,
     /// Serialises create/delete/alter.
@@ -118,6 +126,8 @@ impl Broker {
             dir,
             config: config.clone(),
             topics: RwLock::new(topics),
+            id: NEXT_BROKER_ID.fetch_add(1, Ordering::Relaxed),
+            topology: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
             admin: Mutex::new(()),
@@ -181,6 +191,7 @@ impl Broker {
         };
         self.inner.attach(&topic);
         self.inner.topics.write().insert(name.to_string(), Arc::clone(&topic));
+        self.inner.topology_changed();
         self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
         Ok(Topic {
             broker: Arc::clone(&self.inner),
@@ -213,6 +224,7 @@ impl Broker {
             log.inner.waiters.notify();
         }
         self.inner.topics.write().remove(name);
+        self.inner.topology_changed();
         // Rename first (atomic), then delete at leisure: a crash in between
         // leaves only trash, emptied on the next open.
         let trash = self.inner.dir.join(TRASH);
@@ -235,6 +247,7 @@ impl Broker {
         let _admin = self.inner.admin.lock();
         let topic = self.inner.topic(name)?;
         topic.add_partitions(partitions, self.inner.config.durability)?;
+        self.inner.topology_changed();
         self.inner.attach(&topic);
         self.inner.groups.topics_changed(&|t| self.inner.partition_count(t));
         Ok(())
@@ -318,6 +331,11 @@ impl BrokerInner {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Invalidates every producer's cached route (call after the change).
+    pub(crate) fn topology_changed(&self) {
+        self.topology.fetch_add(1, Ordering::Release);
+    }
+
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<TopicInner>> {
         self.check_open()?;
         if let Some(t) = self.topics.read().get(name) {
@@ -358,6 +376,7 @@ impl BrokerInner {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.topology_changed();
         if let Some(mut f) = self.flusher.lock().take() {
             f.stop();
         }
