@@ -3,7 +3,8 @@
 //! - `encode`/`decode` a batch of 100 records vs. copy + CRC32 of the same bytes;
 //! - `append1` (one record per append) and `append100` vs. copy + CRC into a buffer
 //!   and one `write(2)` per record;
-//! - `read` (sequential scan) and `lookup` (random offset reads, index + scan).
+//! - `read` (sequential scan with `read`, and with `read_with`) and `lookup`
+//!   (random offset reads, index + scan).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -109,6 +110,17 @@ fn read(c: &mut Criterion) {
                 let rs = log.read(off, 1000).unwrap();
                 off += rs.len() as u64;
                 bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+            }
+            bytes
+        })
+    });
+    // The same scan through the borrowed-record API (no Vec, no per-record Arc).
+    g.bench_function("scan_all_read_with", |b| {
+        b.iter(|| {
+            let mut off = 0;
+            let mut bytes = 0usize;
+            while off < n {
+                off = log.read_with(off, 1000, |r| bytes += r.value().len()).unwrap();
             }
             bytes
         })

@@ -80,6 +80,7 @@ pub fn scan(o: &Opts) {
 
     let names = [
         "logbus Partition::read",
+        "logbus Partition::read_with",
         "logbus Consumer::poll",
         "commitlog",
         "kafko",
@@ -93,6 +94,15 @@ pub fn scan(o: &Opts) {
                 let rs = part.read(off, 1000).unwrap();
                 off += rs.len() as u64;
                 bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+            }
+            assert_eq!(bytes, n * 100);
+            vec![rate(n, t)]
+        }),
+        Box::new(|| {
+            let t = Instant::now();
+            let (mut off, mut bytes) = (0u64, 0usize);
+            while off < n as u64 {
+                off = part.read_with(off, 1000, |r| bytes += r.value().len()).unwrap();
             }
             assert_eq!(bytes, n * 100);
             vec![rate(n, t)]
@@ -159,7 +169,12 @@ pub fn scan(o: &Opts) {
         }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
-    print_table("scan", "records/s", &s[0], &[(0, 2), (0, 3), (0, 4), (1, 2), (1, 3)]);
+    print_table(
+        "scan",
+        "records/s",
+        &s[0],
+        &[(0, 3), (0, 4), (0, 5), (2, 3), (2, 4), (1, 3), (1, 0), (1, 5)],
+    );
     drop(runs);
     broker.close().unwrap();
     rt.block_on(async { kf.shutdown().await.unwrap() });
