@@ -37,6 +37,12 @@ pub(crate) struct SyncState {
     syncing: bool,
     poisoned: Option<String>,
     last_sync: Instant,
+    /// Threads waiting in `sync_to` for a round.
+    waiting: usize,
+    /// The most threads one recent round served (see `gather`).
+    peak: usize,
+    /// Rounds since `peak` was last reached; it decays after `PEAK_ROUNDS`.
+    since_peak: u32,
 }
 
 impl SyncState {
@@ -46,9 +52,32 @@ impl SyncState {
             syncing: false,
             poisoned: None,
             last_sync: Instant::now(),
+            waiting: 0,
+            peak: 1,
+            since_peak: 0,
+        }
+    }
+
+    /// Records how many threads a round served.
+    fn served(&mut self, n: usize) {
+        if n >= self.peak {
+            self.peak = n;
+            self.since_peak = 0;
+        } else {
+            self.since_peak += 1;
+            if self.since_peak > PEAK_ROUNDS {
+                self.peak = n;
+                self.since_peak = 0;
+            }
         }
     }
 }
+
+/// How long a new group-commit leader waits for writers that the previous
+/// round released to append again (a fraction of one fdatasync, ~150-250 us).
+const GATHER_MAX: Duration = Duration::from_micros(60);
+/// Rounds after which a writer count that is no longer reached stops being waited for.
+const PEAK_ROUNDS: u32 = 32;
 
 pub(crate) struct CheckpointState {
     file: File,
@@ -142,14 +171,18 @@ impl LogInner {
                 return Ok(());
             }
             if s.syncing {
+                s.waiting += 1;
                 self.sync_done.wait(&mut s);
+                s.waiting -= 1;
                 continue;
             }
             s.syncing = true;
+            let served = self.gather(&mut s);
             drop(s);
             let result = self.sync_once(false);
             s = self.sync.lock();
             s.syncing = false;
+            s.served(served);
             match result {
                 Ok(snap) => {
                     s.durable = s.durable.max(snap.next_offset);
@@ -162,6 +195,23 @@ impl LogInner {
             }
             self.sync_done.notify_all();
         }
+    }
+
+    /// Adaptive group commit: when recent rounds served more threads than
+    /// are waiting now, the writers the last round released are probably
+    /// about to append again; the leader yields for up to `GATHER_MAX` so
+    /// that this fsync covers them too, instead of splitting the writers into
+    /// two groups that alternate between rounds. Returns the threads this
+    /// round serves (the leader and the waiters).
+    fn gather(&self, s: &mut parking_lot::MutexGuard<'_, SyncState>) -> usize {
+        if s.waiting + 1 >= s.peak {
+            return s.waiting + 1;
+        }
+        let deadline = Instant::now() + GATHER_MAX;
+        while s.waiting + 1 < s.peak && Instant::now() < deadline {
+            parking_lot::MutexGuard::unlocked(s, std::thread::yield_now);
+        }
+        s.waiting + 1
     }
 
     /// One fsync round: everything written when it starts is durable when it ends.
@@ -399,5 +449,26 @@ impl LogInner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_peak_follows_rounds_and_decays() {
+        let mut s = SyncState::new(0);
+        assert_eq!(s.peak, 1, "a lone writer never waits for others");
+        s.served(8);
+        assert_eq!(s.peak, 8);
+        for _ in 0..PEAK_ROUNDS {
+            s.served(3);
+        }
+        assert_eq!(s.peak, 8, "a few smaller rounds keep the peak");
+        s.served(3);
+        assert_eq!(s.peak, 3, "a peak not reached for PEAK_ROUNDS rounds decays");
+        s.served(5);
+        assert_eq!(s.peak, 5);
     }
 }
