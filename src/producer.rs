@@ -179,36 +179,54 @@ impl Producer {
     fn send_routed(&self, t: &TopicInner, logs: &[Log], records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
         t.check_live()?;
         let count = logs.len() as u32;
-        let mut routed: Vec<Vec<(usize, Record)>> = (0..count).map(|_| Vec::new()).collect();
-        for (i, r) in records.into_iter().enumerate() {
-            let p = choose_partition(t, &r, count)?;
-            if let Some(group) = routed.get_mut(p as usize) {
-                group.push((i, r));
-            }
-        }
-        for (p, group) in routed.iter().enumerate() {
-            if let (Some(log), false) = (logs.get(p), group.is_empty()) {
-                log.inner.validate_records(group.iter().map(|(_, r)| r))?;
-            }
-        }
-        let total: usize = routed.iter().map(Vec::len).sum();
-        let mut out: Vec<Option<RecordMetadata>> = vec![None; total];
-        for (p, group) in routed.into_iter().enumerate() {
-            let Some(log) = logs.get(p).filter(|_| !group.is_empty()) else {
-                continue;
+        let parts = records
+            .iter()
+            .map(|r| choose_partition(t, r, count))
+            .collect::<Result<Vec<u32>>>()?;
+        let meta = |log: &Log, p: u32, first: u64, k: usize, r: &Record, at: i64| {
+            metadata(t, p, first + k as u64, r, at, log.inner.config.log_append_time)
+        };
+        // One partition (a one-partition topic, one key, one explicit
+        // partition): one append, which validates all-or-nothing itself.
+        if let Some(&p) = parts.first().filter(|&&p| parts.iter().all(|&q| q == p)) {
+            let Some(log) = logs.get(p as usize) else {
+                return Err(Error::UnknownTopic {
+                    topic: t.name.to_string(),
+                });
             };
-            let (idx, rs): (Vec<usize>, Vec<Record>) = group.into_iter().unzip();
+            let appended = log.append(&records).map_err(|e| self.map_closed(t, e))?;
+            let (first, at) = (appended.base_offset, appended.append_time);
+            return Ok(records
+                .iter()
+                .enumerate()
+                .map(|(k, r)| meta(log, p, first, k, r, at))
+                .collect());
+        }
+        // Several partitions: validate every group before writing any.
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); count as usize];
+        for (i, &p) in parts.iter().enumerate() {
+            if let Some(g) = groups.get_mut(p as usize) {
+                g.push(i);
+            }
+        }
+        for (group, log) in groups.iter().zip(logs) {
+            log.inner
+                .validate_records(group.iter().filter_map(|&i| records.get(i)))?;
+        }
+        let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+        let mut out: Vec<Option<RecordMetadata>> = vec![None; slots.len()];
+        for (p, (group, log)) in groups.iter().zip(logs).enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let rs: Vec<Record> = group
+                .iter()
+                .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+                .collect();
             let appended = log.append(&rs).map_err(|e| self.map_closed(t, e))?;
-            for (k, (i, r)) in idx.into_iter().zip(rs.iter()).enumerate() {
+            for (k, (&i, r)) in group.iter().zip(&rs).enumerate() {
                 if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(metadata(
-                        t,
-                        p as u32,
-                        appended.base_offset + k as u64,
-                        r,
-                        appended.append_time,
-                        log.inner.config.log_append_time,
-                    ));
+                    *slot = Some(meta(log, p as u32, appended.base_offset, k, r, appended.append_time));
                 }
             }
         }
