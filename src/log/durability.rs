@@ -95,6 +95,11 @@ impl CheckpointState {
             last_time: Instant::now(),
         }
     }
+
+    /// Takes the checkpoint already on disk as the last one written.
+    pub(crate) fn resume_from(&mut self, on_disk: Option<Checkpoint>) {
+        self.last = on_disk;
+    }
 }
 
 /// The live checkpoint file of a partition (see the module docs).

@@ -65,9 +65,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     let first_base = bases.first().copied().unwrap_or(0);
     // A live checkpoint (same boot, so the page cache it describes survived)
     // is used when it is further than the fsynced one and its last batch is
-    // where it says. What lies between the two was never fsynced: those
-    // sealed segments are fsynced now, before a new fsynced checkpoint
-    // claims them (the active one is fsynced by that checkpoint).
+    // where it says. What lies between the two was never fsynced: the sealed
+    // segments there join the list the next fsynced checkpoint syncs, the
+    // fsynced checkpoint on disk stays as it is (it is not clean: a live one
+    // is ahead of it), and nothing is fsynced here (a reopen after a crash
+    // must not write back a gigabyte of dirty pages before it returns).
     let hard_at = ckpt
         .filter(|c| bases.binary_search(&c.segment_base).is_ok())
         .map(|c| (c.segment_base, c.position));
@@ -76,16 +78,15 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             && Some((l.segment_base, l.position)) > hard_at
             && live_holds(dir, l)
     });
+    let mut unsynced = Vec::new();
+    let hard = ckpt.filter(|_| hard_at.is_some());
     let ckpt = match live {
         Some(l) => {
             let from = hard_at.map_or(first_base, |(base, _)| base);
             for &base in bases.iter().filter(|&&b| b >= from && b < l.segment_base) {
                 let (path, _, _) = segment::paths(dir, base);
-                fs::File::open(&path)
-                    .and_then(|f| f.sync_data())
-                    .map_err(|e| Error::io("syncing segment written after the last fsynced checkpoint", &path, e))?;
-                #[cfg(feature = "fault-injection")]
-                crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
+                let f = fs::File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
+                unsynced.push((Arc::new(f), path));
             }
             Some(Checkpoint {
                 segment_base: l.segment_base,
@@ -197,8 +198,14 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
                 file.set_len(end_pos as u64)
                     .map_err(|e| Error::io("truncating damaged tail", &path, e))?;
             }
-            file.sync_all()
-                .map_err(|e| Error::io("syncing recovered segment", &path, e))?;
+            if live.is_none() {
+                file.sync_all()
+                    .map_err(|e| Error::io("syncing recovered segment", &path, e))?;
+            } else if i < last {
+                // Synced with the others at the next fsynced checkpoint.
+                let f = fs::File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
+                unsynced.push((Arc::new(f), path.clone()));
+            }
         }
         let _ = pos0;
         if i < bases.len() - 1 {
@@ -263,7 +270,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             map: Some(map_writer),
             index_files: Some(index_files),
             next_offset,
-            unsynced: Vec::new(),
+            unsynced,
             dir_dirty: false,
             first_ts,
             last_retention: Instant::now(),
@@ -277,7 +284,13 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         next_offset: AtomicU64::new(next_offset),
         start_offset: AtomicU64::new(start_offset),
         truncations: AtomicU64::new(0),
-        sync: Mutex::new(SyncState::new(next_offset)),
+        // After a live-checkpoint recovery, only what the fsynced checkpoint
+        // covers is known durable.
+        sync: Mutex::new(SyncState::new(match (live, hard) {
+            (Some(_), Some(h)) => h.next_offset,
+            (Some(_), None) => start_offset,
+            (None, _) => next_offset,
+        })),
         sync_done: Condvar::new(),
         checkpoint: Mutex::new(CheckpointState::new(ckpt_file, ckpt_path)),
         closed: AtomicBool::new(false),
@@ -291,7 +304,13 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     // Durably record "not clean" before any append can happen; after a
     // recovery this also records the recovered end, so it is not scanned again.
     let _ = max_ts;
-    inner.write_checkpoint(false)?;
+    if live.is_some() {
+        // The fsynced checkpoint on disk stays valid and not clean; the live
+        // one too (recovery only cut bytes after it). Both go on from there.
+        inner.checkpoint.lock().resume_from(hard);
+    } else {
+        inner.write_checkpoint(false)?;
+    }
     inner.enforce_retention_now()?;
     Ok(inner)
 }
