@@ -227,3 +227,35 @@ fn a_truncation_invalidates_the_live_checkpoint_first() {
     assert_eq!(log.verify().unwrap(), RECORDS / 2);
     log.close().unwrap();
 }
+
+/// The writer records a live checkpoint itself every 8 MiB, whatever the
+/// background thread's interval: the scan after a crash stays that small.
+#[test]
+fn the_writer_records_a_live_checkpoint_every_8_mib() {
+    if !has_boot_id() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = logbus::BrokerConfig::new().checkpoint_interval(Duration::from_secs(3600));
+    let broker = logbus::Broker::open_with(dir.path(), config).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let p = broker.producer();
+    let live = dir.path().join("t/0");
+    for round in 1..=3u64 {
+        // Just over 8 MiB of batches.
+        for _ in 0..9 {
+            p.send_batch("t", (0..1024).map(|_| Record::new(vec![1u8; 1000])))
+                .unwrap();
+        }
+        let c = read_live(&live).expect("no live checkpoint after 8 MiB");
+        assert!(
+            c.position >= round * (8 << 20),
+            "round {round}: live checkpoint at byte {} only",
+            c.position
+        );
+        // Written right after a batch of 1024 records.
+        assert_eq!(c.next_offset % 1024, 0, "round {round}");
+        assert!(c.next_offset <= round * 9 * 1024, "round {round}");
+    }
+    broker.close().unwrap();
+}

@@ -247,7 +247,7 @@ fn write_header(dst: &mut [u8], h: &BatchHeader) -> u32 {
 /// Reads the batch header at the start of `buf` (the rest of the segment).
 pub fn peek(buf: &[u8]) -> Peek {
     let Some(head) = buf.get(..HEADER_LEN) else {
-        return if buf.iter().all(|&b| b == 0) {
+        return if super::all_zero(buf) {
             Peek::End
         } else {
             Peek::Truncated

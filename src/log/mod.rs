@@ -137,6 +137,9 @@ struct Writer {
     /// The live checkpoint file (`None` without a kernel boot id). Kept under
     /// the writer lock so a truncation can invalidate it before cutting.
     live: Option<durability::LiveFile>,
+    /// Bytes appended since the last live checkpoint (see
+    /// `durability::LIVE_CHECKPOINT_BYTES`).
+    live_pending: u64,
 }
 
 impl Writer {

@@ -169,7 +169,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
                     .push(format!("{} at byte {}: {d}", path.display(), end.pos));
                 damaged = true;
             }
-            let tail_nonzero = map.bytes().get(end.pos..).is_some_and(|t| t.iter().any(|&b| b != 0));
+            // The scan ends without damage only at the end of the file or at a
+            // tail of zeros (preallocated space): anything else is cut bytes.
+            let tail_nonzero = end.damage.is_some();
             if tail_nonzero {
                 report.truncated_bytes += (len - end.pos) as u64;
             }
@@ -279,6 +281,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             idx_max_ts: i64::MIN,
             last_batch: None,
             live: live_file,
+            live_pending: 0,
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),

@@ -90,7 +90,7 @@ pub fn scan(
             Peek::End => {
                 // Zeros to the end are unwritten preallocated space; zeros
                 // followed by data are damage.
-                if rest.iter().all(|&b| b == 0) {
+                if crate::format::all_zero(rest) {
                     None
                 } else {
                     Some("zeros followed by data".to_string())

@@ -101,7 +101,15 @@ impl LogInner {
             }
             w.next_offset += n as u64;
             self.next_offset.store(w.next_offset, Ordering::Release);
+            w.live_pending += len as u64;
             rest = tail;
+        }
+        if w.live_pending >= super::durability::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
+        {
+            // An optimisation only (recovery falls back to the fsynced
+            // checkpoint): a failure leaves the previous live checkpoint, which
+            // still describes a prefix, and is not the append's failure.
+            let _ = w.write_live();
         }
         let end = w.next_offset;
         let prealloc = w
