@@ -16,7 +16,7 @@ pub mod varint;
 pub(crate) fn all_zero(bytes: &[u8]) -> bool {
     let mut blocks = bytes.chunks_exact(4096);
     // The OR of a block vectorises (no early exit inside it).
-    let zero_blocks = (&mut blocks).all(|b| b.iter().fold(0u8, |acc, &x| acc | x) == 0);
+    let zero_blocks = blocks.by_ref().all(|b| b.iter().fold(0u8, |acc, &x| acc | x) == 0);
     zero_blocks && blocks.remainder().iter().all(|&b| b == 0)
 }
 
