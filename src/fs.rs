@@ -128,10 +128,18 @@ impl DirLock {
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the directory", &path, e)),
         }
-        let pid = std::process::id().to_string();
-        file.set_len(0)
-            .and_then(|()| file.write_all(pid.as_bytes()))
-            .map_err(|e| Error::io("writing the lock file", &path, e))?;
+        // Always 11 bytes (a u32 right-aligned, newline), written in place:
+        // truncating the file first cost ~10 ms per open while the kernel was
+        // writing back a large log (measured with strace -T after a kill -9).
+        let pid = format!("{:>10}\n", std::process::id());
+        let write = |file: &mut File| -> io::Result<()> {
+            use std::os::unix::fs::FileExt;
+            if file.metadata()?.len() > pid.len() as u64 {
+                file.set_len(pid.len() as u64)?;
+            }
+            file.write_all_at(pid.as_bytes(), 0)
+        };
+        write(&mut file).map_err(|e| Error::io("writing the lock file", &path, e))?;
         Ok(DirLock { _file: file })
     }
 }

@@ -39,8 +39,17 @@ impl OffsetStore {
             file_bytes: 0,
             durability,
         };
-        // Rewrite on every open: drops a damaged tail and stale entries.
-        store.compact()?;
+        // Rewrite at open: drops a damaged tail and stale entries. A file that
+        // is already exactly its compacted form is kept (the rewrite costs two
+        // fsyncs, on every open of a broker whose groups never commit).
+        let compacted = store.compacted();
+        if compacted == bytes {
+            std::io::Seek::seek(&mut store.file, std::io::SeekFrom::End(0))
+                .map_err(|e| Error::io("opening offsets log", &store.path, e))?;
+            store.file_bytes = bytes.len() as u64;
+        } else {
+            store.replace_with(&compacted)?;
+        }
         Ok(store)
     }
 
@@ -125,6 +134,12 @@ impl OffsetStore {
 
     /// Rewrites the file with only the live commits (temp, fsync, rename, dir fsync).
     fn compact(&mut self) -> Result<()> {
+        let buf = self.compacted();
+        self.replace_with(&buf)
+    }
+
+    /// The file's content with one entry per committed offset.
+    fn compacted(&self) -> Vec<u8> {
         let mut buf = FILE_HEADER.to_vec();
         for (g, offsets) in &self.groups {
             for (tp, offset) in offsets {
@@ -139,7 +154,12 @@ impl OffsetStore {
                 );
             }
         }
-        crate::fs::write_atomic(&self.path, &buf)?;
+        buf
+    }
+
+    /// Atomically replaces the file with `buf` and appends after it from now on.
+    fn replace_with(&mut self, buf: &[u8]) -> Result<()> {
+        crate::fs::write_atomic(&self.path, buf)?;
         let mut file = crate::fs::open_rw(&self.path, "opening offsets log")?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
             .map_err(|e| Error::io("opening offsets log", &self.path, e))?;
