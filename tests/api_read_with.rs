@@ -4,11 +4,12 @@
 //! the stored range, and `Error::Corruption` for a damaged batch whose records
 //! never reach the callback.
 
-use std::path::{Path, PathBuf};
-
-use logbus::format::batch::{self, Peek};
+use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{Broker, ConsumedRecord, Durability, Error, LogConfig, Record, RecordView, TopicConfig};
+
+mod common;
+use common::{batches, segment_paths};
 
 const SEGMENT_BYTES: u64 = 4096;
 
@@ -236,27 +237,6 @@ fn partition_read_with_names_topic_and_partition() {
     ));
     broker.clone().close().unwrap();
     assert!(matches!(p.read_with(0, 1, |_| ()), Err(Error::Closed)));
-}
-
-fn segment_paths(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| (p.file_stem().unwrap().to_str().unwrap().parse().unwrap(), p))
-        .collect();
-    out.sort();
-    out
-}
-
-fn batches(bytes: &[u8]) -> Vec<(usize, batch::BatchHeader)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Peek::Batch(h) = batch::peek(&bytes[pos..]) {
-        out.push((pos, h));
-        pos += h.len as usize;
-    }
-    out
 }
 
 #[test]

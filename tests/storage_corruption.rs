@@ -3,11 +3,14 @@
 //! record and never a panic; `verify()` finds the damage; other segments
 //! still read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use logbus::format::batch::{self, Peek};
+use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{ConsumedRecord, Durability, Error, LogConfig, Record, TopicConfig};
+
+mod common;
+use common::{batches, segment_paths};
 
 const SEGMENT_BYTES: u64 = 4096;
 
@@ -56,27 +59,6 @@ fn fill(dir: &Path, n: u64) {
         i += 1;
     }
     log.close().unwrap();
-}
-
-fn segment_paths(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .map(|p| (p.file_stem().unwrap().to_str().unwrap().parse().unwrap(), p))
-        .collect();
-    out.sort();
-    out
-}
-
-fn batches(bytes: &[u8]) -> Vec<(usize, batch::BatchHeader)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Peek::Batch(h) = batch::peek(&bytes[pos..]) {
-        out.push((pos, h));
-        pos += h.len as usize;
-    }
-    out
 }
 
 /// Asserts `err` is a corruption error about `path` whose message names the file and position.

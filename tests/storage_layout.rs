@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use logbus::format::batch::{self, Peek};
+use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{Durability, Error, LogConfig, Record, TopicConfig};
+
+mod common;
+use common::batches;
 
 fn open(dir: &Path, topic: TopicConfig) -> Log {
     Log::open(dir, LogConfig::from_topic(&topic, Durability::PageCache)).unwrap()
@@ -39,17 +42,6 @@ fn segment_bases(dir: &Path) -> Vec<u64> {
         .collect();
     bases.sort_unstable();
     bases
-}
-
-/// Batches of a segment file: (position, header), stopping at zeros or the end.
-fn batches(bytes: &[u8]) -> Vec<(usize, batch::BatchHeader)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Peek::Batch(h) = batch::peek(&bytes[pos..]) {
-        out.push((pos, h));
-        pos += h.len as usize;
-    }
-    out
 }
 
 #[test]

@@ -7,10 +7,12 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use logbus::format::batch::{self, Peek};
 use logbus::format::checkpoint::{self, Checkpoint};
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
+
+mod common;
+use common::batches;
 
 const CKPT: &str = "recovery.ckpt";
 
@@ -76,17 +78,6 @@ fn active_segment(dir: &Path) -> PathBuf {
         .collect();
     logs.sort();
     logs.pop().unwrap()
-}
-
-/// Batches of a segment file: (position, header).
-fn batches(bytes: &[u8]) -> Vec<(usize, batch::BatchHeader)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Peek::Batch(h) = batch::peek(&bytes[pos..]) {
-        out.push((pos, h));
-        pos += h.len as usize;
-    }
-    out
 }
 
 #[derive(Debug, Clone, Copy)]

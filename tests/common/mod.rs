@@ -1,0 +1,29 @@
+//! Helpers shared by the storage tests (each test binary uses some of them).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use logbus::format::batch::{self, BatchHeader, Peek};
+
+/// The `.log` files of a partition directory with their base offsets, ascending.
+pub fn segment_paths(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| (p.file_stem().unwrap().to_str().unwrap().parse().unwrap(), p))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Batches of a segment file: (position, header), stopping at zeros or the end.
+pub fn batches(bytes: &[u8]) -> Vec<(usize, BatchHeader)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Peek::Batch(h) = batch::peek(&bytes[pos..]) {
+        out.push((pos, h));
+        pos += h.len as usize;
+    }
+    out
+}
