@@ -46,6 +46,18 @@ pub fn push(out: &mut Vec<u8>, value: u64) {
 /// Reads a varint from `src` at `*pos`, advancing `*pos`.
 #[inline]
 pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    // One byte (values below 128) is the common case for every record field
+    // but long keys and values: no loop.
+    if let Some(&byte) = src.get(*pos) {
+        if byte < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(byte));
+        }
+    }
+    get_long(src, pos)
+}
+
+fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
     let mut value: u64 = 0;
     let start = *pos;
     for shift in (0..64).step_by(7) {
