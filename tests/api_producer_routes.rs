@@ -91,3 +91,35 @@ fn a_reopened_broker_on_the_same_directory_gets_the_sends() {
     let broker = Broker::open(dir.path()).unwrap();
     assert_eq!(broker.topic("t").unwrap().partition(0).unwrap().end_offset(), 2);
 }
+
+/// The route a thread cached for a closed broker holds that broker's logs
+/// (their segments stay mapped) until the thread's next send replaces it; the
+/// replaced route is then released (off the sending thread), unmapping them.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_replaced_route_releases_the_old_brokers_mappings() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mapped = |dir: &std::path::Path| {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(dir.to_str().unwrap()))
+    };
+    let a = Broker::open(da.path()).unwrap();
+    a.create_topic("t", TopicConfig::new(1)).unwrap();
+    a.producer().send("t", Record::new("a")).unwrap();
+    a.close().unwrap();
+    assert!(
+        mapped(da.path()),
+        "this thread's route keeps the closed broker's segment mapped"
+    );
+    let b = Broker::open(db.path()).unwrap();
+    b.create_topic("t", TopicConfig::new(1)).unwrap();
+    b.producer().send("t", Record::new("b")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mapped(da.path()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!mapped(da.path()), "the old broker's segments are still mapped");
+    b.close().unwrap();
+}
