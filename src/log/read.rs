@@ -122,7 +122,10 @@ impl LogInner {
         let mut idx = segs.partition_point(|s| s.base <= offset).saturating_sub(1);
         let mut next = offset;
         let mut total = 0;
-        while total < max {
+        // Stop at the end loaded above: segments rolled since then follow in
+        // the snapshot, and their first batch (past `end`) would read as a
+        // batch where `next` was expected, i.e. as damage.
+        while total < max && next < end {
             let Some(seg) = segs.get(idx) else { break };
             let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, sink)?;
             total += n;
@@ -332,5 +335,36 @@ mod tests {
         assert_eq!(out.len(), 1);
         out.clear();
         assert_eq!(log.inner.read_with_cursor(2, 10, &mut out, &mut cursor).unwrap(), 0);
+    }
+
+    /// A read loads the end offset, then snapshots the segments; segments
+    /// rolled in between follow the one where the end lies. The read must stop
+    /// at the end instead of walking into them (it took their first batch for
+    /// a batch where the end offset was expected, i.e. for damage: a rare
+    /// `Error::Corruption` in tests/reliability_stress.rs).
+    #[test]
+    fn reads_stop_at_the_loaded_end_even_when_later_segments_exist() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(
+            dir.path(),
+            LogConfig::from_topic(&TopicConfig::new(1).segment_bytes(1024), Durability::PageCache),
+        )
+        .unwrap();
+        while log.segment_count() < 3 {
+            log.append(&[Record::new(vec![7u8; 100])]).unwrap();
+        }
+        let segs = log.inner.segments();
+        let second_base = segs[1].base;
+        let real_end = log.end_offset();
+        // As seen by a reader that loaded the end before the second roll.
+        log.inner.next_offset.store(second_base, Ordering::Release);
+        let got = log.read(0, 10_000);
+        let mut seen = 0;
+        let with = log.read_with(0, 10_000, |_| seen += 1);
+        log.inner.next_offset.store(real_end, Ordering::Release);
+        assert_eq!(got.unwrap().len() as u64, second_base);
+        assert_eq!(with.unwrap(), second_base);
+        assert_eq!(seen, second_base);
     }
 }
