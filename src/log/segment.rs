@@ -189,8 +189,10 @@ impl Segment {
             ix.on_batch(self.base, pos as u32, h)
         });
         ix.finish();
-        if end.damage.is_none() {
-            // Best effort: a failed write only means another rebuild next time.
+        // Best effort: a failed write only means another rebuild next time.
+        // Not for a segment retention already deleted (a reader may still
+        // hold it): that would leave index files without a log.
+        if end.damage.is_none() && self.path.exists() {
             let _ = ix.write_sealed(&ipath, &tpath, self.base, len);
         }
         ix
