@@ -147,11 +147,14 @@ impl Consumer {
     }
 
     fn poll_until(&mut self, deadline: Instant) -> Result<ConsumerRecords> {
+        // Once per poll, not per wait-loop turn, and small: a consumer that
+        // keeps up gets a record or two per poll, and 500 slots (~40 KB) cost
+        // a large malloc and free each time; a full poll grows it a few times.
+        let mut out = Vec::with_capacity(self.core.config.max_poll_records.min(64));
         loop {
             if !self.sync_is_fresh() {
                 self.group_sync()?;
             }
-            let mut out = Vec::with_capacity(self.core.config.max_poll_records.min(4096));
             self.core.fetch(&mut out)?;
             if !out.is_empty() {
                 return Ok(ConsumerRecords { records: out });
