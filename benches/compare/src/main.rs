@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -- [--rounds N] [--quick] [--big] [--only a,b] [--dir PATH]
 //! ```
-//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory.
+//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory sustained.
 //! `COMPARE_CONTENDER=substring` runs only the contenders whose name contains
 //! it (for profiling one of them with `perf record`).
 
@@ -18,13 +18,14 @@ mod pubsub;
 mod recovery;
 mod scan;
 mod stats;
+mod sustained;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use common::Opts;
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "append1",
     "append_batch",
     "scan",
@@ -33,6 +34,7 @@ const SCENARIOS: [&str; 8] = [
     "durable",
     "recovery",
     "memory",
+    "sustained",
 ];
 
 fn usage() -> ! {
@@ -157,6 +159,7 @@ fn main() {
             "durable" => durable::durable(&o),
             "recovery" => recovery::recovery(&o),
             "memory" => recovery::memory(&o),
+            "sustained" => sustained::sustained(&o),
             _ => unreachable!(),
         }
     }
