@@ -108,6 +108,28 @@ pub fn open_rw(path: &Path, context: &'static str) -> Result<File> {
 #[derive(Debug)]
 pub struct DirLock {
     _file: File,
+    /// The lock file's canonical path, as registered in `HELD`.
+    path: PathBuf,
+}
+
+/// Lock files this process holds. A `flock` belongs to the open file, and a
+/// child being spawned by another thread holds a copy of every descriptor
+/// until it execs: for that moment, a lock this process already released
+/// still looks held, by this process. `acquire` tells that apart from a
+/// broker of this process really holding it.
+static HELD: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new());
+
+/// How long `acquire` waits for a released lock that a spawning child still
+/// holds a copy of.
+const RELEASED_LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock();
+        if let Some(i) = held.iter().position(|p| p == &self.path) {
+            held.swap_remove(i);
+        }
+    }
 }
 
 impl DirLock {
@@ -115,18 +137,30 @@ impl DirLock {
     pub fn acquire(dir: &Path) -> Result<DirLock> {
         let path = dir.join("@lock");
         let mut file = open_rw(&path, "opening the lock file")?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let pid = fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u32>().ok());
-                return Err(Error::Locked {
-                    path: dir.to_path_buf(),
-                    pid,
-                });
+        // One name per file, however the directory was spelled.
+        let held_as = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let deadline = std::time::Instant::now() + RELEASED_LOCK_GRACE;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    let pid = fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    // This process's pid, but no broker of this process holds
+                    // it: a released lock still held by a spawning child.
+                    let released_here = pid == Some(std::process::id()) && !HELD.lock().contains(&held_as);
+                    if released_here && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        path: dir.to_path_buf(),
+                        pid,
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the directory", &path, e)),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking the directory", &path, e)),
         }
         // Always 11 bytes (a u32 right-aligned, newline), written in place:
         // truncating the file first cost ~10 ms per open while the kernel was
@@ -140,7 +174,11 @@ impl DirLock {
             file.write_all_at(pid.as_bytes(), 0)
         };
         write(&mut file).map_err(|e| Error::io("writing the lock file", &path, e))?;
-        Ok(DirLock { _file: file })
+        HELD.lock().push(held_as.clone());
+        Ok(DirLock {
+            _file: file,
+            path: held_as,
+        })
     }
 }
 
@@ -172,6 +210,40 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
         }
     }
     Some(id)
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::DirLock;
+    use crate::error::Error;
+
+    /// A child being spawned holds a copy of the lock's descriptor until it
+    /// execs: a reopen right after a close waits for it instead of failing.
+    #[test]
+    fn a_released_lock_still_held_by_a_copied_descriptor_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = DirLock::acquire(dir.path()).unwrap();
+        let copy = lock._file.try_clone().unwrap(); // shares the flock, like a fork
+        drop(lock);
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(copy);
+        });
+        let again = DirLock::acquire(dir.path());
+        holder.join().unwrap();
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn a_lock_held_by_this_process_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let _lock = DirLock::acquire(dir.path()).unwrap();
+        let second = DirLock::acquire(dir.path());
+        assert!(
+            matches!(second, Err(Error::Locked { pid: Some(p), .. }) if p == std::process::id()),
+            "{second:?}"
+        );
+    }
 }
 
 #[cfg(test)]
