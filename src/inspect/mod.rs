@@ -42,8 +42,6 @@ pub use segfile::{list_segments, BatchStatus, SegmentFile, WalkEnd, WalkOptions,
 pub use verify::{PartitionCheck, SegmentCheck};
 
 const META_FILE: &str = "topic.meta";
-const CHECKPOINT_FILE: &str = "recovery.ckpt";
-const LIVE_FILE: &str = "recovery.live";
 
 /// A read-only view of a broker directory (see the module docs).
 #[derive(Debug, Clone)]
@@ -166,7 +164,7 @@ impl Inspector {
     /// position the recovery checkpoint vouches for (from its start without one).
     pub fn partition_info(&self, topic: &str, partition: u32) -> Result<PartitionInfo> {
         let dir = self.partition_dir(topic, partition)?;
-        let ckpt = std::fs::read(dir.join(CHECKPOINT_FILE))
+        let ckpt = std::fs::read(dir.join(crate::log::CHECKPOINT_FILE))
             .ok()
             .and_then(|b| checkpoint::decode(&b).ok());
         let bases = match list_segments(&dir) {
@@ -195,12 +193,7 @@ impl Inspector {
         let len = seg.len()?;
         // A live checkpoint of this boot is a hint as good as an fsynced one
         // (the walk below checks what follows it either way).
-        let live = crate::fs::boot_id().and_then(|id| {
-            std::fs::read(dir.join(LIVE_FILE))
-                .ok()
-                .and_then(|b| checkpoint::decode_live(&b).ok())
-                .filter(|c| c.boot_id == id)
-        });
+        let live = crate::log::live_checkpoint_of_this_boot(&dir).ok().flatten();
         let hint = ckpt
             .map(|c| (c.segment_base, c.position, c.next_offset))
             .into_iter()

@@ -31,6 +31,7 @@ use mmap::MapWriter;
 use segment::Segment;
 
 pub use recovery::RecoveryReport;
+pub(crate) use recovery::{live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 
 /// A durable, segmented, checksummed log of records: one partition.
 ///

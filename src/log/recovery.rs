@@ -35,22 +35,26 @@ pub struct RecoveryReport {
     pub damage: Vec<String>,
 }
 
-pub(super) const CHECKPOINT_FILE: &str = "recovery.ckpt";
-pub(super) const LIVE_FILE: &str = "recovery.live";
+pub(crate) const CHECKPOINT_FILE: &str = "recovery.ckpt";
+pub(crate) const LIVE_FILE: &str = "recovery.live";
+
+/// The partition's live checkpoint, if there is a valid one written on this
+/// kernel boot (the only boot it may be trusted on).
+pub(crate) fn live_checkpoint_of_this_boot(dir: &Path) -> Result<Option<LiveCheckpoint>> {
+    let Some(id) = lfs::boot_id() else {
+        return Ok(None);
+    };
+    Ok(lfs::read_optional(&dir.join(LIVE_FILE))?
+        .and_then(|b| checkpoint::decode_live(&b).ok())
+        .filter(|c| c.boot_id == id))
+}
 
 pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<LogInner> {
     lfs::create_dir_durable(dir)?;
     let mut bases = list_segments(dir)?;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
     let ckpt = lfs::read_optional(&ckpt_path)?.and_then(|b| checkpoint::decode(&b).ok());
-    let boot_id = lfs::boot_id();
-    let live_path = dir.join(LIVE_FILE);
-    let live = match boot_id {
-        Some(id) => lfs::read_optional(&live_path)?
-            .and_then(|b| checkpoint::decode_live(&b).ok())
-            .filter(|c| c.boot_id == id),
-        None => None,
-    };
+    let live = live_checkpoint_of_this_boot(dir)?;
     let mut report = RecoveryReport::default();
     let mut dir_dirty = false;
 
@@ -256,12 +260,12 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     }
 
     let ckpt_file = lfs::open_rw(&ckpt_path, "opening recovery checkpoint")?;
-    let live_file = match boot_id {
-        Some(id) => Some(super::durability::LiveFile::new(
-            lfs::open_rw(&live_path, "opening live checkpoint")?,
-            live_path,
-            id,
-        )),
+    let live_file = match lfs::boot_id() {
+        Some(id) => {
+            let live_path = dir.join(LIVE_FILE);
+            let file = lfs::open_rw(&live_path, "opening live checkpoint")?;
+            Some(super::durability::LiveFile::new(file, live_path, id))
+        }
         None => None,
     };
     let start_offset = segments.first().map_or(next_offset, |s| s.base);
