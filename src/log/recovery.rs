@@ -88,9 +88,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         Some(l) => {
             let from = hard_at.map_or(first_base, |(base, _)| base);
             for &base in bases.iter().filter(|&&b| b >= from && b < l.segment_base) {
-                let (path, _, _) = segment::paths(dir, base);
-                let f = fs::File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
-                unsynced.push((Arc::new(f), path));
+                unsynced.push(sync_later(segment::paths(dir, base).0)?);
             }
             Some(Checkpoint {
                 segment_base: l.segment_base,
@@ -209,8 +207,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
                     .map_err(|e| Error::io("syncing recovered segment", &path, e))?;
             } else if i < last {
                 // Synced with the others at the next fsynced checkpoint.
-                let f = fs::File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
-                unsynced.push((Arc::new(f), path.clone()));
+                unsynced.push(sync_later(path.clone())?);
             }
         }
         let _ = pos0;
@@ -323,6 +320,13 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     }
     inner.enforce_retention_now()?;
     Ok(inner)
+}
+
+/// A handle on a segment for the writer's "unsynced" list: written after the
+/// last fsynced checkpoint, it is fsynced by the next one.
+fn sync_later(path: std::path::PathBuf) -> Result<(Arc<fs::File>, std::path::PathBuf)> {
+    let f = fs::File::open(&path).map_err(|e| Error::io("opening segment", &path, e))?;
+    Ok((Arc::new(f), path))
 }
 
 /// Whether a valid batch ending exactly at the live checkpoint's position,
