@@ -8,7 +8,7 @@ use crate::broker::BrokerInner;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::partitioner::partition_for_key;
-use crate::record::{Record, RecordMetadata};
+use crate::record::{Record, RecordMetadata, TopicName};
 use crate::topic::TopicInner;
 
 /// The topic this thread last sent to: with it, a `send` to the same topic
@@ -113,7 +113,7 @@ fn metadata(
         record.timestamp.unwrap_or(append_time)
     };
     RecordMetadata {
-        topic: Arc::clone(&topic.name),
+        topic: TopicName::new(&topic.name),
         partition,
         offset,
         timestamp,

@@ -131,7 +131,7 @@ impl fmt::Debug for Bytes<'_> {
 /// Where a sent record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    pub(crate) topic: Arc<str>,
+    pub(crate) topic: TopicName,
     pub(crate) partition: u32,
     pub(crate) offset: u64,
     pub(crate) timestamp: i64,
@@ -140,7 +140,7 @@ pub struct RecordMetadata {
 impl RecordMetadata {
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.topic.as_str()
     }
     /// The partition.
     pub fn partition(&self) -> u32 {
@@ -153,6 +153,58 @@ impl RecordMetadata {
     /// The record's timestamp as stored (create time or log-append time).
     pub fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+}
+
+/// A topic name as send metadata holds it: inline when short, so a send
+/// bumps no reference count (an atomic increment, and a decrement when the
+/// caller drops the metadata: ~10 ns of a ~170 ns send), else shared.
+#[derive(Clone)]
+pub(crate) enum TopicName {
+    Inline { len: u8, bytes: [u8; TopicName::INLINE] },
+    Shared(Arc<str>),
+}
+
+impl TopicName {
+    /// Longest name kept inline (the enum is then as large as 2 words + 16 bytes).
+    const INLINE: usize = 30;
+
+    pub(crate) fn new(name: &Arc<str>) -> TopicName {
+        let mut bytes = [0u8; TopicName::INLINE];
+        match bytes.get_mut(..name.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(name.as_bytes());
+                TopicName::Inline {
+                    len: name.len() as u8,
+                    bytes,
+                }
+            }
+            None => TopicName::Shared(Arc::clone(name)),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // A prefix of a `str` cut at its full length: always valid UTF-8.
+            TopicName::Inline { len, bytes } => {
+                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default()).unwrap_or_default()
+            }
+            TopicName::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for TopicName {
+    fn eq(&self, other: &TopicName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TopicName {}
+
+impl fmt::Debug for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -335,5 +387,26 @@ impl fmt::Debug for RecordView<'_> {
             .field("value", &Bytes(self.value()))
             .field("headers", &self.rec.header_count)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_read_back_whether_inline_or_shared() {
+        for len in [0, 1, 29, 30, 31, 249] {
+            let name: Arc<str> = Arc::from("t".repeat(len).as_str());
+            let t = TopicName::new(&name);
+            assert_eq!(t.as_str(), &*name);
+            assert_eq!(matches!(t, TopicName::Inline { .. }), len <= TopicName::INLINE);
+            assert_eq!(t.clone(), t);
+            assert_eq!(format!("{t:?}"), format!("{:?}", &*name));
+        }
+        // Shared names are the caller's allocation, not a copy.
+        let long: Arc<str> = Arc::from("x".repeat(100).as_str());
+        let _t = TopicName::new(&long);
+        assert_eq!(Arc::strong_count(&long), 2);
     }
 }
