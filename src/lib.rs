@@ -75,5 +75,5 @@ pub use group::{GroupDescription, MemberDescription, PartitionLag};
 pub use log::{Appended, Log, RecoveryReport};
 pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
-pub use record::{ConsumedRecord, Record, RecordMetadata, RecordView};
+pub use record::{BorrowedRecord, ConsumedRecord, Record, RecordMetadata, RecordView};
 pub use topic::{validate_topic_name, Partition, Topic};

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::broker::BrokerInner;
 use crate::error::{Error, Result};
+use crate::format::batch::Encode;
 use crate::log::Log;
 use crate::partitioner::partition_for_key;
-use crate::record::{Record, RecordMetadata, TopicName};
+use crate::record::{BorrowedRecord, Record, RecordMetadata, TopicName};
 use crate::topic::TopicInner;
 
 /// The topic this thread last sent to: with it, a `send` to the same topic
@@ -77,8 +78,8 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-fn choose_partition(topic: &TopicInner, record: &Record, count: u32) -> Result<u32> {
-    if let Some(p) = record.partition {
+fn choose_partition<R: Encode>(topic: &TopicInner, record: &R, count: u32) -> Result<u32> {
+    if let Some(p) = record.target_partition() {
         if p >= count {
             return Err(Error::UnknownPartition {
                 topic: topic.name.to_string(),
@@ -88,7 +89,7 @@ fn choose_partition(topic: &TopicInner, record: &Record, count: u32) -> Result<u
         }
         return Ok(p);
     }
-    if let Some(key) = &record.key {
+    if let Some(key) = record.key_bytes() {
         let partitioner = topic.config.read().partitioner;
         return Ok(partition_for_key(partitioner, key, count));
     }
@@ -99,18 +100,18 @@ fn choose_partition(topic: &TopicInner, record: &Record, count: u32) -> Result<u
     Ok((n % u64::from(count)) as u32)
 }
 
-fn metadata(
+fn metadata<R: Encode>(
     topic: &TopicInner,
     partition: u32,
     offset: u64,
-    record: &Record,
+    record: &R,
     append_time: i64,
     log_time: bool,
 ) -> RecordMetadata {
     let timestamp = if log_time {
         append_time
     } else {
-        record.timestamp.unwrap_or(append_time)
+        record.create_time().unwrap_or(append_time)
     };
     RecordMetadata {
         topic: TopicName::new(&topic.name),
@@ -124,22 +125,33 @@ impl Producer {
     /// Appends one record; returns where it landed. Under `Durability::Sync`
     /// returns once it is on stable storage.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        self.send_one(topic, &record)
+    }
+
+    /// [`send`](Self::send) from bytes the caller lends: no allocation per
+    /// record, the bytes are copied once, into the segment.
+    pub fn send_borrowed(&self, topic: &str, record: BorrowedRecord<'_>) -> Result<RecordMetadata> {
+        self.send_one(topic, &record)
+    }
+
+    fn send_one<R: Encode>(&self, topic: &str, record: &R) -> Result<RecordMetadata> {
         self.with_topic(topic, |t, logs| {
             t.check_live()?;
-            let partition = choose_partition(t, &record, logs.len() as u32)?;
+            let partition = choose_partition(t, record, logs.len() as u32)?;
             let Some(log) = logs.get(partition as usize) else {
                 return Err(Error::UnknownTopic {
                     topic: topic.to_string(),
                 });
             };
             let appended = log
-                .append(std::slice::from_ref(&record))
+                .inner
+                .append(std::slice::from_ref(record))
                 .map_err(|e| self.map_closed(t, e))?;
             Ok(metadata(
                 t,
                 partition,
                 appended.base_offset,
-                &record,
+                record,
                 appended.append_time,
                 log.inner.config.log_append_time,
             ))
@@ -195,17 +207,23 @@ impl Producer {
     /// partition, too large), none is written.
     pub fn send_batch(&self, topic: &str, records: impl IntoIterator<Item = Record>) -> Result<Vec<RecordMetadata>> {
         let records: Vec<Record> = records.into_iter().collect();
+        self.with_topic(topic, |t, logs| self.send_routed(t, logs, &records))
+    }
+
+    /// [`send_batch`](Self::send_batch) from bytes the caller lends: no
+    /// allocation per record.
+    pub fn send_batch_borrowed(&self, topic: &str, records: &[BorrowedRecord<'_>]) -> Result<Vec<RecordMetadata>> {
         self.with_topic(topic, |t, logs| self.send_routed(t, logs, records))
     }
 
-    fn send_routed(&self, t: &TopicInner, logs: &[Log], records: Vec<Record>) -> Result<Vec<RecordMetadata>> {
+    fn send_routed<R: Encode>(&self, t: &TopicInner, logs: &[Log], records: &[R]) -> Result<Vec<RecordMetadata>> {
         t.check_live()?;
         let count = logs.len() as u32;
         let parts = records
             .iter()
             .map(|r| choose_partition(t, r, count))
             .collect::<Result<Vec<u32>>>()?;
-        let meta = |log: &Log, p: u32, first: u64, k: usize, r: &Record, at: i64| {
+        let meta = |log: &Log, p: u32, first: u64, k: usize, r: &R, at: i64| {
             metadata(t, p, first + k as u64, r, at, log.inner.config.log_append_time)
         };
         // One partition (a one-partition topic, one key, one explicit
@@ -216,7 +234,7 @@ impl Producer {
                     topic: t.name.to_string(),
                 });
             };
-            let appended = log.append(&records).map_err(|e| self.map_closed(t, e))?;
+            let appended = log.inner.append(records).map_err(|e| self.map_closed(t, e))?;
             let (first, at) = (appended.base_offset, appended.append_time);
             return Ok(records
                 .iter()
@@ -225,34 +243,32 @@ impl Producer {
                 .collect());
         }
         // Several partitions: validate every group before writing any.
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); count as usize];
-        for (i, &p) in parts.iter().enumerate() {
+        let mut groups: Vec<Vec<&R>> = (0..count).map(|_| Vec::new()).collect();
+        let mut places: Vec<(u32, usize)> = Vec::with_capacity(records.len());
+        for (r, &p) in records.iter().zip(&parts) {
             if let Some(g) = groups.get_mut(p as usize) {
-                g.push(i);
+                places.push((p, g.len()));
+                g.push(r);
             }
         }
         for (group, log) in groups.iter().zip(logs) {
-            log.inner
-                .validate_records(group.iter().filter_map(|&i| records.get(i)))?;
+            log.inner.validate_records(group.iter().copied())?;
         }
-        let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-        let mut out: Vec<Option<RecordMetadata>> = vec![None; slots.len()];
-        for (p, (group, log)) in groups.iter().zip(logs).enumerate() {
-            if group.is_empty() {
-                continue;
-            }
-            let rs: Vec<Record> = group
-                .iter()
-                .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
-                .collect();
-            let appended = log.append(&rs).map_err(|e| self.map_closed(t, e))?;
-            for (k, (&i, r)) in group.iter().zip(&rs).enumerate() {
-                if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(meta(log, p as u32, appended.base_offset, k, r, appended.append_time));
-                }
+        let mut firsts: Vec<(u64, i64)> = vec![(0, 0); groups.len()];
+        for ((group, log), first) in groups.iter().zip(logs).zip(&mut firsts) {
+            if !group.is_empty() {
+                let appended = log.inner.append(group).map_err(|e| self.map_closed(t, e))?;
+                *first = (appended.base_offset, appended.append_time);
             }
         }
-        Ok(out.into_iter().flatten().collect())
+        Ok(records
+            .iter()
+            .zip(places)
+            .filter_map(|(r, (p, k))| {
+                let (first, at) = *firsts.get(p as usize)?;
+                Some(meta(logs.get(p as usize)?, p, first, k, r, at))
+            })
+            .collect())
     }
 
     /// Makes everything sent so far (by anyone) durable.

@@ -128,6 +128,117 @@ impl fmt::Debug for Bytes<'_> {
     }
 }
 
+/// A record whose bytes the caller lends for the send: the allocation-free
+/// way to produce. The log copies the bytes into the segment during the
+/// send, so they need to live only as long as the call.
+///
+/// ```
+/// # fn main() -> logbus::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use logbus::{Broker, BorrowedRecord, TopicConfig};
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("ticks", TopicConfig::new(1))?;
+/// let producer = broker.producer();
+/// let mut buf = [0u8; 16];
+/// for i in 0..10u64 {
+///     buf[..8].copy_from_slice(&i.to_le_bytes()); // reuse one buffer
+///     producer.send_borrowed("ticks", BorrowedRecord::new(&buf).with_key(b"sensor-1"))?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BorrowedRecord<'a> {
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: &'a [u8],
+    pub(crate) headers: &'a [(&'a str, &'a [u8])],
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) partition: Option<u32>,
+}
+
+impl<'a> BorrowedRecord<'a> {
+    /// A record with this value, no key, no headers.
+    pub fn new(value: &'a [u8]) -> BorrowedRecord<'a> {
+        BorrowedRecord {
+            key: None,
+            value,
+            headers: &[],
+            timestamp: None,
+            partition: None,
+        }
+    }
+
+    /// Sets the key (records with the same key go to the same partition).
+    #[must_use]
+    pub fn with_key(mut self, key: &'a [u8]) -> BorrowedRecord<'a> {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the headers, in order.
+    #[must_use]
+    pub fn with_headers(mut self, headers: &'a [(&'a str, &'a [u8])]) -> BorrowedRecord<'a> {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets the timestamp, ms since the epoch (unset: the log's clock at the append).
+    #[must_use]
+    pub fn with_timestamp(mut self, ts_ms: i64) -> BorrowedRecord<'a> {
+        self.timestamp = Some(ts_ms);
+        self
+    }
+
+    /// Sends to this partition, whatever the key.
+    #[must_use]
+    pub fn with_partition(mut self, partition: u32) -> BorrowedRecord<'a> {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The key.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+
+    /// The value.
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> &'a [(&'a str, &'a [u8])] {
+        self.headers
+    }
+
+    /// The timestamp set with [`with_timestamp`](Self::with_timestamp).
+    pub fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+
+    /// The partition set with [`with_partition`](Self::with_partition).
+    pub fn partition(&self) -> Option<u32> {
+        self.partition
+    }
+
+    /// Bytes of key, value and headers (what `max_record_bytes` limits).
+    pub fn size(&self) -> usize {
+        self.key.map_or(0, <[u8]>::len)
+            + self.value.len()
+            + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+    }
+
+    /// An owned copy.
+    pub fn to_record(&self) -> Record {
+        Record {
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.to_vec(),
+            headers: self.headers.iter().map(|&(n, v)| (n.to_string(), v.to_vec())).collect(),
+            timestamp: self.timestamp,
+            partition: self.partition,
+        }
+    }
+}
+
 /// Where a sent record landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {

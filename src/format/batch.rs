@@ -22,7 +22,7 @@
 //! name, `varint value_len`, value.
 
 use super::{le, varint, DecodeError};
-use crate::record::Record;
+use crate::record::{BorrowedRecord, Record};
 
 /// First four bytes of every batch.
 pub const MAGIC: [u8; 4] = *b"LBat";
@@ -37,6 +37,96 @@ const KNOWN_ATTRS: u8 = ATTR_LOG_APPEND_TIME;
 /// Largest record framing overhead beyond key + value + header bytes, for one
 /// record with no headers (length prefix, deltas, key and value lengths, header count).
 pub const RECORD_OVERHEAD: usize = 5 * varint::MAX_LEN;
+
+/// What the encoder needs of a record to send: implemented by [`Record`]
+/// (owned bytes), [`BorrowedRecord`] (the caller's bytes, no allocation) and
+/// references to either.
+pub trait Encode {
+    /// The key, if any.
+    fn key_bytes(&self) -> Option<&[u8]>;
+    /// The value.
+    fn value_bytes(&self) -> &[u8];
+    /// Number of headers.
+    fn header_count(&self) -> usize;
+    /// The headers in order, as (UTF-8 name bytes, value).
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])>;
+    /// The timestamp set by the sender (`None`: the log's clock at the append).
+    fn create_time(&self) -> Option<i64>;
+    /// The partition set by the sender, if any.
+    fn target_partition(&self) -> Option<u32>;
+    /// Key, value and header bytes (what `max_record_bytes` limits).
+    fn payload_size(&self) -> usize {
+        self.key_bytes().map_or(0, <[u8]>::len)
+            + self.value_bytes().len()
+            + self.header_pairs().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+    }
+}
+
+impl Encode for Record {
+    fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value_bytes(&self) -> &[u8] {
+        &self.value
+    }
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()))
+    }
+    fn create_time(&self) -> Option<i64> {
+        self.timestamp
+    }
+    fn target_partition(&self) -> Option<u32> {
+        self.partition
+    }
+}
+
+impl Encode for BorrowedRecord<'_> {
+    fn key_bytes(&self) -> Option<&[u8]> {
+        self.key
+    }
+    fn value_bytes(&self) -> &[u8] {
+        self.value
+    }
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|&(n, v)| (n.as_bytes(), v))
+    }
+    fn create_time(&self) -> Option<i64> {
+        self.timestamp
+    }
+    fn target_partition(&self) -> Option<u32> {
+        self.partition
+    }
+}
+
+impl<T: Encode> Encode for &T {
+    fn key_bytes(&self) -> Option<&[u8]> {
+        (**self).key_bytes()
+    }
+    fn value_bytes(&self) -> &[u8] {
+        (**self).value_bytes()
+    }
+    fn header_count(&self) -> usize {
+        (**self).header_count()
+    }
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        (**self).header_pairs()
+    }
+    fn create_time(&self) -> Option<i64> {
+        (**self).create_time()
+    }
+    fn target_partition(&self) -> Option<u32> {
+        (**self).target_partition()
+    }
+    fn payload_size(&self) -> usize {
+        (**self).payload_size()
+    }
+}
 
 /// The decoded fixed header of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,23 +171,24 @@ pub enum Peek {
 
 /// Bytes a record takes inside a batch, length prefix included.
 #[inline]
-pub fn record_len(r: &Record, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
+pub fn record_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
     let body = record_body_len(r, ts, base_ts, offset_delta);
     varint::len(body as u64) + body
 }
 
 #[inline]
-fn record_body_len(r: &Record, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
+fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
+    let value = r.value_bytes();
     let mut n = varint::len(u64::from(offset_delta))
         + varint::len(varint::zigzag(ts.wrapping_sub(base_ts)))
-        + varint::len(r.value.len() as u64)
-        + r.value.len()
-        + varint::len(r.headers.len() as u64);
-    n += match &r.key {
+        + varint::len(value.len() as u64)
+        + value.len()
+        + varint::len(r.header_count() as u64);
+    n += match r.key_bytes() {
         None => 1,
         Some(k) => varint::len(k.len() as u64 + 1) + k.len(),
     };
-    for (name, value) in &r.headers {
+    for (name, value) in r.header_pairs() {
         n += varint::len(name.len() as u64) + name.len() + varint::len(value.len() as u64) + value.len();
     }
     n
@@ -105,15 +196,15 @@ fn record_body_len(r: &Record, ts: i64, base_ts: i64, offset_delta: u32) -> usiz
 
 /// How many records from the front of `records` fit in one batch of at most
 /// `max_len` bytes, and that batch's length. `(0, 0)` when not even the first fits.
-pub fn plan(records: &[Record], ts: impl Fn(&Record) -> i64, max_len: usize) -> (usize, usize) {
+pub fn plan<R: Encode>(records: &[R], ts: impl Fn(&R) -> i64, max_len: usize) -> (usize, usize) {
     plan_lens(records, ts, max_len, &mut Vec::new())
 }
 
 /// [`plan`], also leaving each planned record's body length in `body_lens`
 /// for [`encode_planned`], so lengths are computed once per record.
-pub fn plan_lens(
-    records: &[Record],
-    ts: impl Fn(&Record) -> i64,
+pub fn plan_lens<R: Encode>(
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
     max_len: usize,
     body_lens: &mut Vec<u32>,
 ) -> (usize, usize) {
@@ -142,12 +233,12 @@ pub fn plan_lens(
 
 /// Encodes `records` as one batch into `dst`, which must be exactly the
 /// length [`plan`] returned for them. Returns the batch header written.
-pub fn encode(
+pub fn encode<R: Encode>(
     dst: &mut [u8],
     base_offset: u64,
     attributes: u8,
-    records: &[Record],
-    ts: impl Fn(&Record) -> i64,
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
 ) -> BatchHeader {
     let mut lens = Vec::with_capacity(records.len());
     plan_lens(records, &ts, usize::MAX, &mut lens);
@@ -155,12 +246,12 @@ pub fn encode(
 }
 
 /// [`encode`] with the body lengths [`plan_lens`] computed.
-pub fn encode_planned(
+pub fn encode_planned<R: Encode>(
     dst: &mut [u8],
     base_offset: u64,
     attributes: u8,
-    records: &[Record],
-    ts: impl Fn(&Record) -> i64,
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
     body_lens: &[u32],
 ) -> BatchHeader {
     let base_ts = records.first().map(&ts).unwrap_or(0);
@@ -187,24 +278,25 @@ pub fn encode_planned(
 }
 
 #[inline]
-fn write_record(dst: &mut [u8], r: &Record, body: usize, ts_delta: i64, offset_delta: u32) -> usize {
+fn write_record<R: Encode>(dst: &mut [u8], r: &R, body: usize, ts_delta: i64, offset_delta: u32) -> usize {
     let mut w = Writer { dst, pos: 0 };
     w.varint(body as u64);
     w.varint(u64::from(offset_delta));
     w.varint(varint::zigzag(ts_delta));
-    match &r.key {
+    match r.key_bytes() {
         None => w.varint(0),
         Some(k) => {
             w.varint(k.len() as u64 + 1);
             w.bytes(k);
         }
     }
-    w.varint(r.value.len() as u64);
-    w.bytes(&r.value);
-    w.varint(r.headers.len() as u64);
-    for (name, value) in &r.headers {
+    let value = r.value_bytes();
+    w.varint(value.len() as u64);
+    w.bytes(value);
+    w.varint(r.header_count() as u64);
+    for (name, value) in r.header_pairs() {
         w.varint(name.len() as u64);
-        w.bytes(name.as_bytes());
+        w.bytes(name);
         w.varint(value.len() as u64);
         w.bytes(value);
     }

@@ -25,7 +25,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::notify::WaitList;
-use crate::record::{ConsumedRecord, Record, RecordView};
+use crate::record::{BorrowedRecord, ConsumedRecord, Record, RecordView};
 use index::ActiveIndexFiles;
 use mmap::MapWriter;
 use segment::Segment;
@@ -199,6 +199,12 @@ impl Log {
     /// segment roll). Returns the first offset; the others follow in order.
     /// Nothing is written if any record is over the size limit.
     pub fn append(&self, records: &[Record]) -> Result<Appended> {
+        self.inner.append(records)
+    }
+
+    /// [`append`](Self::append) from bytes the caller lends: nothing is
+    /// allocated per record (see [`BorrowedRecord`]).
+    pub fn append_borrowed(&self, records: &[BorrowedRecord<'_>]) -> Result<Appended> {
         self.inner.append(records)
     }
 

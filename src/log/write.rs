@@ -14,22 +14,22 @@ use super::segment::{self, Segment};
 use super::{now_ms, Appended, LogInner, Writer};
 use crate::config::Durability;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, Peek, Records};
+use crate::format::batch::{self, Encode, Peek, Records};
 use crate::record::Record;
 
 impl LogInner {
     /// Checks every record against the size limits; nothing is written on failure.
-    pub(crate) fn validate_records<'a>(&self, records: impl IntoIterator<Item = &'a Record>) -> Result<()> {
+    pub(crate) fn validate_records<R: Encode>(&self, records: impl IntoIterator<Item = R>) -> Result<()> {
         let max = self.config.max_record_bytes as usize;
         let room = self.config.segment_bytes as usize;
         for r in records {
-            let size = r.size();
+            let size = r.payload_size();
             // Exact framing only matters when the record is near a segment's size.
-            let bound = size + batch::HEADER_LEN + batch::RECORD_OVERHEAD + r.headers.len() * 2 * 10;
+            let bound = size + batch::HEADER_LEN + batch::RECORD_OVERHEAD + r.header_count() * 2 * 10;
             let framed = if bound <= room {
                 0
             } else {
-                batch::HEADER_LEN + batch::record_len(r, 0, 0, 0)
+                batch::HEADER_LEN + batch::record_len(&r, 0, 0, 0)
             };
             if size > max || framed > room {
                 return Err(Error::RecordTooLarge {
@@ -42,13 +42,19 @@ impl LogInner {
         Ok(())
     }
 
-    pub(crate) fn append(&self, records: &[Record]) -> Result<Appended> {
+    pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
         self.check_open()?;
         self.check_poisoned()?;
         self.validate_records(records)?;
         let now = now_ms();
         let append_time = self.config.log_append_time;
-        let ts = move |r: &Record| if append_time { now } else { r.timestamp.unwrap_or(now) };
+        let ts = move |r: &R| {
+            if append_time {
+                now
+            } else {
+                r.create_time().unwrap_or(now)
+            }
+        };
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
 
         let mut guard = self.writer.lock();
@@ -69,7 +75,7 @@ impl LogInner {
                     // validate_records guarantees this cannot happen.
                     return Err(Error::RecordTooLarge {
                         topic: self.topic.to_string(),
-                        size: rest.first().map_or(0, Record::size),
+                        size: rest.first().map_or(0, Encode::payload_size),
                         max: self.config.max_record_bytes as usize,
                     });
                 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use commitlog::message::MessageBuf;
 use commitlog::{CommitLog, LogOptions};
 use logbus::log::Log;
-use logbus::{Broker, LogConfig, Record, TopicConfig};
+use logbus::{BorrowedRecord, Broker, LogConfig, Record, TopicConfig};
 
 use crate::common::{framed, rate, raw_file, runtime, value, write_all_fd, Arena, Opts};
 use crate::stats::{interleave, print_table, Run};
@@ -29,6 +29,7 @@ pub fn append1(o: &Opts) {
         "kafko",
         "write(2)",
         "copy+crc",
+        "logbus send_borrowed",
     ];
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
@@ -100,13 +101,28 @@ pub fn append1(o: &Opts) {
             std::hint::black_box(x);
             vec![rate(n, t)]
         }),
+        // No allocation per record: the value is lent for the call.
+        Box::new(|| {
+            let d = o.tempdir();
+            let b = Broker::open(d.path()).unwrap();
+            b.create_topic("t", TopicConfig::new(1)).unwrap();
+            let p = b.producer();
+            let t = Instant::now();
+            for i in 0..n as u64 {
+                let v = value(i);
+                p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
+            }
+            let r = rate(n, t);
+            b.close().unwrap();
+            vec![r]
+        }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
     print_table(
         "append1",
         "records/s",
         &s[0],
-        &[(0, 2), (0, 3), (0, 4), (0, 5), (1, 2), (1, 5)],
+        &[(0, 2), (0, 3), (0, 4), (0, 5), (1, 2), (1, 5), (6, 2), (6, 5)],
     );
 }
 
@@ -128,6 +144,7 @@ pub fn append_batch(o: &Opts) {
         "write(2)",
         "copy+crc",
         "copy+crc per record",
+        "logbus send_batch_borrowed",
     ];
     let one = framed(1);
     let mut runs: Vec<Run> = vec![
@@ -220,12 +237,43 @@ pub fn append_batch(o: &Opts) {
             std::hint::black_box(x);
             vec![rate(n, t)]
         }),
+        // The 100 values in one reused buffer, lent for the call: one
+        // allocation per batch (the BorrowedRecord slice), none per record.
+        Box::new(|| {
+            let d = o.tempdir();
+            let b = Broker::open(d.path()).unwrap();
+            b.create_topic("t", TopicConfig::new(1)).unwrap();
+            let p = b.producer();
+            let mut vals = vec![[0u8; 100]; 100];
+            let t = Instant::now();
+            for k in 0..batches as u64 {
+                for (j, v) in vals.iter_mut().enumerate() {
+                    *v = value(k * 100 + j as u64);
+                }
+                let rs: Vec<BorrowedRecord<'_>> = vals.iter().map(|v| BorrowedRecord::new(v)).collect();
+                p.send_batch_borrowed("t", &rs).unwrap();
+            }
+            let r = rate(n, t);
+            b.close().unwrap();
+            vec![r]
+        }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
     print_table(
         "append_batch",
         "records/s",
         &s[0],
-        &[(0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (1, 2), (1, 5), (1, 6)],
+        &[
+            (0, 2),
+            (0, 3),
+            (0, 4),
+            (0, 5),
+            (0, 6),
+            (1, 2),
+            (1, 5),
+            (1, 6),
+            (7, 2),
+            (7, 6),
+        ],
     );
 }
