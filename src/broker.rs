@@ -350,7 +350,7 @@ impl BrokerInner {
     /// Connects a topic's logs to the background thread.
     fn attach(&self, topic: &TopicInner) {
         for log in topic.logs().iter() {
-            let _ = log.inner.background.set(self.prealloc.clone());
+            log.inner.attach_background(self.prealloc.clone());
         }
     }
 

@@ -414,3 +414,34 @@ fn a_position_below_start_offset_follows_the_reset_policy() {
     assert!(first >= start, "returned offset {first} below start_offset {start}");
     assert_eq!(first, start);
 }
+
+#[test]
+fn timeouts_too_large_for_the_clock_wait_instead_of_panicking() {
+    for wait in [
+        logbus::WaitStrategy::Block,
+        logbus::WaitStrategy::SpinThenBlock(Duration::MAX),
+    ] {
+        let (_dir, broker) = setup(1);
+        let mut c = broker
+            .consumer(
+                ConsumerConfig::new()
+                    .offset_reset(OffsetReset::Earliest)
+                    .wait_strategy(wait),
+            )
+            .unwrap();
+        c.assign(&[tp("t", 0)]).unwrap();
+        // Data already there: returned at once.
+        send_n(&broker, 0, 0..3);
+        assert_eq!(c.poll(Duration::MAX).unwrap().len(), 3);
+        // Nothing there yet: waits (no deadline arithmetic overflow) until a
+        // record arrives from another thread.
+        thread::scope(|s| {
+            s.spawn(|| {
+                thread::sleep(Duration::from_millis(20));
+                send_n(&broker, 0, 3..4);
+            });
+            let rs = c.poll(Duration::MAX).unwrap();
+            assert_eq!(offsets(&rs), vec![(0, 3)]);
+        });
+    }
+}

@@ -272,3 +272,70 @@ fn plausible_but_wrong_active_index_entries_after_clean_shutdown() {
     check_lookups(&log, &stamps, "plausible entries, clean");
     log.close().unwrap();
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// A crash image (the directory copied while the log is open) whose active
+/// index already holds entries: reopening keeps the persisted ones, indexes
+/// the recovered tail after them, and every lookup is right, then and after
+/// a second crash image and a clean reopen.
+#[test]
+fn crash_reopen_keeps_persisted_active_entries_and_indexes_the_tail() {
+    let big = |dir: &Path| {
+        Log::open(
+            dir,
+            LogConfig::from_topic(&TopicConfig::new(1).segment_bytes(64 << 20), Durability::PageCache),
+        )
+        .unwrap()
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (a, b, c) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
+    let mut rng = Rng(77);
+    let mut stamps = Vec::new();
+    let append = |log: &Log, stamps: &mut Vec<i64>, rng: &mut Rng, n: usize| {
+        for _ in 0..n {
+            let o = stamps.len() as u64;
+            let ts = 2_000_000 + o as i64 * 10 - rng.below(500) as i64;
+            stamps.push(ts);
+            log.append(&[Record::new(value(o, 2000 + rng.below(1000) as usize)).with_timestamp(ts)])
+                .unwrap();
+        }
+    };
+    let log = big(&a);
+    // Past 2 MiB: the writer writes a live checkpoint, and the index
+    // entries so far to their file.
+    append(&log, &mut stamps, &mut rng, 4000);
+    append(&log, &mut stamps, &mut rng, 1000);
+    copy_dir(&a, &b);
+    log.close().unwrap();
+
+    let ix = b.join("00000000000000000000.index");
+    let before = std::fs::read(&ix).unwrap();
+    let log = big(&b);
+    assert!(!log.recovery_report().clean);
+    check_lookups(&log, &stamps, "crash image 1");
+    let after = std::fs::read(&ix).unwrap();
+    assert_eq!((after.len() - 48) % 8, 0, "whole entries only");
+    assert!(after.len() > 48 + 8, "the tail was indexed: {} bytes", after.len());
+    // The entries persisted before the crash are still there, unchanged.
+    let kept = before.len().min(after.len()) - 48;
+    assert!(kept >= 8, "the crash image had persisted entries");
+    assert_eq!(before[48..48 + kept / 8 * 8], after[48..48 + kept / 8 * 8]);
+
+    append(&log, &mut stamps, &mut rng, 4000);
+    append(&log, &mut stamps, &mut rng, 500);
+    copy_dir(&b, &c);
+    log.close().unwrap();
+    let log = big(&c);
+    check_lookups(&log, &stamps, "crash image 2");
+    log.close().unwrap();
+    let log = big(&c);
+    assert!(log.recovery_report().clean);
+    check_lookups(&log, &stamps, "clean reopen");
+}

@@ -228,10 +228,10 @@ fn a_truncation_invalidates_the_live_checkpoint_first() {
     log.close().unwrap();
 }
 
-/// The writer records a live checkpoint itself every 8 MiB, whatever the
+/// The writer records a live checkpoint itself every 2 MiB, whatever the
 /// background thread's interval: the scan after a crash stays that small.
 #[test]
-fn the_writer_records_a_live_checkpoint_every_8_mib() {
+fn the_writer_records_a_live_checkpoint_every_2_mib() {
     if !has_boot_id() {
         return;
     }
@@ -242,20 +242,20 @@ fn the_writer_records_a_live_checkpoint_every_8_mib() {
     let p = broker.producer();
     let live = dir.path().join("t/0");
     for round in 1..=3u64 {
-        // Just over 8 MiB of batches.
-        for _ in 0..9 {
+        // Just over 2 MiB of batches (~1 MB each).
+        for _ in 0..3 {
             p.send_batch("t", (0..1024).map(|_| Record::new(vec![1u8; 1000])))
                 .unwrap();
         }
-        let c = read_live(&live).expect("no live checkpoint after 8 MiB");
+        let c = read_live(&live).expect("no live checkpoint after 2 MiB");
         assert!(
-            c.position >= round * (8 << 20),
+            c.position >= round * (2 << 20),
             "round {round}: live checkpoint at byte {} only",
             c.position
         );
         // Written right after a batch of 1024 records.
         assert_eq!(c.next_offset % 1024, 0, "round {round}");
-        assert!(c.next_offset <= round * 9 * 1024, "round {round}");
+        assert!(c.next_offset <= round * 3 * 1024, "round {round}");
     }
     broker.close().unwrap();
 }

@@ -269,7 +269,7 @@ impl ConsumerCore {
             // pay a futex wake-up for nearly every record.
             WaitStrategy::Block => Instant::now() + BLOCK_BACKOFF,
             WaitStrategy::Spin => deadline,
-            WaitStrategy::SpinThenBlock(d) => Instant::now() + d,
+            WaitStrategy::SpinThenBlock(d) => Instant::now().checked_add(d).unwrap_or(deadline),
         };
         let spin_only = matches!(self.config.wait, WaitStrategy::Spin | WaitStrategy::SpinThenBlock(_));
         let mut spins = 0u32;

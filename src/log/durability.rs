@@ -104,11 +104,11 @@ impl CheckpointState {
 
 /// Under `PageCache`, the writer itself records a live checkpoint once this
 /// many bytes were appended since its last one (a `pwrite` of 68 bytes and of
-/// the pending index entries, a few microseconds per 8 MiB): the scan after a
+/// the pending index entries, a few microseconds per 2 MiB): the scan after a
 /// process crash stays this small however fast the writer is, where the
 /// background thread's ticks (every 100 ms at most) would leave up to 100 ms
 /// of writes, ~100 MB at full speed, to scan.
-pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 
 impl super::Writer {
     /// Writes a live checkpoint of what is written now (no fsync). Does

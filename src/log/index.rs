@@ -219,8 +219,11 @@ pub struct ActiveIndexFiles {
 }
 
 impl ActiveIndexFiles {
-    /// Opens (or creates) the active index files, truncated to the entries
-    /// `index` already holds, with a fresh unsealed header.
+    /// Opens (or creates) the active index files with a fresh unsealed
+    /// header, keeping the entries `index` counts as persisted (those it was
+    /// loaded from, a prefix of the file's) and writing the rest. Rewriting
+    /// every entry made reopening a large active segment cost a write of its
+    /// whole index (~260 KB for a 350 MB segment) after a crash.
     pub fn open(index_path: &Path, time_path: &Path, base: u64, index: &mut SegIndex) -> Result<ActiveIndexFiles> {
         let offsets = crate::fs::open_rw(index_path, "opening offset index")?;
         let times = crate::fs::open_rw(time_path, "opening time index")?;
@@ -230,14 +233,14 @@ impl ActiveIndexFiles {
             offsets_path: index_path.to_path_buf(),
             times_path: time_path.to_path_buf(),
         };
-        let reset = |f: &File, p: &Path, kind| {
-            f.set_len(fmt::HEADER_LEN as u64)
+        let (po, pt) = index.persisted;
+        let reset = |f: &File, p: &Path, kind: Kind, kept: usize| {
+            f.set_len((fmt::HEADER_LEN + kept * kind.entry_len()) as u64)
                 .and_then(|()| f.write_all_at(&fmt::encode_header(kind, base), 0))
                 .map_err(|e| Error::io("resetting index file", p, e))
         };
-        reset(&files.offsets, index_path, Kind::Offset)?;
-        reset(&files.times, time_path, Kind::Time)?;
-        index.persisted = (0, 0);
+        reset(&files.offsets, index_path, Kind::Offset, po)?;
+        reset(&files.times, time_path, Kind::Time, pt)?;
         index.persist_pending(&files)?;
         Ok(files)
     }

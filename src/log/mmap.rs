@@ -313,14 +313,6 @@ impl MapWriter {
         Ok(())
     }
 
-    /// Allocates the first growth step ahead of the writer now (at open), so
-    /// the first append does not: in the latency benchmark the first send of
-    /// each run took 11-14 ms growing a fresh file inline while the kernel was
-    /// still deleting the previous run's files.
-    pub fn reserve_first_step(&self) -> io::Result<()> {
-        self.growth.ensure_prefaulted(self.map.published().saturating_add(GROW))
-    }
-
     /// When the allocated room ahead runs low, returns the growth handle for
     /// the background thread (once per request).
     pub fn prealloc_request(&self) -> Option<Arc<Growth>> {

@@ -172,7 +172,7 @@ impl Log {
             .into();
         let log = Log::open_named(dir, config, name, 0)?;
         let (tx, rx) = crossbeam_channel::bounded(16);
-        let _ = log.inner.background.set(tx);
+        log.inner.attach_background(tx);
         let policy = crate::config::BrokerConfig::default().checkpoint_policy();
         let every = policy.every;
         let weak = Arc::downgrade(&log.inner);

@@ -124,11 +124,8 @@ impl LogInner {
             .and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
         drop(guard);
         self.waiters.notify();
-        if let Some((growth, published)) = prealloc {
-            match self.background.get() {
-                Some(tx) if tx.try_send((Arc::clone(&growth), published)).is_ok() => {}
-                _ => growth.cancel_request(),
-            }
+        if let Some(request) = prealloc {
+            self.send_growth(request);
         }
         if self.config.durability == Durability::Sync {
             self.sync_to(end)?;
@@ -138,6 +135,32 @@ impl LogInner {
             count: records.len(),
             append_time: now,
         })
+    }
+
+    /// Hands a growth request to the background thread (the writer grows
+    /// inline when there is none, or its queue is full).
+    fn send_growth(&self, (growth, published): (Arc<super::mmap::Growth>, usize)) {
+        match self.background.get() {
+            Some(tx) if tx.try_send((Arc::clone(&growth), published)).is_ok() => {}
+            _ => growth.cancel_request(),
+        }
+    }
+
+    /// Connects the log to the background thread that extends its active
+    /// segment, and asks it for the first stretch at once: an open (after a
+    /// crash, say) then returns without allocating, and the first append
+    /// usually finds room ready.
+    pub(crate) fn attach_background(&self, tx: super::PreallocSender) {
+        let _ = self.background.set(tx);
+        let w = self.writer.lock();
+        let request = w
+            .map
+            .as_ref()
+            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
+        drop(w);
+        if let Some(request) = request {
+            self.send_growth(request);
+        }
     }
 
     /// Seals the active segment and starts a new one at the next offset.
