@@ -12,7 +12,7 @@ use std::io::Write;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use logbus::format::batch::{self, Peek, Records};
 use logbus::log::Log;
-use logbus::{Durability, LogConfig, Record, TopicConfig};
+use logbus::{BorrowedRecord, Durability, LogConfig, Record, TopicConfig};
 
 const VALUE: usize = 100;
 
@@ -87,8 +87,16 @@ fn append(c: &mut Criterion) {
     g.bench_function("baseline_write_syscall_1", |b| {
         b.iter(|| raw.write_all(black_box(one[0].value())).unwrap())
     });
+    let one_lent = [BorrowedRecord::new(one[0].value())];
+    g.bench_function("append1_borrowed", |b| {
+        b.iter(|| log.append_borrowed(black_box(&one_lent)).unwrap())
+    });
     g.throughput(Throughput::Elements(100));
     g.bench_function("append100", |b| b.iter(|| log.append(black_box(&hundred)).unwrap()));
+    let hundred_lent: Vec<BorrowedRecord<'_>> = hundred.iter().map(|r| BorrowedRecord::new(r.value())).collect();
+    g.bench_function("append100_borrowed", |b| {
+        b.iter(|| log.append_borrowed(black_box(&hundred_lent)).unwrap())
+    });
     g.finish();
     log.close().unwrap();
 }
