@@ -224,6 +224,12 @@ impl ConsumerCore {
                 continue;
             }
             let pos = self.resolve(tp, st)?;
+            // Room for what is there (up to the poll's limit), no more: a
+            // consumer that keeps up gets a record or two per poll, and a
+            // fixed 64 slots (~4 KB) made each poll a larger malloc than it
+            // needed; a full poll reserves its 500 once instead of growing.
+            let available = st.log.end_offset().saturating_sub(pos);
+            out.reserve(usize::try_from(available).unwrap_or(usize::MAX).min(max - out.len()));
             let before = out.len();
             let read = st
                 .log

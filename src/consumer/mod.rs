@@ -153,10 +153,8 @@ impl Consumer {
         // that keeps up finds records at the first look, and a clock read is
         // ~30-50 ns here, a fifth of a poll that returns one record.
         let mut deadline: Option<Instant> = None;
-        // Once per poll, not per wait-loop turn, and small: a consumer that
-        // keeps up gets a record or two per poll, and 500 slots (~40 KB) cost
-        // a large malloc and free each time; a full poll grows it a few times.
-        let mut out = Vec::with_capacity(self.core.config.max_poll_records.min(64));
+        // Sized by `fetch` to what is there: nothing is allocated until then.
+        let mut out = Vec::new();
         loop {
             if !self.sync_is_fresh() {
                 self.group_sync()?;
