@@ -112,12 +112,13 @@ impl SegIndex {
     }
 
     /// Loads an unsealed (active) index pair; anything unreadable gives empty indexes.
+    /// Recovery only (see [`map_decode`]).
     pub fn load_active(index_path: &Path, time_path: &Path, base: u64) -> SegIndex {
-        let offsets = read_decode(index_path, fmt::decode_offset)
+        let offsets = map_decode(index_path, fmt::decode_offset)
             .filter(|f| f.base_offset == base && f.seal.is_none())
             .map(|f| f.entries)
             .unwrap_or_default();
-        let times = read_decode(time_path, fmt::decode_time)
+        let times = map_decode(time_path, fmt::decode_time)
             .filter(|f| f.base_offset == base && f.seal.is_none())
             .map(|f| f.entries)
             .unwrap_or_default();
@@ -207,6 +208,23 @@ fn read_decode<E>(
 ) -> Option<fmt::IndexFile<E>> {
     let bytes = crate::fs::read_optional(path).ok()??;
     decode(&bytes).ok()
+}
+
+/// [`read_decode`] straight from a read-only mapping, without copying the
+/// file into as many fresh heap pages first (2 MB for a 1 GB segment, a
+/// visible share of a reopen after a crash). Only for recovery: a mapping
+/// must not outlive a shrink of its file (`SIGBUS`), and while a log is
+/// being opened no other thread of it exists to cut an index file (the
+/// directory lock keeps other processes out). Later loads of sealed indexes
+/// run next to `Log::truncate`, which cuts index files in place: they read.
+fn map_decode<E>(
+    path: &Path,
+    decode: fn(&[u8]) -> Result<fmt::IndexFile<E>, crate::format::DecodeError>,
+) -> Option<fmt::IndexFile<E>> {
+    let file = std::fs::File::open(path).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let map = super::mmap::SegmentMap::read_only(&file, len).ok()?;
+    decode(map.bytes()).ok()
 }
 
 /// The open index files of the active segment.
