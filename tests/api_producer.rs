@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::thread;
 
-use logbus::{Broker, ConsumedRecord, Error, Record, TimestampType, Topic, TopicConfig};
+use logbus::{Broker, Error, Record, TimestampType, Topic, TopicConfig};
+
+mod common;
+use common::read_all;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -18,20 +21,6 @@ fn ends(topic: &Topic) -> Vec<u64> {
     (0..topic.partition_count())
         .map(|p| topic.partition(p).unwrap().end_offset())
         .collect()
-}
-
-fn read_all(topic: &Topic, partition: u32) -> Vec<ConsumedRecord> {
-    let p = topic.partition(partition).unwrap();
-    let mut out = Vec::new();
-    let mut at = p.start_offset();
-    loop {
-        let batch = p.read(at, 1000).unwrap();
-        if batch.is_empty() {
-            return out;
-        }
-        at = batch.last().unwrap().offset() + 1;
-        out.extend(batch);
-    }
 }
 
 #[test]

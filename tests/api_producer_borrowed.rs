@@ -3,22 +3,11 @@
 //! same all-or-nothing validation as owned `Record`s.
 
 use logbus::log::Log;
-use logbus::{BorrowedRecord, Broker, ConsumedRecord, Durability, Error, LogConfig, Record, Topic, TopicConfig};
+use logbus::{BorrowedRecord, Broker, ConsumedRecord, Durability, Error, LogConfig, Record, TopicConfig};
 use proptest::prelude::*;
 
-fn read_all(topic: &Topic, partition: u32) -> Vec<ConsumedRecord> {
-    let p = topic.partition(partition).unwrap();
-    let mut out = Vec::new();
-    let mut at = p.start_offset();
-    loop {
-        let batch = p.read(at, 1000).unwrap();
-        if batch.is_empty() {
-            return out;
-        }
-        at = batch.last().unwrap().offset() + 1;
-        out.extend(batch);
-    }
-}
+mod common;
+use common::read_all;
 
 type Fields = (u64, Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>, i64);
 

@@ -27,3 +27,18 @@ pub fn batches(bytes: &[u8]) -> Vec<(usize, BatchHeader)> {
     }
     out
 }
+
+/// Every record of a partition, from its start offset to its end.
+pub fn read_all(topic: &logbus::Topic, partition: u32) -> Vec<logbus::ConsumedRecord> {
+    let p = topic.partition(partition).unwrap();
+    let mut out = Vec::new();
+    let mut at = p.start_offset();
+    loop {
+        let batch = p.read(at, 1000).unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        at = batch.last().unwrap().offset() + 1;
+        out.extend(batch);
+    }
+}

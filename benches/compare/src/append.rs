@@ -10,7 +10,7 @@ use commitlog::{CommitLog, LogOptions};
 use logbus::log::Log;
 use logbus::{BorrowedRecord, Broker, LogConfig, Record, TopicConfig};
 
-use crate::common::{framed, rate, raw_file, runtime, value, write_all_fd, Arena, Opts};
+use crate::common::{framed, logbus_sends, rate, raw_file, runtime, value, write_all_fd, Arena, Opts};
 use crate::stats::{interleave, print_table, Run};
 
 pub fn append1(o: &Opts) {
@@ -33,17 +33,9 @@ pub fn append1(o: &Opts) {
     ];
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
-            let d = o.tempdir();
-            let b = Broker::open(d.path()).unwrap();
-            b.create_topic("t", TopicConfig::new(1)).unwrap();
-            let p = b.producer();
-            let t = Instant::now();
-            for i in 0..n as u64 {
+            vec![logbus_sends(o, n, |p, i| {
                 p.send("t", Record::new(value(i).to_vec())).unwrap();
-            }
-            let r = rate(n, t);
-            b.close().unwrap();
-            vec![r]
+            })]
         }),
         Box::new(|| {
             let d = o.tempdir();
@@ -103,18 +95,10 @@ pub fn append1(o: &Opts) {
         }),
         // No allocation per record: the value is lent for the call.
         Box::new(|| {
-            let d = o.tempdir();
-            let b = Broker::open(d.path()).unwrap();
-            b.create_topic("t", TopicConfig::new(1)).unwrap();
-            let p = b.producer();
-            let t = Instant::now();
-            for i in 0..n as u64 {
+            vec![logbus_sends(o, n, |p, i| {
                 let v = value(i);
                 p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
-            }
-            let r = rate(n, t);
-            b.close().unwrap();
-            vec![r]
+            })]
         }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);

@@ -126,3 +126,19 @@ impl Arena {
         crc32fast::hash(dst)
     }
 }
+
+/// Records/s of `send(producer, i)` for `i` in `0..n`, on a fresh broker
+/// with one one-partition topic "t" (the broker's close is not timed).
+pub fn logbus_sends(o: &Opts, n: usize, send: impl Fn(&logbus::Producer, u64)) -> f64 {
+    let d = o.tempdir();
+    let b = logbus::Broker::open(d.path()).unwrap();
+    b.create_topic("t", logbus::TopicConfig::new(1)).unwrap();
+    let p = b.producer();
+    let t = Instant::now();
+    for i in 0..n as u64 {
+        send(&p, i);
+    }
+    let r = rate(n, t);
+    b.close().unwrap();
+    r
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use logbus::{BorrowedRecord, Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use logbus::{BorrowedRecord, Broker, ConsumerConfig, OffsetReset, Producer, Record, TopicConfig, TopicPartition};
 
 use crate::common::{rate, runtime, value, Opts};
 use crate::scan::kafko_small_segments;
@@ -18,32 +18,9 @@ pub fn pubsub(o: &Opts) {
     let names = ["logbus", "crossbeam bounded(1024)", "kafko", "logbus send_borrowed"];
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
-            let d = o.tempdir();
-            let b = Broker::open(d.path()).unwrap();
-            b.create_topic("t", TopicConfig::new(1)).unwrap();
-            let mut c = b
-                .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
-                .unwrap();
-            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
-            let p = b.producer();
-            let t = Instant::now();
-            std::thread::scope(|s| {
-                s.spawn(move || {
-                    let (mut got, mut bytes) = (0usize, 0usize);
-                    while got < n {
-                        let rs = c.poll(Duration::from_secs(1)).unwrap();
-                        got += rs.len();
-                        bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
-                    }
-                    assert_eq!(bytes, n * 100);
-                });
-                for i in 0..n as u64 {
-                    p.send("t", Record::new(value(i).to_vec())).unwrap();
-                }
-            });
-            let r = rate(n, t);
-            b.close().unwrap();
-            vec![r]
+            vec![logbus_pubsub(o, n, |p, i| {
+                p.send("t", Record::new(value(i).to_vec())).unwrap();
+            })]
         }),
         Box::new(|| {
             let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
@@ -94,35 +71,43 @@ pub fn pubsub(o: &Opts) {
         }),
         // The producer lends each value instead of allocating it.
         Box::new(|| {
-            let d = o.tempdir();
-            let b = Broker::open(d.path()).unwrap();
-            b.create_topic("t", TopicConfig::new(1)).unwrap();
-            let mut c = b
-                .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
-                .unwrap();
-            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
-            let p = b.producer();
-            let t = Instant::now();
-            std::thread::scope(|s| {
-                s.spawn(move || {
-                    let (mut got, mut bytes) = (0usize, 0usize);
-                    while got < n {
-                        let rs = c.poll(Duration::from_secs(1)).unwrap();
-                        got += rs.len();
-                        bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
-                    }
-                    assert_eq!(bytes, n * 100);
-                });
-                for i in 0..n as u64 {
-                    let v = value(i);
-                    p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
-                }
-            });
-            let r = rate(n, t);
-            b.close().unwrap();
-            vec![r]
+            vec![logbus_pubsub(o, n, |p, i| {
+                let v = value(i);
+                p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
+            })]
         }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
     print_table("pubsub", "records/s end to end", &s[0], &[(0, 1), (0, 2), (3, 1)]);
+}
+
+/// End-to-end records/s: this thread sends `n` records with `send` while a
+/// consumer thread polls them (fresh broker, one-partition topic "t").
+fn logbus_pubsub(o: &Opts, n: usize, send: impl Fn(&Producer, u64)) -> f64 {
+    let d = o.tempdir();
+    let b = Broker::open(d.path()).unwrap();
+    b.create_topic("t", TopicConfig::new(1)).unwrap();
+    let mut c = b
+        .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let p = b.producer();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let (mut got, mut bytes) = (0usize, 0usize);
+            while got < n {
+                let rs = c.poll(Duration::from_secs(1)).unwrap();
+                got += rs.len();
+                bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+            }
+            assert_eq!(bytes, n * 100);
+        });
+        for i in 0..n as u64 {
+            send(&p, i);
+        }
+    });
+    let r = rate(n, t);
+    b.close().unwrap();
+    r
 }
