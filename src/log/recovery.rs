@@ -232,6 +232,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         let fsync_handle = file.try_clone().map_err(|e| Error::io("opening segment", &path, e))?;
         let (map, writer) =
             SegmentMap::writable(file, capacity, end_pos).map_err(|e| Error::io("mapping segment", &path, e))?;
+        writer
+            .reserve_first_step()
+            .map_err(|e| Error::io("extending segment", &path, e))?;
         let seg = Arc::new(Segment {
             base,
             path,
