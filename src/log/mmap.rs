@@ -184,8 +184,8 @@ const AHEAD: usize = 16 * 1024 * 1024;
 /// takes it off the producer's thread. Both extend under `state`'s lock and
 /// only at or past `allocated`, where the writer never stores; sealing takes
 /// the same lock, so nothing extends a sealed file. The background thread
-/// also prefaults what it allocated into the writer's mapping (see
-/// [`Growth::prefault`]).
+/// also maps what it allocated writable into the segment's mapping (see
+/// `ensure_prefaulted`).
 pub struct Growth {
     map: Arc<SegmentMap>,
     state: parking_lot::Mutex<GrowthState>,
