@@ -228,13 +228,17 @@ impl ConsumerCore {
             // consumer that keeps up gets a record or two per poll, and a
             // fixed 64 slots (~4 KB) made each poll a larger malloc than it
             // needed; a full poll reserves its 500 once instead of growing.
-            let available = st.log.end_offset().saturating_sub(pos);
-            out.reserve(usize::try_from(available).unwrap_or(usize::MAX).min(max - out.len()));
+            let end = st.log.end_offset();
+            out.reserve(
+                usize::try_from(end.saturating_sub(pos))
+                    .unwrap_or(usize::MAX)
+                    .min(max - out.len()),
+            );
             let before = out.len();
             let read = st
                 .log
                 .inner
-                .read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut());
+                .read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut(), Some(end));
             match read {
                 Ok(_) => {}
                 Err(Error::OffsetOutOfRange { .. }) => {

@@ -39,22 +39,24 @@ impl LogInner {
 
     /// Appends up to `max` records from `offset` to `out`; returns how many.
     pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<usize> {
-        self.read_with_cursor(offset, max, out, &mut None)
+        self.read_with_cursor(offset, max, out, &mut None, None)
     }
 
     /// [`read_into`](Self::read_into) for sequential readers: when `cursor`
     /// says where the previous read stopped and `offset` is where it said, the
     /// read resumes there without a segment lookup or an index search. The
-    /// cursor is updated to where this read stopped.
+    /// cursor is updated to where this read stopped. `end`: the end offset
+    /// the caller just loaded, if it has one (else it is loaded here).
     pub(crate) fn read_with_cursor(
         &self,
         offset: u64,
         max: usize,
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
+        end: Option<u64>,
     ) -> Result<usize> {
         let (topic, partition) = (&self.topic, self.partition);
-        let (n, _) = self.read_records(offset, max, cursor, &mut |map, base, pos, _, r| {
+        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
             out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
         })?;
         Ok(n)
@@ -67,7 +69,7 @@ impl LogInner {
     /// one have been visited when the error is returned.
     pub(crate) fn read_with<F: FnMut(RecordView<'_>)>(&self, offset: u64, max: usize, f: &mut F) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
-        let (_, next) = self.read_records(offset, max, &mut None, &mut |_, base, _, batch, r| {
+        let (_, next) = self.read_records(offset, max, None, &mut None, &mut |_, base, _, batch, r| {
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
         Ok(next)
@@ -82,11 +84,15 @@ impl LogInner {
         &self,
         offset: u64,
         max: usize,
+        end: Option<u64>,
         cursor: &mut Option<Cursor>,
         sink: &mut S,
     ) -> Result<(usize, u64)> {
         self.check_open()?;
-        let end = self.end_offset();
+        // A caller that just loaded the end offset passes it: each load of
+        // it, when the producer has stored it since, is a cache miss on both
+        // sides for a consumer tailing a busy producer.
+        let end = end.unwrap_or_else(|| self.end_offset());
         let start = self.start_offset();
         if offset < start || offset > end {
             return Err(self.out_of_range(offset));
@@ -331,10 +337,13 @@ mod tests {
         assert_eq!(seen, [0, 1], "read_with must stop at the end offset too");
         let mut cursor = None;
         let mut out = Vec::new();
-        log.inner.read_with_cursor(1, 10, &mut out, &mut cursor).unwrap();
+        log.inner.read_with_cursor(1, 10, &mut out, &mut cursor, None).unwrap();
         assert_eq!(out.len(), 1);
         out.clear();
-        assert_eq!(log.inner.read_with_cursor(2, 10, &mut out, &mut cursor).unwrap(), 0);
+        assert_eq!(
+            log.inner.read_with_cursor(2, 10, &mut out, &mut cursor, None).unwrap(),
+            0
+        );
     }
 
     /// A read loads the end offset, then snapshots the segments; segments
