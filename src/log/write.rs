@@ -147,9 +147,8 @@ impl LogInner {
     }
 
     /// Connects the log to the background thread that extends its active
-    /// segment, and asks it for the first stretch at once: an open (after a
-    /// crash, say) then returns without allocating, and the first append
-    /// usually finds room ready.
+    /// segment, and asks it for room ahead at once (recovery gave a segment
+    /// with none only its first 1 MiB), so the first appends find it ready.
     pub(crate) fn attach_background(&self, tx: super::PreallocSender) {
         let _ = self.background.set(tx);
         let w = self.writer.lock();
