@@ -59,28 +59,27 @@ struct Seen {
     headers: Vec<(String, Vec<u8>)>,
 }
 
+/// `RecordView` and `ConsumedRecord` have the same accessors but no common trait.
+macro_rules! seen {
+    ($r:expr) => {
+        Seen {
+            topic: $r.topic().to_string(),
+            partition: $r.partition(),
+            offset: $r.offset(),
+            timestamp: $r.timestamp(),
+            key: $r.key().map(<[u8]>::to_vec),
+            value: $r.value().to_vec(),
+            headers: $r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+        }
+    };
+}
+
 fn from_view(r: RecordView<'_>) -> Seen {
-    Seen {
-        topic: r.topic().to_string(),
-        partition: r.partition(),
-        offset: r.offset(),
-        timestamp: r.timestamp(),
-        key: r.key().map(<[u8]>::to_vec),
-        value: r.value().to_vec(),
-        headers: r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
-    }
+    seen!(r)
 }
 
 fn from_consumed(r: &ConsumedRecord) -> Seen {
-    Seen {
-        topic: r.topic().to_string(),
-        partition: r.partition(),
-        offset: r.offset(),
-        timestamp: r.timestamp(),
-        key: r.key().map(<[u8]>::to_vec),
-        value: r.value().to_vec(),
-        headers: r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
-    }
+    seen!(r)
 }
 
 /// `read_with(offset, max)`: what the callback saw and the returned next offset.

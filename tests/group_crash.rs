@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
+
+mod common;
 
 const CHILD_DIR: &str = "LOGBUS_GROUP_CRASH_DIR";
 const CHILD_DURABILITY: &str = "LOGBUS_GROUP_CRASH_SYNC";
@@ -66,9 +68,7 @@ fn child(dir: &str, sync: bool) {
 /// Runs the child until it has acknowledged at least `acks` commits, kills
 /// it, and returns the last acknowledged offset per partition.
 fn run_and_kill(dir: &std::path::Path, sync: bool, acks: usize) -> BTreeMap<u32, u64> {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--exact", "commits_survive_kill_9", "--nocapture", "--test-threads=1"])
+    let mut child = common::rerun_self("commits_survive_kill_9")
         .env(CHILD_DIR, dir)
         .env(CHILD_DURABILITY, if sync { "1" } else { "0" })
         .stdout(Stdio::piped())

@@ -15,10 +15,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use logbus::{Broker, BrokerConfig, Durability, Error, Record, TopicConfig};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_DISK_FULL_CHILD";
 const TOPIC: &str = "full";
@@ -137,8 +138,7 @@ fn run(test_name: &str, durability: Durability, threads: usize) {
             .unwrap();
         broker.close().unwrap();
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+    let out = common::rerun_self(test_name)
         .env(CHILD_ENV, dir.path())
         .output()
         .unwrap();

@@ -9,10 +9,12 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use logbus::{Broker, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_HOSTILE_CHILD";
 
@@ -382,13 +384,7 @@ fn a_directory_held_by_another_process_is_locked_with_its_pid() {
         b.create_topic("held", TopicConfig::new(1)).unwrap();
         b.close().unwrap();
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_directory_held_by_another_process_is_locked_with_its_pid",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = common::rerun_self("a_directory_held_by_another_process_is_locked_with_its_pid")
         .env(CHILD_ENV, dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -16,12 +16,14 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_KILL_CHILD";
 const ROUND_ENV: &str = "LOGBUS_RELIABILITY_KILL_ROUND";
@@ -264,14 +266,12 @@ fn kill_9_loop_keeps_every_acknowledged_record_and_commit() {
         broker.create_topic(TOPIC, topic_config()).unwrap();
         broker.close().unwrap();
     }
-    let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new();
     let mut model = Model::default();
     let mut acks_total = 0u64;
     let mut commits_total = 0u64;
     for round in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        let mut child = common::rerun_self(TEST_NAME)
             .env(CHILD_ENV, dir.path())
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())

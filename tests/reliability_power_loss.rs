@@ -22,10 +22,12 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, Durability, Record, TopicConfig};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_POWER_CHILD";
 const TEST_NAME: &str = "power_loss_crash_states_keep_the_durable_prefix";
@@ -353,8 +355,7 @@ fn power_loss_crash_states_keep_the_durable_prefix() {
         .unwrap()
         .as_nanos() as u64;
     let mut rng = Rng::new(seed);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+    let mut child = common::rerun_self(TEST_NAME)
         .env(CHILD_ENV, &live)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

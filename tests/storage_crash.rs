@@ -5,11 +5,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_CRASH_CHILD";
 const SEGMENT_BYTES: u64 = 4096;
@@ -111,13 +113,11 @@ fn crash_loop(test_name: &str, durability: Durability) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new();
     let mut acked: Option<u64> = None;
     let mut total_segments_seen = 0;
     for round in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        let mut child = common::rerun_self(test_name)
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -14,13 +14,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logbus::format::checkpoint;
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
+
+mod common;
 
 const CHILD_ENV: &str = "LOGBUS_LIVE_CKPT_CHILD";
 const RECORDS: u64 = 3000;
@@ -63,8 +65,7 @@ fn child(dir: &Path) {
 /// Runs the child to its live checkpoint and SIGKILLs it.
 fn crashed_log(test_name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+    let mut child = common::rerun_self(test_name)
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -42,3 +42,12 @@ pub fn read_all(topic: &logbus::Topic, partition: u32) -> Vec<logbus::ConsumedRe
         out.extend(batch);
     }
 }
+
+/// This test binary, run again to execute only `test_name` (on one thread,
+/// with its output): the child process of the kill -9 and other
+/// multi-process tests. Callers add the environment and the pipes they need.
+pub fn rerun_self(test_name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"]);
+    cmd
+}
