@@ -98,9 +98,7 @@ impl Record {
 
     /// Bytes counted against `max_record_bytes`: key + value + header names and values.
     pub fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Vec::len)
-            + self.value.len()
-            + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        crate::format::batch::Encode::payload_size(self)
     }
 }
 
@@ -222,9 +220,7 @@ impl<'a> BorrowedRecord<'a> {
 
     /// Bytes of key, value and headers (what `max_record_bytes` limits).
     pub fn size(&self) -> usize {
-        self.key.map_or(0, <[u8]>::len)
-            + self.value.len()
-            + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        crate::format::batch::Encode::payload_size(self)
     }
 
     /// An owned copy.

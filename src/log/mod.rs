@@ -157,6 +157,16 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// The active segment's growth handle and written length, when its
+    /// allocated room ahead runs low (once per request; see `Growth`).
+    fn growth_request(&self) -> Option<(Arc<mmap::Growth>, usize)> {
+        self.map
+            .as_ref()
+            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())))
+    }
+}
+
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering after an unclean shutdown.
     ///

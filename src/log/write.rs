@@ -118,10 +118,7 @@ impl LogInner {
             let _ = w.write_live();
         }
         let end = w.next_offset;
-        let prealloc = w
-            .map
-            .as_ref()
-            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
+        let prealloc = w.growth_request();
         drop(guard);
         self.waiters.notify();
         if let Some(request) = prealloc {
@@ -151,12 +148,7 @@ impl LogInner {
     /// with none only its first 1 MiB), so the first appends find it ready.
     pub(crate) fn attach_background(&self, tx: super::PreallocSender) {
         let _ = self.background.set(tx);
-        let w = self.writer.lock();
-        let request = w
-            .map
-            .as_ref()
-            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())));
-        drop(w);
+        let request = self.writer.lock().growth_request();
         if let Some(request) = request {
             self.send_growth(request);
         }
