@@ -393,6 +393,7 @@ impl BrokerInner {
             first_err.get_or_insert(e);
         }
         self.lock.lock().take();
+        crate::producer::forget_route(self.id);
         first_err.map_or(Ok(()), Err)
     }
 

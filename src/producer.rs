@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::batch::Encode;
 use crate::log::Log;
 use crate::partitioner::partition_for_key;
-use crate::record::{BorrowedRecord, Record, RecordMetadata, TopicName};
+use crate::record::{BorrowedRecord, Record, RecordMetadata};
 use crate::topic::TopicInner;
 
 /// The topic this thread last sent to: with it, a `send` to the same topic
@@ -47,6 +47,21 @@ fn retire(route: Option<Route>) {
     if let Some(tx) = reaper {
         let _ = tx.send(route);
     }
+}
+
+/// Drops the calling thread's cached route if it belongs to broker `id`
+/// (called by the broker's close: the thread closing a broker pays for
+/// unmapping its segments there, not in the middle of its next send's run,
+/// where the reaper thread would do it next to the new broker's writers).
+pub(crate) fn forget_route(id: u64) {
+    let route = ROUTE
+        .try_with(|cell| {
+            let mut slot = cell.try_borrow_mut().ok()?;
+            slot.take_if(|r| r.broker == id)
+        })
+        .ok()
+        .flatten();
+    drop(route);
 }
 
 /// Sends records to topics. Cheap to clone; many threads may share one.
@@ -114,7 +129,7 @@ fn metadata<R: Encode>(
         record.create_time().unwrap_or(append_time)
     };
     RecordMetadata {
-        topic: TopicName::new(&topic.name),
+        topic: topic.metadata_name.clone(),
         partition,
         offset,
         timestamp,
@@ -284,5 +299,34 @@ impl Producer {
             },
             e => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTE;
+    use crate::{Broker, Record, TopicConfig};
+
+    fn cached_broker() -> Option<u64> {
+        ROUTE.with(|cell| cell.borrow().as_ref().map(|r| r.broker))
+    }
+
+    /// Closing a broker drops the closing thread's cached route to it (and
+    /// leaves a route to another broker alone).
+    #[test]
+    fn close_forgets_the_closing_threads_route() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (Broker::open(d1.path()).unwrap(), Broker::open(d2.path()).unwrap());
+        for broker in [&a, &b] {
+            broker.create_topic("t", TopicConfig::new(1)).unwrap();
+        }
+        let (a_id, b_id) = (a.inner.id, b.inner.id);
+        b.producer().send("t", Record::new("x")).unwrap();
+        assert_eq!(cached_broker(), Some(b_id));
+        a.close().unwrap();
+        assert_eq!(cached_broker(), Some(b_id), "closing another broker keeps the route");
+        b.close().unwrap();
+        assert_eq!(cached_broker(), None);
+        assert_ne!(a_id, b_id);
     }
 }

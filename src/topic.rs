@@ -11,7 +11,7 @@ use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConf
 use crate::error::{Error, Result};
 use crate::format::topic_meta::{self, TopicMeta};
 use crate::log::Log;
-use crate::record::{ConsumedRecord, RecordView};
+use crate::record::{ConsumedRecord, RecordView, TopicName};
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
@@ -45,6 +45,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
 
 pub(crate) struct TopicInner {
     pub(crate) name: Arc<str>,
+    /// The name as each send's [`RecordMetadata`](crate::RecordMetadata)
+    /// carries it, built once: a batch's results are clones of it (a copy
+    /// of five words), not a copy of the name each.
+    pub(crate) metadata_name: TopicName,
     pub(crate) dir: PathBuf,
     pub(crate) config: RwLock<TopicConfig>,
     pub(crate) partitions: RwLock<Arc<Vec<Log>>>,
@@ -77,8 +81,10 @@ impl TopicInner {
     }
 
     fn new(dir: &Path, name: &str, config: TopicConfig, logs: Vec<Log>) -> TopicInner {
+        let name: Arc<str> = name.into();
         TopicInner {
-            name: name.into(),
+            metadata_name: TopicName::new(&name),
+            name,
             dir: dir.to_path_buf(),
             config: RwLock::new(config),
             partitions: RwLock::new(Arc::new(logs)),

@@ -453,6 +453,7 @@ impl<'a> Records<'a> {
         Ok(())
     }
 
+    #[inline]
     fn decode_one(&mut self) -> Result<RecordRef, DecodeError> {
         let b = self.batch;
         let start = self.pos;
@@ -517,6 +518,7 @@ fn take(b: &[u8], p: &mut usize, n: u64, why: &'static str) -> Result<(u32, u32)
 impl Iterator for Records<'_> {
     type Item = Result<RecordRef, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.index >= self.header.count {
             return None;
