@@ -42,6 +42,7 @@
 mod broker;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod clock;
 mod codec;
 mod config;
 mod consumer;

@@ -92,34 +92,55 @@ fn a_reopened_broker_on_the_same_directory_gets_the_sends() {
     assert_eq!(broker.topic("t").unwrap().partition(0).unwrap().end_offset(), 2);
 }
 
-/// The route a thread cached for a closed broker holds that broker's logs
-/// (their segments stay mapped) until the thread's next send replaces it; the
-/// replaced route is then released (off the sending thread), unmapping them.
+/// A thread's cached route holds a broker's logs (their segments stay
+/// mapped). Closing the broker drops the closing thread's route at once; a
+/// route another thread cached lives until that thread's next send replaces
+/// it, and the replaced route is then released (off the sending thread).
 #[cfg(target_os = "linux")]
 #[test]
-fn a_replaced_route_releases_the_old_brokers_mappings() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+fn closed_brokers_mappings_go_with_the_routes_that_hold_them() {
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let mapped = |dir: &std::path::Path| {
         std::fs::read_to_string("/proc/self/maps")
             .unwrap()
             .lines()
             .any(|l| l.contains(dir.to_str().unwrap()))
     };
-    let a = Broker::open(da.path()).unwrap();
-    a.create_topic("t", TopicConfig::new(1)).unwrap();
+    let open = |dir: &std::path::Path| {
+        let b = Broker::open(dir).unwrap();
+        b.create_topic("t", TopicConfig::new(1)).unwrap();
+        b
+    };
+    let a = open(da.path());
     a.producer().send("t", Record::new("a")).unwrap();
     a.close().unwrap();
-    assert!(
-        mapped(da.path()),
-        "this thread's route keeps the closed broker's segment mapped"
-    );
-    let b = Broker::open(db.path()).unwrap();
-    b.create_topic("t", TopicConfig::new(1)).unwrap();
-    b.producer().send("t", Record::new("b")).unwrap();
+    assert!(!mapped(da.path()), "closing dropped this thread's route and the broker");
+
+    // Another thread caches a route to `b`, then sends to `c` when told.
+    let (b, c) = (open(db.path()), open(dc.path()));
+    let (pb, pc) = (b.producer(), c.producer());
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        pb.send("t", Record::new("b")).unwrap();
+        drop(pb);
+        sent_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        pc.send("t", Record::new("c")).unwrap();
+    });
+    sent_rx.recv().unwrap();
+    b.close().unwrap();
+    assert!(mapped(db.path()), "the other thread's route keeps the closed broker's segment mapped");
+    go_tx.send(()).unwrap();
+    other.join().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while mapped(da.path()) && std::time::Instant::now() < deadline {
+    while mapped(db.path()) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(!mapped(da.path()), "the old broker's segments are still mapped");
-    b.close().unwrap();
+    assert!(!mapped(db.path()), "the old broker's segments are still mapped");
+    c.close().unwrap();
 }

@@ -202,6 +202,7 @@ impl Log {
     }
 
     pub(crate) fn open_named(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<Log> {
+        crate::clock::init();
         recovery::open(dir, config, topic, partition).map(|inner| Log { inner: Arc::new(inner) })
     }
 
@@ -361,12 +362,4 @@ impl Drop for LogInner {
             let _ = self.close();
         }
     }
-}
-
-/// Current wall-clock time in ms since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

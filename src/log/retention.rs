@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::recovery::remove_segment_files;
 use super::segment::Segment;
-use super::{now_ms, LogInner, Writer};
+use super::{LogInner, Writer};
+use crate::clock::now_ms;
 use crate::error::Result;
 
 impl LogInner {
