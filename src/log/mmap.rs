@@ -336,7 +336,10 @@ impl MapWriter {
         if room >= LOW_WATER || self.growth.allocated() >= self.capacity {
             return None;
         }
-        if self.growth.requested.swap(true, Ordering::AcqRel) {
+        // A load first: while a request is pending (the background thread is
+        // behind a fast writer), every append gets here, and a swap is a
+        // locked instruction that waits for the append's stores to drain.
+        if self.growth.requested.load(Ordering::Relaxed) || self.growth.requested.swap(true, Ordering::AcqRel) {
             return None;
         }
         Some(Arc::clone(&self.growth))
