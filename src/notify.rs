@@ -4,6 +4,9 @@
 //! only locked when a waiter is registered. Waiters register, re-check their
 //! condition, then park; the fences on both sides (Dekker style) guarantee
 //! that either the waiter sees the new state or the notifier sees the waiter.
+//! A log's appends skip the fence: its consumers register under the writer
+//! lock, and the append checks for waiters under that lock
+//! ([`WaitList::registered_under_lock`]).
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::thread::Thread;
@@ -26,6 +29,21 @@ impl WaitList {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }
+        self.wake_all();
+    }
+
+    /// Whether a waiter is registered, without the fence of
+    /// [`notify`](Self::notify): only for a notifier whose waiters register
+    /// while holding a lock that the notifier holds across its state change
+    /// and this call. The lock orders the two: either the notifier sees the
+    /// registration, or the waiter's re-check (after its lock) sees the state.
+    #[inline]
+    pub fn registered_under_lock(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0
+    }
+
+    /// Wakes every registered waiter (after [`registered_under_lock`](Self::registered_under_lock)).
+    pub fn wake_all(&self) {
         for (_, t) in self.threads.lock().iter() {
             t.unpark();
         }

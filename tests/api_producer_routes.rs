@@ -134,7 +134,10 @@ fn closed_brokers_mappings_go_with_the_routes_that_hold_them() {
     });
     sent_rx.recv().unwrap();
     b.close().unwrap();
-    assert!(mapped(db.path()), "the other thread's route keeps the closed broker's segment mapped");
+    assert!(
+        mapped(db.path()),
+        "the other thread's route keeps the closed broker's segment mapped"
+    );
     go_tx.send(()).unwrap();
     other.join().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -301,7 +301,7 @@ impl ConsumerCore {
         }
         let mut registered = Vec::with_capacity(self.parts.len());
         for st in self.parts.values().filter(|s| !s.paused) {
-            registered.push((&st.log.inner.waiters, st.log.inner.waiters.register()));
+            registered.push((&st.log.inner.waiters, st.log.inner.register_waiter()));
         }
         if !self.ready(true) {
             std::thread::park_timeout(deadline - now);

@@ -120,8 +120,12 @@ impl LogInner {
         }
         let end = w.next_offset;
         let prealloc = w.growth_request();
+        // Consumers register under this lock (`register_waiter`): no fence.
+        let wake = self.waiters.registered_under_lock();
         drop(guard);
-        self.waiters.notify();
+        if wake {
+            self.waiters.wake_all();
+        }
         if let Some(request) = prealloc {
             self.send_growth(request);
         }
@@ -133,6 +137,15 @@ impl LogInner {
             count: records.len(),
             append_time: now,
         })
+    }
+
+    /// Registers the calling thread to be woken by the next append (then
+    /// re-check for records before parking, and unregister from `waiters`).
+    /// Under the writer lock: `append` checks for waiters under it, so either
+    /// that append sees this registration or the re-check sees its records.
+    pub(crate) fn register_waiter(&self) -> u64 {
+        let _writer = self.writer.lock();
+        self.waiters.register()
     }
 
     /// Hands a growth request to the background thread (the writer grows
