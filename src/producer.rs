@@ -105,8 +105,7 @@ fn choose_partition<R: Encode>(topic: &TopicInner, record: &R, count: u32) -> Re
         return Ok(p);
     }
     if let Some(key) = record.key_bytes() {
-        let partitioner = topic.config.read().partitioner;
-        return Ok(partition_for_key(partitioner, key, count));
+        return Ok(partition_for_key(topic.partitioner, key, count));
     }
     if count <= 1 {
         return Ok(0);

@@ -50,6 +50,10 @@ pub(crate) struct TopicInner {
     /// of five words), not a copy of the name each.
     pub(crate) metadata_name: TopicName,
     pub(crate) dir: PathBuf,
+    /// `config`'s partitioner, which never changes: read per keyed send
+    /// without taking the config lock (an atomic add on a line every
+    /// producer thread shares).
+    pub(crate) partitioner: Partitioner,
     pub(crate) config: RwLock<TopicConfig>,
     pub(crate) partitions: RwLock<Arc<Vec<Log>>>,
     pub(crate) round_robin: AtomicU64,
@@ -86,6 +90,7 @@ impl TopicInner {
             metadata_name: TopicName::new(&name),
             name,
             dir: dir.to_path_buf(),
+            partitioner: config.partitioner,
             config: RwLock::new(config),
             partitions: RwLock::new(Arc::new(logs)),
             round_robin: AtomicU64::new(0),
