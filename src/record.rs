@@ -402,13 +402,23 @@ impl ConsumedRecord {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         batch::headers(self.range(self.rec.headers), self.rec.header_count)
     }
-    /// The headers as a `Record`-style list (copies).
+    /// The record as an owned `Record` (copies of its bytes, its timestamp).
     pub fn to_record(&self) -> Record {
-        let mut r = Record::new(self.value()).with_timestamp(self.timestamp);
-        r.key = self.key().map(<[u8]>::to_vec);
-        r.headers = self.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-        r
+        owned_record(self.key(), self.value(), self.headers(), self.timestamp)
     }
+}
+
+/// A `Record` holding copies of a stored record's parts.
+fn owned_record<'a>(
+    key: Option<&[u8]>,
+    value: &[u8],
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    timestamp: i64,
+) -> Record {
+    let mut r = Record::new(value).with_timestamp(timestamp);
+    r.key = key.map(<[u8]>::to_vec);
+    r.headers = headers.map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+    r
 }
 
 impl fmt::Debug for ConsumedRecord {
@@ -496,6 +506,10 @@ impl<'a> RecordView<'a> {
     /// The headers in the order they were sent, duplicates included.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
         batch::headers(self.range(self.rec.headers), self.rec.header_count)
+    }
+    /// The record as an owned `Record` (copies of its bytes, its timestamp).
+    pub fn to_record(&self) -> Record {
+        owned_record(self.key(), self.value(), self.headers(), self.timestamp())
     }
 }
 

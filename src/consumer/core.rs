@@ -12,7 +12,7 @@ use crate::broker::BrokerInner;
 use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
 use crate::log::{Cursor, Log};
-use crate::record::ConsumedRecord;
+use crate::record::{ConsumedRecord, RecordView};
 use crate::topic::TopicInner;
 
 /// How long a `WaitStrategy::Block` consumer spins and yields before parking.
@@ -210,7 +210,12 @@ impl ConsumerCore {
         }
     }
 
-    pub(super) fn fetch(&mut self, out: &mut Vec<ConsumedRecord>) -> Result<()> {
+    /// Reads from the assigned partitions into `out`, up to
+    /// `max_poll_records` in all. An error after some records were handed
+    /// out ends the fetch without the error: the positions stop where it
+    /// struck, so the next poll reports it (as Kafka's consumer returns the
+    /// records before a corrupt one, then fails).
+    pub(super) fn fetch<F: Fetch>(&mut self, out: &mut F) -> Result<()> {
         let max = self.config.max_poll_records;
         let n = self.parts.len();
         if n == 0 {
@@ -224,35 +229,25 @@ impl ConsumerCore {
                 continue;
             }
             let pos = self.resolve(tp, st)?;
-            // Room for what is there (up to the poll's limit), no more: a
-            // consumer that keeps up gets a record or two per poll, and a
-            // fixed 64 slots (~4 KB) made each poll a larger malloc than it
-            // needed; a full poll reserves its 500 once instead of growing.
             let end = st.log.end_offset();
-            out.reserve(
-                usize::try_from(end.saturating_sub(pos))
-                    .unwrap_or(usize::MAX)
-                    .min(max - out.len()),
-            );
-            let before = out.len();
-            let read = st
-                .log
-                .inner
-                .read_with_cursor(pos, max - out.len(), out, &mut st.cursor.borrow_mut(), Some(end));
+            let room = max - out.taken();
+            out.reserve(usize::try_from(end.saturating_sub(pos)).unwrap_or(usize::MAX).min(room));
+            let (next, read) = out.read(st, pos, room, end);
+            if let Some(next) = next {
+                st.position.set(Some(next));
+            }
             match read {
-                Ok(_) => {}
+                Ok(()) => {}
                 Err(Error::OffsetOutOfRange { .. }) => {
                     // Retention overtook the position: reset now, read next time.
                     let p = self.reset(tp, st, Some(pos))?;
                     st.position.set(Some(p));
                 }
                 Err(Error::Closed) if st.topic.check_live().is_err() => continue,
+                Err(_) if out.taken() > 0 => return Ok(()),
                 Err(e) => return Err(e),
             }
-            if let Some(last) = out.get(before..).and_then(<[ConsumedRecord]>::last) {
-                st.position.set(Some(last.offset() + 1));
-            }
-            if out.len() >= max {
+            if out.taken() >= max {
                 break;
             }
         }
@@ -419,5 +414,74 @@ impl ConsumerCore {
             Err(Error::Fenced { .. }) => Ok(()),
             other => other,
         }
+    }
+}
+
+/// Where a fetch hands the records it reads: owned records for
+/// `Consumer::poll`, or the caller's closure for `Consumer::poll_with`.
+pub(super) trait Fetch {
+    /// Records handed out so far in this poll.
+    fn taken(&self) -> usize;
+    /// Room for `n` more records (a hint).
+    fn reserve(&mut self, _n: usize) {}
+    /// Reads up to `max` records of `st`'s partition from `pos`, stopping at
+    /// `end`. Returns the position after the last record handed out (if
+    /// any, also when the read then failed) and the read's result.
+    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>);
+}
+
+impl Fetch for Vec<ConsumedRecord> {
+    fn taken(&self) -> usize {
+        self.len()
+    }
+
+    // Room for what is there (up to the poll's limit), no more: a consumer
+    // that keeps up gets a record or two per poll, and a fixed 64 slots
+    // (~4 KB) made each poll a larger malloc than it needed; a full poll
+    // reserves its 500 once instead of growing.
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+
+    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+        let before = self.len();
+        let read = st
+            .log
+            .inner
+            .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end));
+        let next = self
+            .get(before..)
+            .and_then(<[ConsumedRecord]>::last)
+            .map(|r| r.offset() + 1);
+        (next, read.map(drop))
+    }
+}
+
+/// `Consumer::poll_with`'s sink: lends each record to `f`.
+pub(super) struct Lend<F> {
+    pub(super) f: F,
+    pub(super) taken: usize,
+}
+
+impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
+    fn taken(&self) -> usize {
+        self.taken
+    }
+
+    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+        // Counted as they are lent: records before an error count too.
+        let (mut last, taken, f) = (None, &mut self.taken, &mut self.f);
+        let read = st.log.inner.read_views_with_cursor(
+            pos,
+            max,
+            &mut |r: RecordView<'_>| {
+                last = Some(r.offset());
+                *taken += 1;
+                f(r);
+            },
+            &mut st.cursor.borrow_mut(),
+            Some(end),
+        );
+        (last.map(|o| o + 1), read.map(drop))
     }
 }

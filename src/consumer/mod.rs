@@ -13,11 +13,12 @@ pub use listener::{RebalanceContext, RebalanceListener};
 pub use records::{ConsumerRecords, TopicPartition};
 
 pub use self::core::ConsumerCore;
-use self::core::{Mode, PartState};
+use self::core::{Fetch, Lend, Mode, PartState};
 
 use crate::broker::BrokerInner;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
+use crate::record::RecordView;
 
 /// What a timeout too large for the clock means: longer than any process lives.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -116,7 +117,47 @@ impl Consumer {
     /// Returns the next records from the assigned partitions, waiting up to
     /// `timeout` for some to arrive (empty on timeout). Runs rebalance
     /// callbacks and, with auto commit, commits the previous poll's positions.
+    ///
+    /// An error met after some records were read (a damaged batch, say)
+    /// does not discard them: this poll returns them, the position stops at
+    /// the error, and the next poll reports it.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        // Sized by `fetch` to what is there: nothing is allocated until then.
+        let mut out = Vec::new();
+        self.poll_into(timeout, &mut out)?;
+        Ok(ConsumerRecords { records: out })
+    }
+
+    /// [`poll`](Self::poll) that lends each record to `f` instead of
+    /// returning owned ones: the record is borrowed from the segment for the
+    /// call, so a poll costs no allocation and no reference count per record
+    /// (over twice the records/s of `poll` in the scan benchmark). Returns how
+    /// many records `f` saw (0 on timeout); positions move past each of them,
+    /// as with `poll`. Copy out what must outlive the call
+    /// ([`RecordView::to_record`]).
+    ///
+    /// ```
+    /// # fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("events", TopicConfig::new(1))?;
+    /// broker.producer().send("events", Record::new("hello"))?;
+    /// let mut consumer = broker.consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))?;
+    /// consumer.assign(&[TopicPartition::new("events", 0)])?;
+    /// let mut bytes = 0;
+    /// let seen = consumer.poll_with(Duration::from_secs(1), |r| bytes += r.value().len())?;
+    /// assert_eq!((seen, bytes), (1, 5));
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_with<F: FnMut(RecordView<'_>)>(&mut self, timeout: Duration, f: F) -> Result<usize> {
+        let mut lend = Lend { f, taken: 0 };
+        self.poll_into(timeout, &mut lend)?;
+        Ok(lend.taken)
+    }
+
+    fn poll_into<F: Fetch>(&mut self, timeout: Duration, out: &mut F) -> Result<()> {
         self.core.check()?;
         if self.core.config.auto_commit && self.core.config.group.is_some() {
             match self.core.commit_all() {
@@ -125,7 +166,7 @@ impl Consumer {
             }
         }
         self.core.synced_this_poll = false;
-        let result = self.poll_until(timeout);
+        let result = self.poll_until(timeout, out);
         if self.core.synced_this_poll {
             self.core.end_poll();
         }
@@ -148,27 +189,24 @@ impl Consumer {
         counter.load(Ordering::Acquire) == *seen && at.elapsed() < refresh
     }
 
-    fn poll_until(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+    fn poll_until<F: Fetch>(&mut self, timeout: Duration, out: &mut F) -> Result<()> {
         // The clock is read only once there is nothing to return: a consumer
         // that keeps up finds records at the first look, and a clock read is
         // ~30-50 ns here, a fifth of a poll that returns one record.
         let mut deadline: Option<Instant> = None;
-        // Sized by `fetch` to what is there: nothing is allocated until then.
-        let mut out = Vec::new();
         loop {
             if !self.sync_is_fresh() {
                 self.group_sync()?;
             }
-            self.core.fetch(&mut out)?;
-            if !out.is_empty() {
-                return Ok(ConsumerRecords { records: out });
+            self.core.fetch(out)?;
+            if out.taken() > 0 {
+                return Ok(());
             }
             let now = Instant::now();
             // A timeout too large to add to the clock waits without end.
             let deadline = *deadline.get_or_insert_with(|| now.checked_add(timeout).unwrap_or(now + FOREVER));
             if now >= deadline || self.core.broker.is_closed() {
-                self.core.check()?;
-                return Ok(ConsumerRecords::default());
+                return self.core.check();
             }
             if !self.core.synced_this_poll && matches!(self.core.mode, Mode::Subscribed { .. }) {
                 // About to wait: register with the coordinator first.

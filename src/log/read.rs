@@ -62,6 +62,24 @@ impl LogInner {
         Ok(n)
     }
 
+    /// [`read_with`](Self::read_with) for sequential readers, resuming at
+    /// `cursor` like [`read_with_cursor`](Self::read_with_cursor); returns
+    /// how many records `f` saw.
+    pub(crate) fn read_views_with_cursor<F: FnMut(RecordView<'_>)>(
+        &self,
+        offset: u64,
+        max: usize,
+        f: &mut F,
+        cursor: &mut Option<Cursor>,
+        end: Option<u64>,
+    ) -> Result<usize> {
+        let (topic, partition) = (&*self.topic, self.partition);
+        let (n, _) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+            f(RecordView::new(topic, partition, base, batch, r));
+        })?;
+        Ok(n)
+    }
+
     /// Lends up to `max` records from `offset` to `f`, borrowed from the
     /// segments (kept alive for the call); returns the offset after the last
     /// record visited (`offset` if none). Validation and errors are those of

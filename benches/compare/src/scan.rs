@@ -85,6 +85,7 @@ pub fn scan(o: &Opts) {
         "commitlog",
         "kafko",
         "read(2)+crc",
+        "logbus Consumer::poll_with",
     ];
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
@@ -167,13 +168,32 @@ pub fn scan(o: &Opts) {
             std::hint::black_box(h.finalize());
             vec![rate(n, t)]
         }),
+        Box::new(|| {
+            let mut c = broker
+                .consumer(
+                    ConsumerConfig::new()
+                        .offset_reset(OffsetReset::Earliest)
+                        .max_poll_records(1000),
+                )
+                .unwrap();
+            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+            let t = Instant::now();
+            let (mut got, mut bytes) = (0usize, 0usize);
+            while got < n {
+                got += c
+                    .poll_with(std::time::Duration::from_secs(1), |r| bytes += r.value().len())
+                    .unwrap();
+            }
+            assert_eq!(bytes, n * 100);
+            vec![rate(n, t)]
+        }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
     print_table(
         "scan",
         "records/s",
         &s[0],
-        &[(0, 3), (0, 4), (0, 5), (2, 3), (2, 4), (1, 3), (1, 0), (1, 5)],
+        &[(0, 3), (0, 4), (0, 5), (2, 3), (2, 4), (1, 3), (1, 0), (1, 5), (6, 3), (6, 2)],
     );
     drop(runs);
     broker.close().unwrap();
