@@ -15,10 +15,16 @@ pub fn pubsub(o: &Opts) {
     let nk = n / 5;
     println!("\n## pubsub: {n} records of 100 bytes, producer thread -> consumer thread (kafko: {nk} records, 64 KiB segments)");
     let rt = runtime();
-    let names = ["logbus", "crossbeam bounded(1024)", "kafko", "logbus send_borrowed"];
+    let names = [
+        "logbus",
+        "crossbeam bounded(1024)",
+        "kafko",
+        "logbus send_borrowed",
+        "logbus borrowed+poll_with",
+    ];
     let mut runs: Vec<Run> = vec![
         Box::new(|| {
-            vec![logbus_pubsub(o, n, |p, i| {
+            vec![logbus_pubsub(o, n, false, |p, i| {
                 p.send("t", Record::new(value(i).to_vec())).unwrap();
             })]
         }),
@@ -71,19 +77,32 @@ pub fn pubsub(o: &Opts) {
         }),
         // The producer lends each value instead of allocating it.
         Box::new(|| {
-            vec![logbus_pubsub(o, n, |p, i| {
+            vec![logbus_pubsub(o, n, false, |p, i| {
+                let v = value(i);
+                p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
+            })]
+        }),
+        // ...and the consumer is lent the records instead of owning them.
+        Box::new(|| {
+            vec![logbus_pubsub(o, n, true, |p, i| {
                 let v = value(i);
                 p.send_borrowed("t", BorrowedRecord::new(&v)).unwrap();
             })]
         }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 1);
-    print_table("pubsub", "records/s end to end", &s[0], &[(0, 1), (0, 2), (3, 1)]);
+    print_table(
+        "pubsub",
+        "records/s end to end",
+        &s[0],
+        &[(0, 1), (0, 2), (3, 1), (4, 1)],
+    );
 }
 
 /// End-to-end records/s: this thread sends `n` records with `send` while a
-/// consumer thread polls them (fresh broker, one-partition topic "t").
-fn logbus_pubsub(o: &Opts, n: usize, send: impl Fn(&Producer, u64)) -> f64 {
+/// consumer thread polls them (`poll`, or `poll_with` when `lend`; fresh
+/// broker, one-partition topic "t").
+fn logbus_pubsub(o: &Opts, n: usize, lend: bool, send: impl Fn(&Producer, u64)) -> f64 {
     let d = o.tempdir();
     let b = Broker::open(d.path()).unwrap();
     b.create_topic("t", TopicConfig::new(1)).unwrap();
@@ -97,9 +116,15 @@ fn logbus_pubsub(o: &Opts, n: usize, send: impl Fn(&Producer, u64)) -> f64 {
         s.spawn(move || {
             let (mut got, mut bytes) = (0usize, 0usize);
             while got < n {
-                let rs = c.poll(Duration::from_secs(1)).unwrap();
-                got += rs.len();
-                bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+                if lend {
+                    got += c
+                        .poll_with(Duration::from_secs(1), |r| bytes += r.value().len())
+                        .unwrap();
+                } else {
+                    let rs = c.poll(Duration::from_secs(1)).unwrap();
+                    got += rs.len();
+                    bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+                }
             }
             assert_eq!(bytes, n * 100);
         });
