@@ -16,26 +16,27 @@ use common::{batches, segment_paths};
 
 type Seen = (u32, u64, i64, Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
+/// What a test compares of a record (a `RecordView` or a `ConsumedRecord`).
+macro_rules! seen {
+    ($r:expr) => {{
+        let r = $r;
+        (
+            r.partition(),
+            r.offset(),
+            r.timestamp(),
+            r.key().map(<[u8]>::to_vec),
+            r.value().to_vec(),
+            r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
+        )
+    }};
+}
+
 fn of_view(r: RecordView<'_>) -> Seen {
-    (
-        r.partition(),
-        r.offset(),
-        r.timestamp(),
-        r.key().map(<[u8]>::to_vec),
-        r.value().to_vec(),
-        r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
-    )
+    seen!(r)
 }
 
 fn of_owned(r: &ConsumedRecord) -> Seen {
-    (
-        r.partition(),
-        r.offset(),
-        r.timestamp(),
-        r.key().map(<[u8]>::to_vec),
-        r.value().to_vec(),
-        r.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect(),
-    )
+    seen!(r)
 }
 
 fn record(i: u64) -> Record {

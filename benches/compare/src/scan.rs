@@ -24,6 +24,19 @@ pub fn kafko_small_segments() -> kafko::LogConfig {
     }
 }
 
+/// A consumer of "t"-0 from its start, 1000 records per poll.
+fn scan_consumer(broker: &Broker) -> logbus::Consumer {
+    let mut c = broker
+        .consumer(
+            ConsumerConfig::new()
+                .offset_reset(OffsetReset::Earliest)
+                .max_poll_records(1000),
+        )
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    c
+}
+
 pub fn scan(o: &Opts) {
     let n = o.n(1_000_000, 100_000);
     let nk = n / 10;
@@ -109,14 +122,7 @@ pub fn scan(o: &Opts) {
             vec![rate(n, t)]
         }),
         Box::new(|| {
-            let mut c = broker
-                .consumer(
-                    ConsumerConfig::new()
-                        .offset_reset(OffsetReset::Earliest)
-                        .max_poll_records(1000),
-                )
-                .unwrap();
-            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+            let mut c = scan_consumer(&broker);
             let t = Instant::now();
             let (mut got, mut bytes) = (0usize, 0usize);
             while got < n {
@@ -169,14 +175,7 @@ pub fn scan(o: &Opts) {
             vec![rate(n, t)]
         }),
         Box::new(|| {
-            let mut c = broker
-                .consumer(
-                    ConsumerConfig::new()
-                        .offset_reset(OffsetReset::Earliest)
-                        .max_poll_records(1000),
-                )
-                .unwrap();
-            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+            let mut c = scan_consumer(&broker);
             let t = Instant::now();
             let (mut got, mut bytes) = (0usize, 0usize);
             while got < n {
