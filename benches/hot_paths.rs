@@ -8,11 +8,14 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use logbus::format::batch::{self, Peek, Records};
 use logbus::log::Log;
-use logbus::{BorrowedRecord, Durability, LogConfig, Record, TopicConfig};
+use logbus::{
+    BorrowedRecord, Broker, ConsumerConfig, Durability, LogConfig, OffsetReset, Record, TopicConfig, TopicPartition,
+};
 
 const VALUE: usize = 100;
 
@@ -151,5 +154,58 @@ fn read(c: &mut Criterion) {
     log.close().unwrap();
 }
 
-criterion_group!(benches, codec, append, read);
+/// A consumer scanning a partition from its start: owned records (`poll`)
+/// against lent ones (`poll_with`).
+fn consume(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let n = 100_000u64;
+    let producer = broker.producer();
+    for chunk in records(n as usize).chunks(100) {
+        producer.send_batch("t", chunk.to_vec()).unwrap();
+    }
+    let consumer = || {
+        let mut c = broker
+            .consumer(
+                ConsumerConfig::new()
+                    .offset_reset(OffsetReset::Earliest)
+                    .max_poll_records(1000),
+            )
+            .unwrap();
+        c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+        c
+    };
+    let mut g = c.benchmark_group("consume");
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("poll_all", |b| {
+        b.iter(|| {
+            let mut c = consumer();
+            let (mut got, mut bytes) = (0u64, 0usize);
+            while got < n {
+                let rs = c.poll(Duration::from_secs(1)).unwrap();
+                got += rs.len() as u64;
+                bytes += rs.iter().map(|r| r.value().len()).sum::<usize>();
+            }
+            bytes
+        })
+    });
+    g.bench_function("poll_with_all", |b| {
+        b.iter(|| {
+            let mut c = consumer();
+            let (mut got, mut bytes) = (0u64, 0usize);
+            while got < n {
+                got += c
+                    .poll_with(Duration::from_secs(1), |r| bytes += r.value().len())
+                    .unwrap() as u64;
+            }
+            bytes
+        })
+    });
+    g.finish();
+    drop(producer);
+    broker.close().unwrap();
+}
+
+criterion_group!(benches, codec, append, read, consume);
 criterion_main!(benches);
