@@ -11,8 +11,12 @@ pub const MAX_LEN: usize = 10;
 /// Bytes `value` takes as a varint.
 #[inline]
 pub fn len(value: u64) -> usize {
-    // 1 byte per 7 bits, at least one byte.
-    let bits = 64 - (value | 1).leading_zeros() as usize;
+    // One byte for most record fields (deltas, counts, short lengths).
+    if value < 0x80 {
+        return 1;
+    }
+    // 1 byte per 7 bits.
+    let bits = 64 - value.leading_zeros() as usize;
     bits.div_ceil(7)
 }
 
@@ -95,7 +99,12 @@ mod tests {
 
     #[test]
     fn round_trips_and_lengths() {
-        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+        // Every length boundary: 2^(7k) - 1 takes k bytes, 2^(7k) takes k + 1.
+        let boundaries = (1..=9).flat_map(|k| [(1u64 << (7 * k)) - 1, 1u64 << (7 * k)]);
+        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX - 1, u64::MAX]
+            .into_iter()
+            .chain(boundaries)
+        {
             let mut buf = [0u8; MAX_LEN];
             let n = put(&mut buf, v);
             assert_eq!(n, len(v), "len of {v}");
