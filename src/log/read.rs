@@ -64,7 +64,7 @@ impl LogInner {
 
     /// [`read_with`](Self::read_with) for sequential readers, resuming at
     /// `cursor` like [`read_with_cursor`](Self::read_with_cursor); returns
-    /// how many records `f` saw.
+    /// the offset after the last record `f` saw (`offset` if none).
     pub(crate) fn read_views_with_cursor<F: FnMut(RecordView<'_>)>(
         &self,
         offset: u64,
@@ -72,12 +72,12 @@ impl LogInner {
         f: &mut F,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<usize> {
+    ) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
-        let (n, _) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
-        Ok(n)
+        Ok(next)
     }
 
     /// Lends up to `max` records from `offset` to `f`, borrowed from the
@@ -86,11 +86,7 @@ impl LogInner {
     /// [`read_into`](Self::read_into); records of batches before a damaged
     /// one have been visited when the error is returned.
     pub(crate) fn read_with<F: FnMut(RecordView<'_>)>(&self, offset: u64, max: usize, f: &mut F) -> Result<u64> {
-        let (topic, partition) = (&*self.topic, self.partition);
-        let (_, next) = self.read_records(offset, max, None, &mut None, &mut |_, base, _, batch, r| {
-            f(RecordView::new(topic, partition, base, batch, r));
-        })?;
-        Ok(next)
+        self.read_views_with_cursor(offset, max, f, &mut None, None)
     }
 
     /// The read path shared by [`read_with_cursor`](Self::read_with_cursor)
