@@ -9,6 +9,7 @@ pub mod index;
 pub mod offsets;
 pub mod topic_meta;
 pub mod varint;
+pub mod walk;
 
 /// Whether every byte is zero. Word-wide: recovery checks the zero-filled
 /// tail of an active segment (up to 16 MiB ahead of the data), and a
