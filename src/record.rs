@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::format::batch::{self, RecordRef};
+use crate::format::batch::{self, Encode, RecordRef};
 use crate::log::mmap::SegmentMap;
 
 /// A record to send: optional key, value, ordered headers, optional timestamp
@@ -98,7 +98,7 @@ impl Record {
 
     /// Bytes counted against `max_record_bytes`: key + value + header names and values.
     pub fn size(&self) -> usize {
-        crate::format::batch::Encode::payload_size(self)
+        Encode::payload_size(self)
     }
 }
 
@@ -220,7 +220,7 @@ impl<'a> BorrowedRecord<'a> {
 
     /// Bytes of key, value and headers (what `max_record_bytes` limits).
     pub fn size(&self) -> usize {
-        crate::format::batch::Encode::payload_size(self)
+        Encode::payload_size(self)
     }
 
     /// An owned copy.
@@ -232,6 +232,63 @@ impl<'a> BorrowedRecord<'a> {
             timestamp: self.timestamp,
             partition: self.partition,
         }
+    }
+}
+
+// The encoder's view of a record to send. Here, beside the types, so that
+// `format` knows no public type; `#[inline]` because the encoder's generic
+// code sits in another module (and codegen unit) than these impls.
+impl Encode for Record {
+    #[inline]
+    fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    #[inline]
+    fn value_bytes(&self) -> &[u8] {
+        &self.value
+    }
+    #[inline]
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    #[inline]
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()))
+    }
+    #[inline]
+    fn create_time(&self) -> Option<i64> {
+        self.timestamp
+    }
+    #[inline]
+    fn target_partition(&self) -> Option<u32> {
+        self.partition
+    }
+}
+
+impl Encode for BorrowedRecord<'_> {
+    #[inline]
+    fn key_bytes(&self) -> Option<&[u8]> {
+        self.key
+    }
+    #[inline]
+    fn value_bytes(&self) -> &[u8] {
+        self.value
+    }
+    #[inline]
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    #[inline]
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers.iter().map(|&(n, v)| (n.as_bytes(), v))
+    }
+    #[inline]
+    fn create_time(&self) -> Option<i64> {
+        self.timestamp
+    }
+    #[inline]
+    fn target_partition(&self) -> Option<u32> {
+        self.partition
     }
 }
 
