@@ -7,8 +7,9 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::consumer::{Consumer, TopicPartition};
+use crate::consumer::Consumer;
 use crate::error::{Error, Result};
+use crate::names::TopicPartition;
 use crate::producer::Producer;
 use crate::record::{ConsumedRecord, Record, RecordMetadata};
 

@@ -53,6 +53,7 @@ mod fs;
 mod group;
 pub mod inspect;
 pub mod log;
+mod names;
 mod notify;
 mod partitioner;
 mod producer;
@@ -70,10 +71,11 @@ pub use config::{
     AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
     TopicConfig, WaitStrategy,
 };
-pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition};
+pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};
 pub use group::{GroupDescription, MemberDescription, PartitionLag};
 pub use log::{Appended, Log, RecoveryReport};
+pub use names::TopicPartition;
 pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
 pub use record::{BorrowedRecord, ConsumedRecord, Record, RecordMetadata, RecordView};

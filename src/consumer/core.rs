@@ -7,11 +7,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::TopicPartition;
 use crate::broker::BrokerInner;
 use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
 use crate::log::{Cursor, Log};
+use crate::names::TopicPartition;
 use crate::record::{ConsumedRecord, RecordView};
 use crate::topic::TopicInner;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use listener::{RebalanceContext, RebalanceListener};
-pub use records::{ConsumerRecords, TopicPartition};
+pub use records::ConsumerRecords;
 
 pub use self::core::ConsumerCore;
 use self::core::{Fetch, Lend, Mode, PartState};
@@ -18,6 +18,7 @@ use self::core::{Fetch, Lend, Mode, PartState};
 use crate::broker::BrokerInner;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
+use crate::names::TopicPartition;
 use crate::record::RecordView;
 
 /// What a timeout too large for the clock means: longer than any process lives.
