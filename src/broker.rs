@@ -10,9 +10,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BrokerConfig, ConsumerConfig, TopicConfig};
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
-use crate::flusher::Flusher;
 use crate::fs::DirLock;
 use crate::group::{Coordinator, GroupDescription};
+use crate::log::flusher::{self, Flusher};
 use crate::producer::Producer;
 use crate::topic::{validate_topic_name, Topic, TopicInner};
 
@@ -148,7 +148,7 @@ impl Broker {
             }
             None => false,
         };
-        let tick = crate::flusher::tick_for(config.durability, every);
+        let tick = flusher::tick_for(config.durability, every);
         let flusher = Flusher::spawn(tick, work, prealloc_rx)
             .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);

@@ -42,19 +42,16 @@
 mod broker;
 #[cfg(feature = "cli")]
 pub mod cli;
-mod clock;
 mod codec;
 mod config;
 mod consumer;
 mod error;
-mod flusher;
 pub mod format;
 mod fs;
 mod group;
 pub mod inspect;
 pub mod log;
 mod names;
-mod notify;
 mod partitioner;
 mod producer;
 mod record;
