@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crate::broker::BrokerInner;
 use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
+use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::{Cursor, Log};
 use crate::names::TopicPartition;
-use crate::record::{ConsumedRecord, RecordView};
 use crate::topic::TopicInner;
 
 /// How long a `WaitStrategy::Block` consumer spins and yields before parking.

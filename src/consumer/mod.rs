@@ -18,8 +18,8 @@ use self::core::{Fetch, Lend, Mode, PartState};
 use crate::broker::BrokerInner;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
+use crate::log::consumed::RecordView;
 use crate::names::TopicPartition;
-use crate::record::RecordView;
 
 /// What a timeout too large for the clock means: longer than any process lives.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);

@@ -1,7 +1,7 @@
 //! `ConsumerRecords`, what a poll returns.
 
+use crate::log::consumed::ConsumedRecord;
 use crate::names::TopicPartition;
-use crate::record::ConsumedRecord;
 
 /// The records one `poll` returned, in partition order (each partition's records in offset order).
 #[derive(Debug, Clone, Default)]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::format::batch::{self, BatchHeader, Peek, Records};
 use crate::format::{le, DecodeError};
+use crate::log::consumed::ConsumedRecord;
 use crate::log::mmap::SegmentMap;
 use crate::log::segment;
-use crate::record::ConsumedRecord;
 
 /// Bytes read per `pread` while walking batches (a larger batch is read whole).
 const CHUNK: usize = 1 << 20;

@@ -5,6 +5,7 @@
 //! stands on. See `ARCHITECTURE.md` for the write, read and recovery paths.
 
 mod clock;
+pub(crate) mod consumed;
 pub(crate) mod durability;
 pub(crate) mod flusher;
 pub(crate) mod index;
@@ -27,7 +28,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
-use crate::record::{BorrowedRecord, ConsumedRecord, Record, RecordView};
+use crate::record::{BorrowedRecord, Record};
+use consumed::{ConsumedRecord, RecordView};
 use index::ActiveIndexFiles;
 use mmap::MapWriter;
 use notify::WaitList;
