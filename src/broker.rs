@@ -10,9 +10,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{BrokerConfig, ConsumerConfig, TopicConfig};
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
-use crate::flusher::Flusher;
 use crate::fs::DirLock;
 use crate::group::{Coordinator, GroupDescription};
+use crate::log::flusher::{self, Flusher};
 use crate::producer::Producer;
 use crate::topic::{validate_topic_name, Topic, TopicInner};
 
@@ -148,7 +148,7 @@ impl Broker {
             }
             None => false,
         };
-        let tick = crate::flusher::tick_for(config.durability, every);
+        let tick = flusher::tick_for(config.durability, every);
         let flusher = Flusher::spawn(tick, work, prealloc_rx)
             .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);
@@ -291,7 +291,9 @@ impl Broker {
     /// Members, assignments, committed offsets, end offsets and lag of a group.
     pub fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
-        self.inner.groups.describe(group, &|t| self.inner.topic(t).ok())
+        let counts = |t: &str| self.inner.partition_count(t);
+        let ends = |t: &str, p: u32| self.inner.offsets(t, p);
+        self.inner.groups.describe(group, &counts, &ends)
     }
 
     /// Deletes a group's committed offsets. Fails with `Error::InvalidConfig`
@@ -356,6 +358,12 @@ impl BrokerInner {
 
     pub(crate) fn partition_count(&self, name: &str) -> Option<u32> {
         self.topics.read().get(name).map(|t| t.partition_count())
+    }
+
+    /// A partition's start and end offsets, if it exists.
+    fn offsets(&self, name: &str, partition: u32) -> Option<(u64, u64)> {
+        let log = self.topics.read().get(name)?.log(partition).ok()?;
+        Some((log.start_offset(), log.end_offset()))
     }
 
     pub(crate) fn all_topics(&self) -> Vec<Arc<TopicInner>> {

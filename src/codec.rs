@@ -7,10 +7,12 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::consumer::{Consumer, TopicPartition};
+use crate::consumer::Consumer;
 use crate::error::{Error, Result};
+use crate::log::consumed::ConsumedRecord;
+use crate::names::TopicPartition;
 use crate::producer::Producer;
-use crate::record::{ConsumedRecord, Record, RecordMetadata};
+use crate::record::{Record, RecordMetadata};
 
 /// Converts values of type `T` to bytes and back.
 pub trait Codec<T> {

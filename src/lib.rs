@@ -42,18 +42,16 @@
 mod broker;
 #[cfg(feature = "cli")]
 pub mod cli;
-mod clock;
 mod codec;
 mod config;
 mod consumer;
 mod error;
-mod flusher;
 pub mod format;
 mod fs;
 mod group;
 pub mod inspect;
 pub mod log;
-mod notify;
+mod names;
 mod partitioner;
 mod producer;
 mod record;
@@ -70,11 +68,13 @@ pub use config::{
     AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
     TopicConfig, WaitStrategy,
 };
-pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener, TopicPartition};
+pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};
 pub use group::{GroupDescription, MemberDescription, PartitionLag};
+pub use log::consumed::{ConsumedRecord, RecordView};
 pub use log::{Appended, Log, RecoveryReport};
+pub use names::TopicPartition;
 pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
-pub use record::{BorrowedRecord, ConsumedRecord, Record, RecordMetadata, RecordView};
+pub use record::{BorrowedRecord, Record, RecordMetadata};
 pub use topic::{validate_topic_name, Partition, Topic};

@@ -10,8 +10,9 @@ use crate::broker::BrokerInner;
 use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
 use crate::format::topic_meta::{self, TopicMeta};
+use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::Log;
-use crate::record::{ConsumedRecord, RecordView, TopicName};
+use crate::record::TopicName;
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::args::{ConsumeArgs, Format};
-use crate::record::ConsumedRecord;
+use crate::log::consumed::ConsumedRecord;
 
 /// What `consume` prints for each record.
 pub(super) struct Printer {

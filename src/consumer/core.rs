@@ -7,12 +7,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::TopicPartition;
 use crate::broker::BrokerInner;
 use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
+use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::{Cursor, Log};
-use crate::record::{ConsumedRecord, RecordView};
+use crate::names::TopicPartition;
 use crate::topic::TopicInner;
 
 /// How long a `WaitStrategy::Block` consumer spins and yields before parking.

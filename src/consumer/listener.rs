@@ -1,7 +1,8 @@
 //! Rebalance callbacks.
 
-use crate::consumer::{ConsumerCore, TopicPartition};
+use crate::consumer::ConsumerCore;
 use crate::error::Result;
+use crate::names::TopicPartition;
 
 /// Callbacks around a group rebalance, called from inside `poll` on the
 /// polling thread, in Kafka's order: revoked partitions are reported to their

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use listener::{RebalanceContext, RebalanceListener};
-pub use records::{ConsumerRecords, TopicPartition};
+pub use records::ConsumerRecords;
 
 pub use self::core::ConsumerCore;
 use self::core::{Fetch, Lend, Mode, PartState};
@@ -18,7 +18,8 @@ use self::core::{Fetch, Lend, Mode, PartState};
 use crate::broker::BrokerInner;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
-use crate::record::RecordView;
+use crate::log::consumed::RecordView;
+use crate::names::TopicPartition;
 
 /// What a timeout too large for the clock means: longer than any process lives.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);

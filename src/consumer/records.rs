@@ -1,33 +1,7 @@
-//! `TopicPartition` and `ConsumerRecords`.
+//! `ConsumerRecords`, what a poll returns.
 
-use std::fmt;
-
-use crate::record::ConsumedRecord;
-
-/// A topic name and partition number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic name.
-    pub topic: String,
-    /// The partition number.
-    pub partition: u32,
-}
-
-impl TopicPartition {
-    /// A topic-partition pair.
-    pub fn new(topic: impl Into<String>, partition: u32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+use crate::log::consumed::ConsumedRecord;
+use crate::names::TopicPartition;
 
 /// The records one `poll` returned, in partition order (each partition's records in offset order).
 #[derive(Debug, Clone, Default)]

@@ -22,7 +22,6 @@
 //! name, `varint value_len`, value.
 
 use super::{le, varint, DecodeError};
-use crate::record::{BorrowedRecord, Record};
 
 /// First four bytes of every batch.
 pub const MAGIC: [u8; 4] = *b"LBat";
@@ -38,9 +37,10 @@ const KNOWN_ATTRS: u8 = ATTR_LOG_APPEND_TIME;
 /// record with no headers (length prefix, deltas, key and value lengths, header count).
 pub const RECORD_OVERHEAD: usize = 5 * varint::MAX_LEN;
 
-/// What the encoder needs of a record to send: implemented by [`Record`]
-/// (owned bytes), [`BorrowedRecord`] (the caller's bytes, no allocation) and
-/// references to either.
+/// What the encoder needs of a record to send: implemented by the crate's
+/// `Record` (owned bytes) and `BorrowedRecord` (the caller's bytes, no
+/// allocation), beside their definitions, and by references to any
+/// implementation.
 pub trait Encode {
     /// The key, if any.
     fn key_bytes(&self) -> Option<&[u8]>;
@@ -59,48 +59,6 @@ pub trait Encode {
         self.key_bytes().map_or(0, <[u8]>::len)
             + self.value_bytes().len()
             + self.header_pairs().map(|(n, v)| n.len() + v.len()).sum::<usize>()
-    }
-}
-
-impl Encode for Record {
-    fn key_bytes(&self) -> Option<&[u8]> {
-        self.key.as_deref()
-    }
-    fn value_bytes(&self) -> &[u8] {
-        &self.value
-    }
-    fn header_count(&self) -> usize {
-        self.headers.len()
-    }
-    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()))
-    }
-    fn create_time(&self) -> Option<i64> {
-        self.timestamp
-    }
-    fn target_partition(&self) -> Option<u32> {
-        self.partition
-    }
-}
-
-impl Encode for BorrowedRecord<'_> {
-    fn key_bytes(&self) -> Option<&[u8]> {
-        self.key
-    }
-    fn value_bytes(&self) -> &[u8] {
-        self.value
-    }
-    fn header_count(&self) -> usize {
-        self.headers.len()
-    }
-    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.headers.iter().map(|&(n, v)| (n.as_bytes(), v))
-    }
-    fn create_time(&self) -> Option<i64> {
-        self.timestamp
-    }
-    fn target_partition(&self) -> Option<u32> {
-        self.partition
     }
 }
 
@@ -554,19 +512,68 @@ pub fn headers(encoded: &[u8], count: u32) -> impl Iterator<Item = (&str, &[u8])
 mod tests {
     use super::*;
 
-    fn recs() -> Vec<Record> {
+    /// A record as the encoder sees it (the crate's `Record` lives above `format`).
+    struct Rec {
+        key: Option<&'static [u8]>,
+        value: Vec<u8>,
+        headers: Vec<(&'static str, &'static [u8])>,
+        timestamp: i64,
+    }
+
+    impl Encode for Rec {
+        fn key_bytes(&self) -> Option<&[u8]> {
+            self.key
+        }
+        fn value_bytes(&self) -> &[u8] {
+            &self.value
+        }
+        fn header_count(&self) -> usize {
+            self.headers.len()
+        }
+        fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+            self.headers.iter().map(|&(n, v)| (n.as_bytes(), v))
+        }
+        fn create_time(&self) -> Option<i64> {
+            Some(self.timestamp)
+        }
+        fn target_partition(&self) -> Option<u32> {
+            None
+        }
+    }
+
+    fn recs() -> Vec<Rec> {
         vec![
-            Record::new("hello").with_key("k").with_timestamp(1000),
-            Record::new("")
-                .with_header("a", "1")
-                .with_header("a", "2")
-                .with_timestamp(990),
-            Record::new(vec![7u8; 300]).with_key("").with_timestamp(5000),
+            Rec {
+                key: Some(b"k"),
+                value: b"hello".to_vec(),
+                headers: vec![],
+                timestamp: 1000,
+            },
+            Rec {
+                key: None,
+                value: vec![],
+                headers: vec![("a", b"1"), ("a", b"2")],
+                timestamp: 990,
+            },
+            Rec {
+                key: Some(b""),
+                value: vec![7u8; 300],
+                headers: vec![],
+                timestamp: 5000,
+            },
         ]
     }
 
-    fn ts(r: &Record) -> i64 {
-        r.timestamp.unwrap_or(0)
+    fn ts(r: &Rec) -> i64 {
+        r.timestamp
+    }
+
+    #[test]
+    fn payload_size_counts_key_value_and_headers() {
+        let rs = recs();
+        assert_eq!(rs[0].payload_size(), 1 + 5);
+        assert_eq!(rs[1].payload_size(), 2 * (1 + 1));
+        assert_eq!((&rs[2]).payload_size(), 300);
     }
 
     #[test]

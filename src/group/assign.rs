@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::AssignmentStrategy;
-use crate::consumer::TopicPartition;
+use crate::names::TopicPartition;
 
 /// Member id -> subscribed topics.
 pub type Subscriptions = BTreeMap<u64, Vec<String>>;

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{AssignmentStrategy, Durability};
-use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
-use crate::topic::TopicInner;
+use crate::names::TopicPartition;
 use assign::{Assignment, Subscriptions};
 use store::OffsetStore;
 
@@ -448,11 +447,10 @@ impl Coordinator {
         names.into_iter().collect()
     }
 
-    pub(crate) fn describe(
-        &self,
-        group: &str,
-        topic: &dyn Fn(&str) -> Option<Arc<TopicInner>>,
-    ) -> Result<GroupDescription> {
+    /// The group's members and, for every partition of their topics and
+    /// every partition with a commit, its owner, commit and lag; `counts`
+    /// gives a topic's partition count, `ends` a partition's offsets.
+    pub(crate) fn describe(&self, group: &str, counts: Counts, ends: Ends) -> Result<GroupDescription> {
         let groups = self.groups.lock();
         let store = self.store.lock();
         let g = groups.get(group);
@@ -474,10 +472,8 @@ impl Coordinator {
                     assignment: m.owned.iter().cloned().collect(),
                 });
                 for t in &m.topics {
-                    if let Some(t) = topic(t) {
-                        for p in 0..t.partition_count() {
-                            tps.insert(TopicPartition::new(t.name.to_string(), p));
-                        }
+                    for p in 0..counts(t).unwrap_or(0) {
+                        tps.insert(TopicPartition::new(t.as_str(), p));
                     }
                 }
             }
@@ -485,9 +481,7 @@ impl Coordinator {
         let partitions = tps
             .into_iter()
             .map(|tp| {
-                let end = topic(&tp.topic)
-                    .and_then(|t| t.log(tp.partition).ok())
-                    .map_or(0, |l| l.end_offset());
+                let end = ends(&tp.topic, tp.partition).map_or(0, |(_, end)| end);
                 let committed = store.get(group, &tp);
                 PartitionLag {
                     owner: g.and_then(|g| g.owners.get(&tp)).map(|&id| member_name(id)),

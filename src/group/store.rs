@@ -7,9 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Durability;
-use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 use crate::format::offsets::{self, OffsetEntry, FILE_HEADER};
+use crate::names::TopicPartition;
 
 pub(crate) type Offsets = BTreeMap<TopicPartition, u64>;
 

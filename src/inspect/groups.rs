@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
+use crate::names::TopicPartition;
 
 /// Every group's committed offsets (next offset to read), as the file says now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::segfile::{self, SegmentFile, WalkOptions, WalkStop};
 use crate::error::{Error, Result};
 use crate::format::index;
+use crate::log::consumed::ConsumedRecord;
 use crate::log::segment;
-use crate::record::ConsumedRecord;
 
 /// A read-only cursor over one partition, from a given offset onwards.
 ///

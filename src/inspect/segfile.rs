@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::format::batch::{self, BatchHeader, Records};
 use crate::format::le;
 use crate::format::walk::{Damage, Expect, StopKind, Walker};
+use crate::log::consumed::ConsumedRecord;
 use crate::log::mmap::SegmentMap;
 use crate::log::segment;
-use crate::record::ConsumedRecord;
 
 /// Bytes read per `pread` while walking batches (a larger batch is read whole).
 const CHUNK: usize = 1 << 20;

@@ -4,9 +4,13 @@
 //! `commitlog` crate) and is what every [`Partition`](crate::Partition)
 //! stands on. See `ARCHITECTURE.md` for the write, read and recovery paths.
 
+mod clock;
+pub(crate) mod consumed;
 pub(crate) mod durability;
+pub(crate) mod flusher;
 pub(crate) mod index;
 pub(crate) mod mmap;
+pub(crate) mod notify;
 mod read;
 pub(crate) use read::Cursor;
 mod recovery;
@@ -24,10 +28,11 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
-use crate::notify::WaitList;
-use crate::record::{BorrowedRecord, ConsumedRecord, Record, RecordView};
+use crate::record::{BorrowedRecord, Record};
+use consumed::{ConsumedRecord, RecordView};
 use index::ActiveIndexFiles;
 use mmap::MapWriter;
+use notify::WaitList;
 use segment::Segment;
 
 pub use recovery::RecoveryReport;
@@ -107,7 +112,7 @@ pub(crate) struct LogInner {
     /// ahead of the writer (a standalone `Log` grows inline only).
     pub(crate) background: std::sync::OnceLock<PreallocSender>,
     /// The background thread of a standalone `Log` (a broker's logs share the broker's).
-    pub(crate) own_flusher: Mutex<Option<crate::flusher::Flusher>>,
+    pub(crate) own_flusher: Mutex<Option<flusher::Flusher>>,
 }
 
 /// Requests to extend an active segment: its growth handle and published length.
@@ -194,15 +199,15 @@ impl Log {
             }
             _ => false,
         };
-        let tick = crate::flusher::tick_for(log.inner.config.durability, every);
-        let flusher = crate::flusher::Flusher::spawn(tick, work, rx)
+        let tick = flusher::tick_for(log.inner.config.durability, every);
+        let flusher = flusher::Flusher::spawn(tick, work, rx)
             .map_err(|e| Error::io("starting the log's background thread", dir, e))?;
         *log.inner.own_flusher.lock() = Some(flusher);
         Ok(log)
     }
 
     pub(crate) fn open_named(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<Log> {
-        crate::clock::init();
+        clock::init();
         recovery::open(dir, config, topic, partition).map(|inner| Log { inner: Arc::new(inner) })
     }
 

@@ -4,13 +4,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::consumed::{ConsumedRecord, RecordView};
 use super::segment::Segment;
 use super::LogInner;
 use crate::error::{Error, Result};
 use crate::format::batch::RecordRef;
 use crate::format::walk::{Expect, Walker};
 use crate::log::mmap::SegmentMap;
-use crate::record::{ConsumedRecord, RecordView};
 
 /// Where the read path hands each record: the segment's map, the batch's base
 /// offset, its position in the segment, its bytes (CRC checked) and the record.

@@ -12,13 +12,13 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::durability::{CheckpointState, SyncState};
 use super::index::{ActiveIndexFiles, SegIndex};
 use super::mmap::SegmentMap;
+use super::notify::WaitList;
 use super::segment::{self, Segment};
 use super::{LogInner, Writer};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
 use crate::fs as lfs;
-use crate::notify::WaitList;
 
 /// What opening a log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::clock::now_ms;
 use super::recovery::remove_segment_files;
 use super::segment::Segment;
 use super::{LogInner, Writer};
-use crate::clock::now_ms;
 use crate::error::Result;
 
 impl LogInner {

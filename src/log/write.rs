@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::clock::now_ms;
 use super::index::{ActiveIndexFiles, SegIndex};
 use super::mmap::SegmentMap;
 use super::recovery::remove_segment_files;
 use super::segment::{self, Segment};
 use super::{Appended, LogInner, Writer};
-use crate::clock::now_ms;
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Encode};
