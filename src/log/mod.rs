@@ -4,7 +4,8 @@
 //! `commitlog` crate) and is what every [`Partition`](crate::Partition)
 //! stands on. See `ARCHITECTURE.md` for the write, read and recovery paths.
 
-pub(crate) mod durability;
+mod checkpoint;
+mod group_commit;
 pub(crate) mod index;
 pub(crate) mod mmap;
 mod read;
@@ -12,6 +13,7 @@ pub(crate) use read::Cursor;
 mod recovery;
 mod retention;
 pub(crate) mod segment;
+mod tick;
 mod write;
 
 use std::fs::File;
@@ -93,9 +95,9 @@ pub(crate) struct LogInner {
     start_offset: AtomicU64,
     /// Incremented by every truncation (invalidates read cursors).
     truncations: AtomicU64,
-    sync: Mutex<durability::SyncState>,
+    sync: Mutex<group_commit::SyncState>,
     sync_done: Condvar,
-    checkpoint: Mutex<durability::CheckpointState>,
+    checkpoint: Mutex<checkpoint::CheckpointState>,
     closed: AtomicBool,
     /// Set when an fsync failed: writes are refused until reopen.
     poisoned: AtomicBool,
@@ -137,9 +139,9 @@ struct Writer {
     last_batch: Option<u64>,
     /// The live checkpoint file (`None` without a kernel boot id). Kept under
     /// the writer lock so a truncation can invalidate it before cutting.
-    live: Option<durability::LiveFile>,
+    live: Option<checkpoint::LiveFile>,
     /// Bytes appended since the last live checkpoint (see
-    /// `durability::LIVE_CHECKPOINT_BYTES`).
+    /// `checkpoint::LIVE_CHECKPOINT_BYTES`).
     live_pending: u64,
 }
 

@@ -111,7 +111,7 @@ impl LogInner {
             w.live_pending += len as u64;
             rest = tail;
         }
-        if w.live_pending >= super::durability::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
+        if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
         {
             // An optimisation only (recovery falls back to the fsynced
             // checkpoint): a failure leaves the previous live checkpoint, which
