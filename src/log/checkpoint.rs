@@ -11,6 +11,7 @@
 //! power loss.
 
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -157,7 +158,7 @@ impl LogInner {
             .write_all_at(&checkpoint::encode(&c), 0)
             .and_then(|()| ck.file.sync_data())
             .map_err(|e| {
-                self.poison(format!("checkpoint write failed: {e}"));
+                self.poison(Error::io("writing recovery checkpoint", &ck.path, copy_io_error(&e)));
                 Error::io("writing recovery checkpoint", &ck.path, e)
             })?;
         #[cfg(feature = "fault-injection")]
@@ -176,5 +177,14 @@ impl LogInner {
     /// Takes the writer lock and writes a live checkpoint (see `Writer::write_live`).
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
         self.writer.lock().write_live()
+    }
+}
+
+/// A copy of `e` for the poisoned state, while the caller gets `e` itself: the
+/// same OS error code, or else the same kind and message.
+fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }

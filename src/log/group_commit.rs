@@ -11,6 +11,7 @@
 //! *poisoned* and refuses writes until it is reopened.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::LogInner;
@@ -20,7 +21,8 @@ use crate::error::{Error, Result};
 pub(crate) struct SyncState {
     durable: u64,
     syncing: bool,
-    poisoned: Option<String>,
+    /// The failure that poisoned the log (an `Error::Io`).
+    poisoned: Option<Arc<Error>>,
     last_sync: Instant,
     /// The most records one recent round covered (see `gather`).
     peak: u64,
@@ -77,11 +79,12 @@ pub(super) struct Snapshot {
 }
 
 impl LogInner {
-    fn poisoned_error(&self, reason: &str) -> Error {
+    fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
         Error::Poisoned {
             topic: self.topic.to_string(),
             partition: self.partition,
-            reason: reason.to_string(),
+            reason: describe(cause),
+            source: Arc::clone(cause),
         }
     }
 
@@ -89,16 +92,20 @@ impl LogInner {
     #[inline]
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
-            let reason = self.sync.lock().poisoned.clone().unwrap_or_default();
-            return Err(self.poisoned_error(&reason));
+            if let Some(cause) = &self.sync.lock().poisoned {
+                return Err(self.poisoned_error(cause));
+            }
         }
         Ok(())
     }
 
-    /// Marks the log poisoned: every later write fails with `Error::Poisoned`.
-    pub(super) fn poison(&self, reason: String) {
-        self.sync.lock().poisoned = Some(reason);
+    /// Marks the log poisoned by `cause`: every later write fails with
+    /// `Error::Poisoned`, carrying it.
+    pub(super) fn poison(&self, cause: Error) -> Arc<Error> {
+        let cause = Arc::new(cause);
+        self.sync.lock().poisoned = Some(Arc::clone(&cause));
         self.poisoned.store(true, Ordering::Release);
+        cause
     }
 
     /// The durable offset and the time since the last successful round.
@@ -113,8 +120,8 @@ impl LogInner {
         loop {
             // A truncation may have removed what was waited for.
             let target = target.min(self.end_offset());
-            if let Some(reason) = &s.poisoned {
-                return Err(self.poisoned_error(reason));
+            if let Some(cause) = &s.poisoned {
+                return Err(self.poisoned_error(cause));
             }
             if s.durable >= target {
                 return Ok(());
@@ -132,8 +139,8 @@ impl LogInner {
             s.served(served);
             match result {
                 Ok(snap) => s.synced(snap.next_offset),
-                Err(reason) => {
-                    s.poisoned = Some(reason);
+                Err(cause) => {
+                    s.poisoned = Some(Arc::new(cause));
                     self.poisoned.store(true, Ordering::Release);
                 }
             }
@@ -149,10 +156,9 @@ impl LogInner {
                 self.sync.lock().synced(snap.next_offset);
                 Ok(snap)
             }
-            Err(reason) => {
-                let err = self.poisoned_error(&reason);
-                self.poison(reason);
-                Err(err)
+            Err(cause) => {
+                let cause = self.poison(cause);
+                Err(self.poisoned_error(&cause))
             }
         }
     }
@@ -186,7 +192,9 @@ impl LogInner {
     /// entries. Only a checkpoint needs that (recovery trusts index entries
     /// below the checkpoint); acknowledging appends does not, so group-commit
     /// rounds cost one fdatasync, not three.
-    fn sync_once(&self, with_indexes: bool) -> std::result::Result<Snapshot, String> {
+    ///
+    /// A failure is the `Error::Io` of the call that failed, with its file.
+    fn sync_once(&self, with_indexes: bool) -> Result<Snapshot> {
         let (files, dir_dirty, index_files, snap) = {
             let mut w = self.writer.lock();
             let mut files = std::mem::take(&mut w.unsynced);
@@ -204,7 +212,7 @@ impl LogInner {
             let mut index_files = None;
             if with_indexes {
                 if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
-                    ix.persist_pending(files).map_err(|e| e.to_string())?;
+                    ix.persist_pending(files)?;
                     let (_, ipath, tpath) = super::segment::paths(&self.dir, w.active.base);
                     index_files = Some((files.handles(), ipath, tpath));
                 }
@@ -213,28 +221,25 @@ impl LogInner {
         };
         #[cfg(feature = "fault-injection")]
         if crate::testing::take_fsync_failure() {
-            return Err("fdatasync of a segment failed: injected fault (logbus::testing)".to_string());
+            let path = files.first().map_or(self.dir.as_path(), |(_, p)| p.as_path());
+            let fault = std::io::Error::other("injected fault (logbus::testing)");
+            return Err(Error::io("fdatasync of segment", path, fault));
         }
         for (f, path) in &files {
-            f.sync_data()
-                .map_err(|e| format!("fdatasync of a segment failed: {e}"))?;
+            f.sync_data().map_err(|e| Error::io("fdatasync of segment", path, e))?;
             #[cfg(feature = "fault-injection")]
             crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
-            let _ = path;
         }
         if let Some(((a, b), ipath, tpath)) = index_files {
-            a.sync_data()
-                .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            a.sync_data().map_err(|e| Error::io("fdatasync of index", &ipath, e))?;
             #[cfg(feature = "fault-injection")]
             crate::testing::synced(|| crate::testing::SyncEvent::File(ipath.clone()));
-            b.sync_data()
-                .map_err(|e| format!("fdatasync of an index failed: {e}"))?;
+            b.sync_data().map_err(|e| Error::io("fdatasync of index", &tpath, e))?;
             #[cfg(feature = "fault-injection")]
             crate::testing::synced(|| crate::testing::SyncEvent::File(tpath.clone()));
-            let _ = (ipath, tpath);
         }
         if dir_dirty {
-            crate::fs::sync_dir(&self.dir).map_err(|e| e.to_string())?;
+            crate::fs::sync_dir(&self.dir)?;
         }
         Ok(snap)
     }
@@ -242,6 +247,16 @@ impl LogInner {
     /// After a truncation to `offset` (whose new files were fsynced).
     pub(crate) fn lower_durable(&self, offset: u64) {
         self.sync.lock().durable = offset;
+    }
+}
+
+/// The `reason` of `Error::Poisoned`: the call that failed, its file and the
+/// OS error ("fdatasync of segment /data/t-0/00000000000000000000.log failed:
+/// Input/output error (os error 5)").
+fn describe(cause: &Error) -> String {
+    match cause {
+        Error::Io { context, path, source } => format!("{context} {} failed: {source}", path.display()),
+        other => other.to_string(),
     }
 }
 
