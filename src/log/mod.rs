@@ -80,6 +80,18 @@ pub struct Appended {
     pub append_time: i64,
 }
 
+/// The timestamp a record is stored with: the log's clock `now` under
+/// log-append time (`append_time`) or when the sender gave none (`sent`),
+/// else the sender's create time.
+#[inline]
+pub(crate) fn record_timestamp(append_time: bool, sent: Option<i64>, now: i64) -> i64 {
+    if append_time {
+        now
+    } else {
+        sent.unwrap_or(now)
+    }
+}
+
 pub(crate) struct LogInner {
     pub(crate) dir: PathBuf,
     pub(crate) config: LogConfig,

@@ -49,13 +49,7 @@ impl LogInner {
         self.validate_records(records)?;
         let now = now_ms();
         let append_time = self.config.log_append_time;
-        let ts = move |r: &R| {
-            if append_time {
-                now
-            } else {
-                r.create_time().unwrap_or(now)
-            }
-        };
+        let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
 
         let mut guard = self.writer.lock();
