@@ -122,11 +122,7 @@ fn metadata<R: Encode>(
     append_time: i64,
     log_time: bool,
 ) -> RecordMetadata {
-    let timestamp = if log_time {
-        append_time
-    } else {
-        record.create_time().unwrap_or(append_time)
-    };
+    let timestamp = crate::log::record_timestamp(log_time, record.create_time(), append_time);
     RecordMetadata {
         topic: topic.metadata_name.clone(),
         partition,

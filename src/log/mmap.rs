@@ -13,7 +13,9 @@
 //! 2. The file is never shorter than `published`; a sealed file is truncated to
 //!    exactly `published`, which readers never pass.
 //! 3. Writes happen only through the unique `MapWriter`, in `published..allocated`.
-#![allow(unsafe_code)]
+//!
+//! `unsafe_code` is allowed item by item, on each function holding an
+//! `unsafe` block, never on the whole module.
 
 use std::fs::File;
 use std::io;
@@ -137,6 +139,7 @@ impl SegmentMap {
 
     /// The written bytes, `0..published`.
     #[inline]
+    #[allow(unsafe_code)]
     pub fn bytes(&self) -> &[u8] {
         let len = self.published();
         if let Some(heap) = &self.heap {
@@ -289,6 +292,7 @@ impl MapWriter {
     /// Writes `len` bytes at the published end with `fill`, then publishes them.
     /// Grows the file first when needed (a full disk is an error here, never
     /// a SIGBUS on the store).
+    #[allow(unsafe_code)]
     pub fn append(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<()> {
         let start = self.map.published();
         let end = start

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::durability::{CheckpointState, SyncState};
+use super::checkpoint::{CheckpointState, LiveFile};
+use super::group_commit::SyncState;
 use super::index::{ActiveIndexFiles, SegIndex};
 use super::mmap::SegmentMap;
 use super::notify::WaitList;
@@ -267,7 +268,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         Some(id) => {
             let live_path = dir.join(LIVE_FILE);
             let file = lfs::open_rw(&live_path, "opening live checkpoint")?;
-            Some(super::durability::LiveFile::new(file, live_path, id))
+            Some(LiveFile::new(file, live_path, id))
         }
         None => None,
     };

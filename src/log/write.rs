@@ -50,13 +50,7 @@ impl LogInner {
         self.validate_records(records)?;
         let now = now_ms();
         let append_time = self.config.log_append_time;
-        let ts = move |r: &R| {
-            if append_time {
-                now
-            } else {
-                r.create_time().unwrap_or(now)
-            }
-        };
+        let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
 
         let mut guard = self.writer.lock();
@@ -112,7 +106,7 @@ impl LogInner {
             w.live_pending += len as u64;
             rest = tail;
         }
-        if w.live_pending >= super::durability::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
+        if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
         {
             // An optimisation only (recovery falls back to the fsynced
             // checkpoint): a failure leaves the previous live checkpoint, which
