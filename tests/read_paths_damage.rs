@@ -78,12 +78,7 @@ impl Fixture {
     /// Flips `mask` into the byte at `at` of the sealed segment, checks every
     /// read path, and restores the byte.
     fn check_flip(&self, at: u64, mask: u8, cli: bool) {
-        let (bytes, offsets) = self
-            .batches
-            .iter()
-            .find(|(b, _)| b.contains(&at))
-            .cloned()
-            .unwrap();
+        let (bytes, offsets) = self.batches.iter().find(|(b, _)| b.contains(&at)).cloned().unwrap();
         let mut damaged = self.original.clone();
         damaged[at as usize] ^= mask;
         std::fs::write(&self.segment, &damaged).unwrap();
@@ -132,7 +127,9 @@ impl Fixture {
         let (lent, err) = drain(|| {
             let mut out = Vec::new();
             consumer
-                .poll_with(Duration::from_millis(10), |r| out.push((r.offset(), r.value().to_vec())))
+                .poll_with(Duration::from_millis(10), |r| {
+                    out.push((r.offset(), r.value().to_vec()))
+                })
                 .map(|_| out)
         });
         seen.records("Consumer::poll_with", &lent);
@@ -203,7 +200,10 @@ fn drain(mut poll: impl FnMut() -> logbus::Result<Vec<(u64, Vec<u8>)>>) -> (Vec<
             Err(e) => return (all, e),
         }
     }
-    panic!("reached the end of the partition without an error ({} records)", all.len());
+    panic!(
+        "reached the end of the partition without an error ({} records)",
+        all.len()
+    );
 }
 
 /// What one flip must look like from every read path.
@@ -242,7 +242,9 @@ impl Seen<'_> {
 
     fn corruption(&self, path: &str, err: &Error) {
         match err {
-            Error::Corruption { path: file, position, .. } => {
+            Error::Corruption {
+                path: file, position, ..
+            } => {
                 assert_eq!(file, self.segment, "{}: {path} names another file: {err}", self.what);
                 assert!(
                     self.bytes.contains(position),

@@ -5,7 +5,8 @@
 //! fsync, stamped with the kernel's boot id, trusted by recovery only on the
 //! same boot. An fsync of a segment that is mapped writable write-protects
 //! every page it cleans (with a TLB shootdown on each CPU running the writer),
-//! which costs the writer ~30% at millions of records per second; a live
+//! which slows a fast writer measurably (BENCHMARKS.md, "Costs that shaped
+//! the design"); a live
 //! checkpoint bounds the scan after a process crash without that, and fsynced
 //! ones (every `sync_checkpoint_interval`/`_bytes`) bound the scan after a
 //! power loss.
@@ -53,10 +54,10 @@ impl CheckpointState {
 
 /// Under `PageCache`, the writer itself records a live checkpoint once this
 /// many bytes were appended since its last one (a `pwrite` of 68 bytes and of
-/// the pending index entries, a few microseconds per 2 MiB): the scan after a
-/// process crash stays this small however fast the writer is, where the
+/// the pending index entries: cheap next to 2 MiB of appends): the scan after
+/// a process crash stays this small however fast the writer is, where the
 /// background thread's ticks (every 100 ms at most) would leave up to 100 ms
-/// of writes, ~100 MB at full speed, to scan.
+/// of writes to scan.
 pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 
 impl super::Writer {

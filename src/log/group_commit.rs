@@ -64,7 +64,7 @@ impl SyncState {
 }
 
 /// How long a new group-commit leader waits for writers that the previous
-/// round released to append again (a fraction of one fdatasync, ~150-250 us).
+/// round released to append again (a fraction of one fdatasync).
 const GATHER_MAX: Duration = Duration::from_micros(60);
 /// Rounds after which a writer count that is no longer reached stops being waited for.
 const PEAK_ROUNDS: u32 = 32;

@@ -201,9 +201,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
             }
             // The active segment keeps a tail the scan found to be all zeros:
             // it is the room preallocated for the next appends. Cutting it
-            // made a reopen wait for the kernel's writeback of those pages
-            // (27-52 ms after a 2 GB write, `ftruncate` waits on pages under
-            // I/O) and the writer zero-fill it again right after.
+            // would make a reopen wait for the kernel's writeback of those
+            // pages (`ftruncate` waits on pages under I/O) and the writer
+            // zero-fill it again right after.
             let keep_zero_tail = !tail_nonzero && i + 1 == bases.len() && len <= active_capacity(&config, end_pos);
             if end_pos < len && !keep_zero_tail {
                 file.set_len(end_pos as u64)
