@@ -200,6 +200,17 @@ pub enum Error {
     /// The broker was closed; every handle derived from it is finished.
     #[error("the broker was closed; open it again with Broker::open")]
     Closed,
+
+    /// A Kafka cluster (the `kafka` feature's client) refused or failed a request.
+    #[cfg(feature = "kafka")]
+    #[error("{context}: {source}")]
+    Kafka {
+        /// What was attempted (topic, partition, broker address) and what to do about it.
+        context: String,
+        /// librdkafka's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
 }
 
 impl Error {

@@ -42,6 +42,7 @@
 mod broker;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod client;
 mod codec;
 mod config;
 mod consumer;
@@ -50,6 +51,8 @@ pub mod format;
 mod fs;
 mod group;
 pub mod inspect;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod log;
 mod names;
 mod partitioner;
@@ -61,6 +64,7 @@ pub mod testing;
 mod topic;
 
 pub use broker::Broker;
+pub use client::{RecordSink, RecordSource, SourceRecord};
 #[cfg(feature = "serde")]
 pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};

@@ -301,6 +301,16 @@ pub struct RecordMetadata {
 }
 
 impl RecordMetadata {
+    /// Where a record landed outside this crate's broker (a Kafka cluster,
+    /// a test double), for code that reports sends the same way for every backend.
+    pub fn new(topic: &str, partition: u32, offset: u64, timestamp: i64) -> RecordMetadata {
+        RecordMetadata {
+            topic: TopicName::new(&Arc::from(topic)),
+            partition,
+            offset,
+            timestamp,
+        }
+    }
     /// The topic.
     pub fn topic(&self) -> &str {
         self.topic.as_str()

@@ -2,4 +2,9 @@
 //! real Kafka-compatible broker, tansu, started per test (see `broker.rs`).
 
 mod broker;
+mod errors;
+mod placement;
+mod positions;
+mod round_trip;
+mod support;
 mod tansu;

@@ -1,0 +1,82 @@
+//! Kafka's errors as `logbus::Error::Kafka`, each with what was attempted,
+//! against which cluster, and what to do about it.
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
+
+use crate::error::Error;
+
+/// An `Error::Kafka` for `what` (e.g. "sending to topic 'orders'") against
+/// `bootstrap`, with advice picked from the error code. `last` is the
+/// client's most recent asynchronous error (a refused TLS handshake, a
+/// refused connection), which often says more than a timeout does.
+pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last: Option<String>) -> Error {
+    let advice = advice(&source);
+    let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
+    Error::Kafka {
+        context: format!("{what} on the Kafka cluster at {bootstrap} failed{last}; {advice}"),
+        source,
+    }
+}
+
+/// What to do about an error, by its code.
+fn advice(e: &KafkaError) -> &'static str {
+    match e.rdkafka_error_code() {
+        Some(
+            Code::MessageTimedOut
+            | Code::OperationTimedOut
+            | Code::RequestTimedOut
+            | Code::AllBrokersDown
+            | Code::BrokerTransportFailure
+            | Code::Resolve,
+        ) => {
+            "no broker answered in time: check that the cluster runs, that the bootstrap address and port are \
+             reachable from here, and that security.protocol matches the listener (SSL/SASL_SSL need .set(\"security.protocol\", ..))"
+        }
+        Some(Code::UnknownTopicOrPartition | Code::UnknownTopic) => {
+            "the topic does not exist on the cluster: create it (kafka::Admin::create_topic) or check its name"
+        }
+        Some(Code::UnknownPartition) => "the topic has fewer partitions than the one asked for",
+        Some(Code::MessageSizeTooLarge) => {
+            "the record is larger than the cluster accepts: split it, or raise the topic's max.message.bytes \
+             and the client's message.max.bytes"
+        }
+        Some(Code::SSL) => "the TLS handshake failed: check ssl.ca.location and the broker's certificate",
+        Some(Code::Authentication | Code::SaslAuthenticationFailed) => {
+            "the cluster refused the credentials: check sasl.mechanism, sasl.username and sasl.password"
+        }
+        Some(Code::TopicAuthorizationFailed | Code::GroupAuthorizationFailed) => {
+            "the cluster's ACLs refuse this principal: grant it access to the topic or group"
+        }
+        Some(Code::RebalanceInProgress | Code::IllegalGeneration | Code::UnknownMemberId) => {
+            "the group rebalanced since this member's last poll: poll again, then commit"
+        }
+        Some(Code::AutoOffsetReset | Code::OffsetOutOfRange) => {
+            "there is no valid position and offset_reset is None: commit or seek first, or use Earliest/Latest"
+        }
+        Some(Code::TopicAlreadyExists) => "the topic already exists: use it, or delete it first",
+        Some(Code::InvalidReplicationFactor) => {
+            "the cluster has fewer brokers than the replication factor: lower it"
+        }
+        _ => match e {
+            KafkaError::ClientConfig(..) => "a client setting is invalid: fix or remove it (see librdkafka's CONFIGURATION.md)",
+            _ => "librdkafka's reason follows",
+        },
+    }
+}
+
+/// Errors a client recovers from by itself (a broker restarting, a connection
+/// being re-established): `poll` skips them, as Kafka's Java consumer does.
+pub(crate) fn is_transient(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::Resolve
+                | Code::OperationTimedOut
+                | Code::RequestTimedOut
+                | Code::CoordinatorNotAvailable
+                | Code::NotCoordinator
+        )
+    ) && !matches!(e, KafkaError::MessageConsumptionFatal(_))
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the Kafka tests: clients for a broker, topic creation,
+//! polling until a count.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use logbus::kafka::{Admin, Consumer, ConsumerBuilder, KafkaRecord, Producer};
+use logbus::OffsetReset;
+
+use crate::broker::Tansu;
+
+/// How long a test waits for records that were acknowledged.
+pub const RECORDS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates a topic on the broker.
+pub fn create_topic(broker: &Tansu, name: &str, partitions: u32) {
+    let admin = Admin::builder(broker.bootstrap()).build().unwrap();
+    admin.create_topic(name, partitions).unwrap();
+    assert_eq!(
+        admin.partition_count(name).unwrap(),
+        Some(partitions),
+        "topic {name} after creation"
+    );
+}
+
+/// A producer with short timeouts.
+pub fn producer(broker: &Tansu) -> Producer {
+    Producer::builder(broker.bootstrap())
+        .delivery_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// A consumer builder reading from the earliest offset.
+pub fn consumer(broker: &Tansu) -> ConsumerBuilder {
+    Consumer::builder(broker.bootstrap())
+        .offset_reset(OffsetReset::Earliest)
+        .request_timeout(Duration::from_secs(10))
+}
+
+/// Polls until `n` records arrived (panics after `RECORDS_TIMEOUT`).
+pub fn poll_n(consumer: &mut Consumer, n: usize) -> Vec<KafkaRecord> {
+    let deadline = Instant::now() + RECORDS_TIMEOUT;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "got {} of {n} records within {RECORDS_TIMEOUT:?}: {out:?}",
+            out.len()
+        );
+        out.extend(consumer.poll(Duration::from_millis(500)).unwrap());
+    }
+    assert_eq!(out.len(), n, "more records than expected: {out:?}");
+    out
+}
+
+/// Polls for `d` and returns whatever came.
+pub fn poll_for(consumer: &mut Consumer, d: Duration) -> Vec<KafkaRecord> {
+    let deadline = Instant::now() + d;
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        out.extend(consumer.poll(Duration::from_millis(200)).unwrap());
+    }
+    out
+}
