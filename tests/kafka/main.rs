@@ -2,6 +2,7 @@
 //! real Kafka-compatible broker, tansu, started per test (see `broker.rs`).
 
 mod broker;
+mod client_shape;
 mod errors;
 mod placement;
 mod positions;
