@@ -4,6 +4,7 @@
 mod broker;
 mod client_shape;
 mod errors;
+mod groups;
 mod placement;
 mod positions;
 mod round_trip;
