@@ -13,7 +13,7 @@ pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last:
     let advice = advice(&source);
     let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
     Error::Kafka {
-        context: format!("{what} on the Kafka cluster at {bootstrap} failed{last}; {advice}"),
+        context: format!("Kafka cluster at {bootstrap}: {what} failed{last}; {advice}"),
         source,
     }
 }

@@ -10,3 +10,4 @@ mod positions;
 mod round_trip;
 mod support;
 mod tansu;
+mod tls;
