@@ -216,6 +216,14 @@ impl Consumer {
             .map_err(|e| self.err(&format!("subscribing group '{}' to {topics:?}", self.group_name()), e))
     }
 
+    /// Leaves the group; the consumer owns nothing until it subscribes or assigns again.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.inner.unsubscribe();
+        self.positions.lock().clear();
+        self.paused.lock().clear();
+        Ok(())
+    }
+
     /// Reads exactly these partitions (no group management). Positions of
     /// partitions that stay assigned are kept; new ones start at the
     /// committed offset (with a group) or where `offset_reset` says.
@@ -363,10 +371,17 @@ impl Consumer {
             }
         });
         let offset = match known {
-            Some(o) => o,
-            None => self.resolve_reset(tp)?,
+            // librdkafka's own position: the next poll starts there already.
+            Some(o) => {
+                self.positions.lock().insert(tp.clone(), o);
+                o
+            }
+            None => {
+                let o = self.resolve_reset(tp)?;
+                self.seek_exact(tp, o)?;
+                o
+            }
         };
-        self.seek_exact(tp, offset)?;
         Ok(offset)
     }
 
@@ -412,6 +427,11 @@ impl Consumer {
             .map_err(|e| self.err(&format!("resuming {tps:?}"), e))?;
         self.paused.lock().retain(|tp| !tps.contains(tp));
         Ok(())
+    }
+
+    /// The paused partitions, sorted.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.paused.lock().iter().cloned().collect()
     }
 
     /// The first and next offsets of a partition as the cluster reports them
@@ -558,7 +578,7 @@ impl Consumer {
                 if self.positions.lock().contains_key(&tp) {
                     continue;
                 }
-                if let Ok(None) | Err(_) = self.committed(&tp).or_else(|_| Ok::<_, Error>(None)) {
+                if !matches!(self.committed(&tp), Ok(Some(_))) {
                     return Error::NoOffset {
                         group: self.group_name().to_string(),
                         topic: tp.topic,

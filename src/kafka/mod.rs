@@ -44,4 +44,16 @@ mod settings;
 pub use admin::{Admin, AdminBuilder};
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use producer::{Producer, ProducerBuilder};
+/// librdkafka's error types, as found in [`Error::Kafka`](crate::Error::Kafka).
+pub use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 pub use record::KafkaRecord;
+
+/// The librdkafka error code inside an [`Error::Kafka`](crate::Error::Kafka),
+/// for code that reacts to one (`TopicAlreadyExists`, `MessageTimedOut`...);
+/// `None` for every other error.
+pub fn error_code(e: &crate::Error) -> Option<RDKafkaErrorCode> {
+    match e {
+        crate::Error::Kafka { source, .. } => error::code(source),
+        _ => None,
+    }
+}

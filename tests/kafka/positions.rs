@@ -93,4 +93,20 @@ fn calls_on_unassigned_partitions_and_commits_without_a_group_are_refused() {
     ));
     c.assign(std::slice::from_ref(&tp)).unwrap();
     assert!(matches!(c.position(&tp), Err(Error::NoOffset { ref topic, partition: 0, .. }) if topic == "refuse"));
+    // poll says the same once librdkafka finds no offset to start from.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let e = loop {
+        match c.poll(Duration::from_millis(500)) {
+            Err(e) => break e,
+            Ok(rs) => assert!(rs.is_empty() && std::time::Instant::now() < deadline, "{rs:?}"),
+        }
+    };
+    assert!(
+        matches!(e, Error::NoOffset { ref topic, partition: 0, .. } if topic == "refuse"),
+        "{e:?}"
+    );
+    // A seek gives it a position.
+    producer(&broker).send("refuse", Record::new("x")).unwrap();
+    c.seek(&tp, 0).unwrap();
+    assert_eq!(poll_n(&mut c, 1)[0].value(), b"x");
 }
