@@ -305,7 +305,7 @@ impl RecordMetadata {
     /// a test double), for code that reports sends the same way for every backend.
     pub fn new(topic: &str, partition: u32, offset: u64, timestamp: i64) -> RecordMetadata {
         RecordMetadata {
-            topic: TopicName::new(&Arc::from(topic)),
+            topic: TopicName::new(&std::sync::Arc::from(topic)),
             partition,
             offset,
             timestamp,
