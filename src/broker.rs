@@ -220,8 +220,8 @@ impl Broker {
         let topic = self.inner.topic(name)?;
         topic.deleted.store(true, Ordering::Release);
         for log in topic.logs().iter() {
-            log.inner.abandon();
-            log.inner.waiters.notify();
+            log.abandon();
+            log.wake_waiters();
         }
         self.inner.topics.write().remove(name);
         self.inner.topology_changed();
@@ -352,7 +352,7 @@ impl BrokerInner {
     /// Connects a topic's logs to the background thread.
     fn attach(&self, topic: &TopicInner) {
         for log in topic.logs().iter() {
-            log.inner.attach_background(self.prealloc.clone());
+            log.attach_background(self.prealloc.clone());
         }
     }
 
@@ -394,7 +394,7 @@ impl BrokerInner {
                 if let Err(e) = log.close() {
                     first_err.get_or_insert(e);
                 }
-                log.inner.waiters.notify();
+                log.wake_waiters();
             }
         }
         if let Err(e) = self.groups.close() {
@@ -413,7 +413,7 @@ impl BrokerInner {
         for t in self.all_topics() {
             for log in t.logs().iter() {
                 // A failure poisons the log; writers see it on their next append.
-                let _ = log.inner.background_tick(&policy);
+                let _ = log.background_tick(&policy);
             }
         }
         self.groups.tick(&|t| self.partition_count(t));
