@@ -37,7 +37,7 @@ use notify::WaitList;
 use segment::Segment;
 
 pub use recovery::RecoveryReport;
-pub(crate) use recovery::{live_checkpoint_of_this_boot, CHECKPOINT_FILE};
+pub(crate) use recovery::{holds_records, live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 
 /// A durable, segmented, checksummed log of records: one partition.
 ///
