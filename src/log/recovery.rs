@@ -377,6 +377,33 @@ fn first_batch_ts(seg: &Segment) -> Option<i64> {
     }
 }
 
+/// Whether a log directory has a segment file with any nonzero byte (a
+/// file of preallocated zeros holds no records; anything else, or a file that
+/// cannot be read, counts as data to keep). A directory that cannot be listed
+/// holds none. For the broker, which must tell an interrupted topic creation
+/// (nothing written) from a topic whose metadata was lost.
+pub(crate) fn holds_records(dir: &Path) -> bool {
+    let has_data = |path: &Path| {
+        let Ok(mut f) = fs::File::open(path) else {
+            return true;
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut f, &mut buf) {
+                Ok(0) => return false,
+                Ok(n) if !crate::format::all_zero(buf.get(..n).unwrap_or_default()) => return true,
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+    };
+    fs::read_dir(dir).is_ok_and(|files| {
+        files
+            .flatten()
+            .any(|f| f.file_name().to_str().is_some_and(|n| n.ends_with(".log")) && has_data(&f.path()))
+    })
+}
+
 fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| Error::io("listing partition directory", dir, e))?;
