@@ -1,4 +1,5 @@
-//! Helpers shared by the storage tests (each test binary uses some of them).
+//! Helpers shared by every test binary (`tests/<area>/main.rs` includes this
+//! module; each binary uses some of them).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -43,11 +44,44 @@ pub fn read_all(topic: &logbus::Topic, partition: u32) -> Vec<logbus::ConsumedRe
     }
 }
 
-/// This test binary, run again to execute only `test_name` (on one thread,
-/// with its output): the child process of the kill -9 and other
-/// multi-process tests. Callers add the environment and the pipes they need.
-pub fn rerun_self(test_name: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"]);
+/// This test binary, run again to execute only the test `test` of `module`
+/// (pass `module_path!()`), on one thread and with its output: the child
+/// process of the kill -9 and other multi-process tests. Callers add the
+/// environment and the pipes they need.
+///
+/// Panics unless the binary lists exactly that test: a child started with a
+/// name that matches nothing runs zero tests and exits 0, which would let its
+/// parent pass without exercising anything.
+pub fn rerun_self(module: &str, test: &str) -> std::process::Command {
+    // libtest names a test by its path without the crate (`crash::f` in the
+    // `storage` binary).
+    let name = match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_string(),
+    };
+    let exe = std::env::current_exe().unwrap();
+    let listed = std::process::Command::new(&exe)
+        .args(["--list", "--exact", &name])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let tests: Vec<&str> = listed.lines().filter(|l| l.ends_with(": test")).collect();
+    assert_eq!(
+        tests,
+        [format!("{name}: test")],
+        "the child test {name} is not in {}",
+        exe.display()
+    );
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", &name, "--nocapture", "--test-threads=1"]);
     cmd
+}
+
+/// Held for its whole run by every test that uses `logbus::testing`: its
+/// switches (failing fsyncs, the sync observer) act on every log in the
+/// process, so two such tests must not overlap.
+pub fn process_wide_faults() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding it leaves nothing to protect.
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

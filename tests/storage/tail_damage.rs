@@ -11,7 +11,7 @@ use logbus::format::checkpoint::{self, Checkpoint};
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
-mod common;
+use crate::common;
 use common::batches;
 
 const CKPT: &str = "recovery.ckpt";

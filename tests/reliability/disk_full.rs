@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use logbus::{Broker, BrokerConfig, Durability, Error, Record, TopicConfig};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_DISK_FULL_CHILD";
 const TOPIC: &str = "full";
@@ -138,7 +138,7 @@ fn run(test_name: &str, durability: Durability, threads: usize) {
             .unwrap();
         broker.close().unwrap();
     }
-    let out = common::rerun_self(test_name)
+    let out = common::rerun_self(module_path!(), test_name)
         .env(CHILD_ENV, dir.path())
         .output()
         .unwrap();

@@ -11,7 +11,7 @@ use logbus::{
 };
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 use common::{batches, segment_paths};
 
 type Seen = (u32, u64, i64, Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>);

@@ -20,8 +20,7 @@
 //! or name the previous inode (a rename not yet durable). Each state must open
 //! and keep every promise the acknowledgements made.
 //!
-//! The observer is process-wide: one test in this file.
-#![cfg(feature = "fault-injection")]
+//! The observer is process-wide: the test holds `common::process_wide_faults`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -33,6 +32,8 @@ use std::time::Duration;
 
 use logbus::testing::{set_sync_observer, SyncEvent};
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
+
+use crate::common;
 
 const TOPIC: &str = "events";
 const GROUP: &str = "auditors";
@@ -447,6 +448,7 @@ fn check_state(dir: &Path, cp: &CrashPoint, acked: &[(u32, u64, String)], label:
 
 #[test]
 fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
+    let _faults = common::process_wide_faults();
     let seed = std::env::var("LOGBUS_SEAM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -10,8 +10,6 @@
 //! segments written after the last fsynced checkpoint are fsynced at reopen;
 //! a truncation invalidates the live checkpoint first.
 
-#![cfg(feature = "fault-injection")]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,7 +20,7 @@ use logbus::format::checkpoint;
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_LIVE_CKPT_CHILD";
 const RECORDS: u64 = 3000;
@@ -65,7 +63,7 @@ fn child(dir: &Path) {
 /// Runs the child to its live checkpoint and SIGKILLs it.
 fn crashed_log(test_name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = common::rerun_self(test_name)
+    let mut child = common::rerun_self(module_path!(), test_name)
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -115,6 +113,7 @@ macro_rules! child_or {
 
 #[test]
 fn a_live_checkpoint_bounds_the_scan_after_a_process_crash() {
+    let _faults = common::process_wide_faults();
     child_or!();
     let dir = crashed_log("a_live_checkpoint_bounds_the_scan_after_a_process_crash");
     let live = read_live(dir.path()).unwrap();
@@ -180,6 +179,7 @@ fn edit_live(dir: &Path, edit: impl FnOnce(&mut checkpoint::LiveCheckpoint)) {
 
 #[test]
 fn a_live_checkpoint_of_another_boot_is_ignored() {
+    let _faults = common::process_wide_faults();
     child_or!();
     let dir = crashed_log("a_live_checkpoint_of_another_boot_is_ignored");
     edit_live(dir.path(), |c| c.boot_id[0] ^= 0xff);
@@ -196,6 +196,7 @@ fn a_live_checkpoint_of_another_boot_is_ignored() {
 
 #[test]
 fn a_live_checkpoint_whose_last_batch_does_not_hold_is_ignored() {
+    let _faults = common::process_wide_faults();
     child_or!();
     let dir = crashed_log("a_live_checkpoint_whose_last_batch_does_not_hold_is_ignored");
     // Claims one more record than the batch it points at ends with.
@@ -212,6 +213,7 @@ fn a_live_checkpoint_whose_last_batch_does_not_hold_is_ignored() {
 
 #[test]
 fn a_truncation_invalidates_the_live_checkpoint_first() {
+    let _faults = common::process_wide_faults();
     child_or!();
     let dir = crashed_log("a_truncation_invalidates_the_live_checkpoint_first");
     let log = Log::open(dir.path(), config()).unwrap();
@@ -233,6 +235,7 @@ fn a_truncation_invalidates_the_live_checkpoint_first() {
 /// background thread's interval: the scan after a crash stays that small.
 #[test]
 fn the_writer_records_a_live_checkpoint_every_2_mib() {
+    let _faults = common::process_wide_faults();
     if !has_boot_id() {
         return;
     }

@@ -6,7 +6,7 @@ use logbus::log::Log;
 use logbus::{BorrowedRecord, Broker, ConsumedRecord, Durability, Error, LogConfig, Record, TopicConfig};
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 use common::read_all;
 
 type Fields = (u64, Option<Vec<u8>>, Vec<u8>, Vec<(String, Vec<u8>)>, i64);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-mod common;
+use crate::common;
 
 const CHILD_DIR: &str = "LOGBUS_GROUP_CRASH_DIR";
 const CHILD_DURABILITY: &str = "LOGBUS_GROUP_CRASH_SYNC";
@@ -68,7 +68,7 @@ fn child(dir: &str, sync: bool) {
 /// Runs the child until it has acknowledged at least `acks` commits, kills
 /// it, and returns the last acknowledged offset per partition.
 fn run_and_kill(dir: &std::path::Path, sync: bool, acks: usize) -> BTreeMap<u32, u64> {
-    let mut child = common::rerun_self("commits_survive_kill_9")
+    let mut child = common::rerun_self(module_path!(), "commits_survive_kill_9")
         .env(CHILD_DIR, dir)
         .env(CHILD_DURABILITY, if sync { "1" } else { "0" })
         .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{Durability, Error, LogConfig, Record, TopicConfig};
 
-mod common;
+use crate::common;
 use common::batches;
 
 fn open(dir: &Path, topic: TopicConfig) -> Log {

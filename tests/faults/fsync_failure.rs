@@ -1,13 +1,16 @@
 //! A failed fsync poisons the partition: the sender gets a clear error,
 //! later writes to that partition are refused until the broker is reopened,
 //! other partitions and reads keep working, and nothing acknowledged is lost.
-//! Uses the `fault-injection` feature (process-wide switch: one test per file).
-#![cfg(feature = "fault-injection")]
+//! Uses the `fault-injection` feature (a process-wide switch: the test holds
+//! `common::process_wide_faults`).
 
 use logbus::{Broker, BrokerConfig, Durability, Error, Record, TopicConfig};
 
+use crate::common;
+
 #[test]
 fn a_failed_fsync_poisons_the_partition_until_reopen() {
+    let _faults = common::process_wide_faults();
     let dir = tempfile::tempdir().unwrap();
     let config = BrokerConfig::new().durability(Durability::Sync);
     let broker = Broker::open_with(dir.path(), config.clone()).unwrap();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_KILL_CHILD";
 const ROUND_ENV: &str = "LOGBUS_RELIABILITY_KILL_ROUND";
@@ -271,7 +271,7 @@ fn kill_9_loop_keeps_every_acknowledged_record_and_commit() {
     let mut acks_total = 0u64;
     let mut commits_total = 0u64;
     for round in 0..KILLS {
-        let mut child = common::rerun_self(TEST_NAME)
+        let mut child = common::rerun_self(module_path!(), TEST_NAME)
             .env(CHILD_ENV, dir.path())
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use logbus::{Broker, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_HOSTILE_CHILD";
 
@@ -384,13 +384,16 @@ fn a_directory_held_by_another_process_is_locked_with_its_pid() {
         b.create_topic("held", TopicConfig::new(1)).unwrap();
         b.close().unwrap();
     }
-    let mut child = common::rerun_self("a_directory_held_by_another_process_is_locked_with_its_pid")
-        .env(CHILD_ENV, dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::rerun_self(
+        module_path!(),
+        "a_directory_held_by_another_process_is_locked_with_its_pid",
+    )
+    .env(CHILD_ENV, dir.path())
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while !line.contains("@HOLDING") {

@@ -9,7 +9,7 @@ use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{ConsumedRecord, Durability, Error, LogConfig, Record, TopicConfig};
 
-mod common;
+use crate::common;
 use common::{batches, segment_paths};
 
 const SEGMENT_BYTES: u64 = 4096;

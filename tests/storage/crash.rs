@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_CRASH_CHILD";
 const SEGMENT_BYTES: u64 = 4096;
@@ -117,7 +117,7 @@ fn crash_loop(test_name: &str, durability: Durability) {
     let mut acked: Option<u64> = None;
     let mut total_segments_seen = 0;
     for round in 0..KILLS {
-        let mut child = common::rerun_self(test_name)
+        let mut child = common::rerun_self(module_path!(), test_name)
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -8,7 +8,7 @@ use logbus::format::batch;
 use logbus::log::Log;
 use logbus::{Broker, ConsumedRecord, Durability, Error, LogConfig, Record, RecordView, TopicConfig};
 
-mod common;
+use crate::common;
 use common::{batches, segment_paths};
 
 const SEGMENT_BYTES: u64 = 4096;

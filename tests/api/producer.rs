@@ -7,7 +7,7 @@ use std::thread;
 
 use logbus::{Broker, Error, Record, TimestampType, Topic, TopicConfig};
 
-mod common;
+use crate::common;
 use common::read_all;
 
 fn now_ms() -> i64 {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, Durability, Record, TopicConfig};
 
-mod common;
+use crate::common;
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_POWER_CHILD";
 const TEST_NAME: &str = "power_loss_crash_states_keep_the_durable_prefix";
@@ -355,7 +355,7 @@ fn power_loss_crash_states_keep_the_durable_prefix() {
         .unwrap()
         .as_nanos() as u64;
     let mut rng = Rng::new(seed);
-    let mut child = common::rerun_self(TEST_NAME)
+    let mut child = common::rerun_self(module_path!(), TEST_NAME)
         .env(CHILD_ENV, &live)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
