@@ -85,3 +85,45 @@ pub fn process_wide_faults() -> std::sync::MutexGuard<'static, ()> {
     // A test that failed while holding it leaves nothing to protect.
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// The tests' random numbers: xorshift64*, seeded, so a failing run can be
+/// replayed from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// The generator for `seed` (any value; 0 is mapped to a valid state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// Seeded from the clock: a different sequence every run.
+    pub fn from_time() -> Rng {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Rng::new(t)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// True once in `one_in` calls, on average.
+    pub fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}

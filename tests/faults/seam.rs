@@ -33,7 +33,7 @@ use std::time::Duration;
 use logbus::testing::{set_sync_observer, SyncEvent};
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-use crate::common;
+use crate::common::{self, Rng};
 
 const TOPIC: &str = "events";
 const GROUP: &str = "auditors";
@@ -158,20 +158,6 @@ impl Recorder {
                 self.durable.lock().unwrap().dirs.insert(rel, listing);
             }
         }
-    }
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
     }
 }
 
@@ -459,7 +445,7 @@ fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
                 .as_nanos() as u64
         });
     println!("reliability_seam: seed {seed} (rerun with LOGBUS_SEAM_SEED={seed})");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
 
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("broker");

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-use crate::common;
+use crate::common::{self, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_KILL_CHILD";
 const ROUND_ENV: &str = "LOGBUS_RELIABILITY_KILL_ROUND";
@@ -110,24 +110,6 @@ fn child(dir: &Path, round: usize) {
         t.join().unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*), seeded from the clock.
-struct Rng(u64);
-impl Rng {
-    fn new() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Rng(t | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
 }
 
 /// What the parent has learnt so far, across all rounds.
@@ -266,7 +248,7 @@ fn kill_9_loop_keeps_every_acknowledged_record_and_commit() {
         broker.create_topic(TOPIC, topic_config()).unwrap();
         broker.close().unwrap();
     }
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_time();
     let mut model = Model::default();
     let mut acks_total = 0u64;
     let mut commits_total = 0u64;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use logbus::{Broker, BrokerConfig, Durability, Record, TopicConfig};
 
-use crate::common;
+use crate::common::{self, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_POWER_CHILD";
 const TEST_NAME: &str = "power_loss_crash_states_keep_the_durable_prefix";
@@ -87,25 +87,6 @@ fn child(dir: &Path) {
         .collect();
     for t in threads {
         t.join().unwrap();
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
-use crate::common;
+use crate::common::{self, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_CRASH_CHILD";
 const SEGMENT_BYTES: u64 = 4096;
@@ -60,24 +60,6 @@ fn child(dir: &Path, durability: Durability) {
     }
 }
 
-/// Deterministic pseudo-random numbers (xorshift64*), seeded from the clock.
-struct Rng(u64);
-impl Rng {
-    fn new() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        Rng(t | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Checks the log after a crash: a gap-free prefix holding every acknowledged record.
 fn check_log(dir: &Path, durability: Durability, acked: Option<u64>, round: usize) -> u64 {
     let log = Log::open(dir, config(durability)).unwrap();
@@ -113,7 +95,7 @@ fn crash_loop(test_name: &str, durability: Durability) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_time();
     let mut acked: Option<u64> = None;
     let mut total_segments_seen = 0;
     for round in 0..KILLS {

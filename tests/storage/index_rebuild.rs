@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
+use crate::common::Rng;
+
 const SEGMENT_BYTES: u64 = 32 * 1024;
 
 fn open(dir: &Path) -> Log {
@@ -17,25 +19,11 @@ fn open(dir: &Path) -> Log {
     .unwrap()
 }
 
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A log of `n` records with non-monotonic timestamps (jittering around a
 /// rising trend, plus occasional far-past and far-future outliers). Returns
 /// every record's timestamp, by offset.
 fn fill(dir: &Path, n: u64, seed: u64) -> Vec<i64> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let log = open(dir);
     let mut stamps = Vec::new();
     let mut offset = 0;
@@ -165,7 +153,7 @@ fn run(how: Mangle, unclean: bool, seed: u64) {
         check_lookups(&log, &stamps, &format!("{ctx}, before damage"));
         log.close().unwrap();
     }
-    let mut rng = Rng(seed.wrapping_mul(31) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(31));
     mangle(dir.path(), how, &mut rng);
     if unclean {
         std::fs::remove_file(dir.path().join("recovery.ckpt")).unwrap();
@@ -296,7 +284,7 @@ fn crash_reopen_keeps_persisted_active_entries_and_indexes_the_tail() {
     };
     let root = tempfile::tempdir().unwrap();
     let (a, b, c) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     let mut stamps = Vec::new();
     let append = |log: &Log, stamps: &mut Vec<i64>, rng: &mut Rng, n: usize| {
         for _ in 0..n {
