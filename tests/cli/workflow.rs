@@ -13,6 +13,8 @@ use std::time::Duration;
 use assert_cmd::Command;
 use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
 
+use crate::common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_logbus");
 
 fn logbus(dir: &Path) -> Command {
@@ -349,10 +351,7 @@ fn follow_picks_up_records_written_by_another_process() {
     drop(feed);
     let out = producer.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let segs = std::fs::read_dir(dir.join("live/0"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
-        .count();
+    let segs = common::segment_paths(&dir.join("live/0")).len();
     assert!(segs >= 3, "the follower crossed segment rolls ({segs} segments)");
 }
 
@@ -394,14 +393,10 @@ fn verify_and_dump_detect_a_flipped_byte() {
     assert!(text.contains("BAD: batch CRC mismatch"), "{text}");
     assert!(text.contains("End at byte"), "{text}");
     // A damaged segment does not stop reading the intact ones.
-    let second = dir.join("t/0").join(
-        std::fs::read_dir(dir.join("t/0"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".log") && n != "00000000000000000000.log")
-            .min()
-            .unwrap(),
-    );
+    let (_, second) = common::segment_paths(&dir.join("t/0"))
+        .into_iter()
+        .find(|&(base, _)| base != 0)
+        .unwrap();
     Command::new(BIN)
         .arg("dump")
         .arg(&second)

@@ -18,6 +18,11 @@ pub fn segment_paths(dir: &Path) -> Vec<(u64, PathBuf)> {
     out
 }
 
+/// The base offsets of a partition directory's segments, ascending.
+pub fn segment_bases(dir: &Path) -> Vec<u64> {
+    segment_paths(dir).into_iter().map(|(base, _)| base).collect()
+}
+
 /// Batches of a segment file: (position, header), stopping at zeros or the end.
 pub fn batches(bytes: &[u8]) -> Vec<(usize, BatchHeader)> {
     let mut out = Vec::new();

@@ -149,14 +149,7 @@ fn a_live_checkpoint_bounds_the_scan_after_a_process_crash() {
     );
     assert!(report.damage.is_empty(), "{report:?}");
     let at_flush = synced.lock().unwrap().clone();
-    let mut bases: Vec<u64> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".log").map(|b| b.parse().unwrap())
-        })
-        .collect();
-    bases.sort_unstable();
+    let bases = common::segment_bases(dir.path());
     for base in bases.iter().filter(|&&b| b >= hard.segment_base) {
         let path = dir.path().join(format!("{base:020}.log"));
         assert!(!at_open.contains(&path), "{} was fsynced by the reopen", path.display());

@@ -348,11 +348,9 @@ fn check_state(dir: &Path, cp: &CrashPoint, acked: &[(u32, u64, String)], label:
             // Retention also runs at open, on the recovered log: it may drop
             // more than the live broker had, but only while what stays is
             // at least `retention_bytes`.
-            let kept: u64 = std::fs::read_dir(dir.join(TOPIC).join(p.to_string()))
-                .unwrap()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-                .map(|e| e.metadata().unwrap().len())
+            let kept: u64 = common::segment_paths(&dir.join(TOPIC).join(p.to_string()))
+                .iter()
+                .map(|(_, path)| std::fs::metadata(path).unwrap().len())
                 .sum();
             assert!(
                 kept >= RETENTION_BYTES,

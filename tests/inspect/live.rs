@@ -2,10 +2,10 @@
 //! directory lock in this process): it takes no lock, sees appends and
 //! segment rolls as they happen, reads committed offsets, and reports damage.
 
-use std::path::{Path, PathBuf};
-
 use logbus::inspect::{Inspector, SegmentFile, WalkOptions, WalkStop};
 use logbus::{Broker, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
+
+use crate::common;
 
 fn value(i: u64) -> String {
     format!("record-{i:05}-{}", "x".repeat((i % 17) as usize))
@@ -35,17 +35,6 @@ fn drain(reader: &mut logbus::inspect::PartitionReader) -> Vec<(u64, Vec<u8>)> {
         assert!(got.len() <= 7);
         out.extend(got.iter().map(|r| (r.offset(), r.value().to_vec())));
     }
-}
-
-fn segments(dir: &Path, topic: &str, p: u32) -> Vec<PathBuf> {
-    let pdir = dir.join(topic).join(p.to_string());
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&pdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -192,11 +181,11 @@ fn verify_and_walk_find_a_flipped_byte_in_a_sealed_segment() {
         .unwrap();
     send(&broker, "t", 0, 0..200);
     broker.close().unwrap();
-    let segs = segments(dir.path(), "t", 0);
+    let segs = common::segment_paths(&dir.path().join("t/0"));
     assert!(segs.len() >= 3);
 
     // Flip a byte in the middle of the second segment (a record's payload).
-    let victim = &segs[1];
+    let victim = &segs[1].1;
     let mut bytes = std::fs::read(victim).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x40;
@@ -256,7 +245,7 @@ fn a_torn_tail_of_the_newest_segment_is_reported_not_fatal() {
     broker.create_topic("t", TopicConfig::new(1)).unwrap();
     send(&broker, "t", 0, 0..10);
     broker.close().unwrap();
-    let seg = segments(dir.path(), "t", 0).pop().unwrap();
+    let (_, seg) = common::segment_paths(&dir.path().join("t/0")).pop().unwrap();
     let len = SegmentFile::open(&seg).unwrap();
     let info = Inspector::open(dir.path()).unwrap().partition_info("t", 0).unwrap();
     // Garbage where the next batch would start (a crash in the middle of a write).

@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -131,17 +131,6 @@ fn walk(bytes: &[u8]) -> Vec<BatchPos> {
         pos += len;
     }
     out
-}
-
-fn segments(pdir: &Path) -> Vec<(u64, PathBuf)> {
-    let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(pdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .map(|p| (p.file_stem().unwrap().to_str().unwrap().parse().unwrap(), p))
-        .collect();
-    segs.sort();
-    segs
 }
 
 /// How the bytes after the durable point are damaged.
@@ -402,7 +391,7 @@ fn power_loss_crash_states_keep_the_durable_prefix() {
     for p in 0..PARTITIONS {
         let pdir = live.join(TOPIC).join(p.to_string());
         let last_acked = acked.keys().filter(|(ap, _)| *ap == p).map(|(_, o)| *o).max().unwrap();
-        let segs = segments(&pdir);
+        let segs = common::segment_paths(&pdir);
         let (seg_base, seg_path) = segs.iter().rev().find(|(b, _)| *b <= last_acked).unwrap().clone();
         let seg_bytes = std::fs::read(&seg_path).unwrap();
         let batches = walk(&seg_bytes);

@@ -133,10 +133,7 @@ fn crash_loop(test_name: &str, durability: Durability) {
         assert!(!status.success(), "round {round}: the child was not killed");
         let end = check_log(dir.path(), durability, acked, round);
         eprintln!("round {round}: log ends at {end}, last acknowledged {acked:?}");
-        total_segments_seen = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
-            .count();
+        total_segments_seen = common::segment_paths(dir.path()).len();
         assert!(acked.is_some_and(|a| end > a));
     }
     assert!(total_segments_seen > 1, "segments should have rolled during the test");

@@ -9,7 +9,7 @@ use logbus::log::Log;
 use logbus::{Durability, Error, LogConfig, Record, TopicConfig};
 
 use crate::common;
-use common::batches;
+use common::{batches, segment_bases};
 
 fn open(dir: &Path, topic: TopicConfig) -> Log {
     Log::open(dir, LogConfig::from_topic(&topic, Durability::PageCache)).unwrap()
@@ -31,17 +31,6 @@ fn files(dir: &Path) -> BTreeMap<String, u64> {
             (e.file_name().into_string().unwrap(), e.metadata().unwrap().len())
         })
         .collect()
-}
-
-/// Base offsets named by the `.log` files, ascending.
-fn segment_bases(dir: &Path) -> Vec<u64> {
-    let mut bases: Vec<u64> = files(dir)
-        .keys()
-        .filter_map(|n| n.strip_suffix(".log"))
-        .map(|s| s.parse().unwrap())
-        .collect();
-    bases.sort_unstable();
-    bases
 }
 
 #[test]

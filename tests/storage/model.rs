@@ -10,6 +10,8 @@ use logbus::log::Log;
 use logbus::{Durability, Error, LogConfig, Record, TopicConfig};
 use proptest::prelude::*;
 
+use crate::common;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Spec {
     key: Option<Vec<u8>>,
@@ -153,14 +155,7 @@ impl Harness {
     }
 
     fn active_segment(&self) -> (u64, PathBuf) {
-        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-            .collect();
-        logs.sort();
-        let path = logs.pop().unwrap();
-        (path.file_stem().unwrap().to_str().unwrap().parse().unwrap(), path)
+        common::segment_paths(self.dir.path()).pop().unwrap()
     }
 
     fn crash_reopen(&mut self, cut: u16) {

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use logbus::log::Log;
 use logbus::{Durability, Error, LogConfig, Record, TopicConfig};
 
+use crate::common::segment_bases;
+
 const SEGMENT_BYTES: u64 = 4096;
 
 fn open(dir: &Path, topic: TopicConfig) -> Log {
@@ -28,23 +30,6 @@ fn now_ms() -> i64 {
 
 fn value(offset: u64) -> Vec<u8> {
     format!("record-{offset:08}-{}", "r".repeat((offset % 40) as usize)).into_bytes()
-}
-
-fn segment_bases(dir: &Path) -> Vec<u64> {
-    let mut bases: Vec<u64> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            e.unwrap()
-                .file_name()
-                .into_string()
-                .unwrap()
-                .strip_suffix(".log")
-                .map(str::to_string)
-        })
-        .map(|s| s.parse().unwrap())
-        .collect();
-    bases.sort_unstable();
-    bases
 }
 
 fn assert_out_of_range(log: &Log, offset: u64) {

@@ -71,13 +71,7 @@ fn fill(dir: &Path, segment_bytes: u64, appends: u64) -> u64 {
 }
 
 fn active_segment(dir: &Path) -> PathBuf {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.pop().unwrap()
+    common::segment_paths(dir).pop().unwrap().1
 }
 
 #[derive(Debug, Clone, Copy)]
