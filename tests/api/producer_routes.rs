@@ -3,6 +3,8 @@
 
 use logbus::{Broker, Error, Record, TopicConfig};
 
+use crate::common;
+
 #[test]
 fn a_deleted_then_recreated_topic_is_the_new_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,10 +142,11 @@ fn closed_brokers_mappings_go_with_the_routes_that_hold_them() {
     );
     go_tx.send(()).unwrap();
     other.join().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while mapped(db.path()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    common::wait_until(
+        "the old broker's segments to be unmapped",
+        std::time::Duration::from_secs(10),
+        || !mapped(db.path()),
+    );
     assert!(!mapped(db.path()), "the old broker's segments are still mapped");
     c.close().unwrap();
 }

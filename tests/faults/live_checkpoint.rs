@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::format::checkpoint;
 use logbus::log::Log;
@@ -51,11 +51,9 @@ fn child(dir: &Path) {
         let batch: Vec<Record> = (first..first + 10).map(|o| Record::new(value(o))).collect();
         log.append(&batch).unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while read_live(dir).is_none_or(|c| c.next_offset < RECORDS) {
-        assert!(Instant::now() < deadline, "no live checkpoint within 20 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_until("a live checkpoint of every record", Duration::from_secs(20), || {
+        read_live(dir).is_some_and(|c| c.next_offset >= RECORDS)
+    });
     println!("READY");
     std::thread::sleep(Duration::from_secs(60));
 }

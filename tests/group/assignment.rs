@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{
     AssignmentStrategy, Broker, Consumer, ConsumerConfig, OffsetReset, RebalanceContext, RebalanceListener, Record,
     TopicConfig, TopicPartition,
 };
+
+use crate::common::wait_until;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -70,14 +72,6 @@ fn check_view(id: usize, c: &Consumer, owners: &Owners, violations: &Violations)
         violations.lock().unwrap().push(format!(
             "member {id}: assignment {mine:?} but the ownership map says {map:?}"
         ));
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -192,7 +186,7 @@ fn three_threaded_members_split_six_partitions_and_two_take_three_each_after_a_c
         let v = views.lock().unwrap();
         expect.iter().all(|(id, n)| v.get(id).is_some_and(|a| a.len() == *n)) && v.len() == expect.len()
     };
-    wait_for("2 + 2 + 2", || balanced(&[(0, 2), (1, 2), (2, 2)]));
+    wait_until("2 + 2 + 2", DEADLINE, || balanced(&[(0, 2), (1, 2), (2, 2)]));
     let desc = broker.describe_group("g").unwrap();
     assert_eq!(desc.members.len(), 3);
     let mut counts: Vec<usize> = desc.members.iter().map(|m| m.assignment.len()).collect();
@@ -200,7 +194,7 @@ fn three_threaded_members_split_six_partitions_and_two_take_three_each_after_a_c
     assert_eq!(counts, vec![2, 2, 2], "{desc:?}");
 
     close_flags[1].store(true, Ordering::Relaxed);
-    wait_for("3 + 3 after member 1 closed", || balanced(&[(0, 3), (2, 3)]));
+    wait_until("3 + 3 after member 1 closed", DEADLINE, || balanced(&[(0, 3), (2, 3)]));
     let desc = broker.describe_group("g").unwrap();
     assert_eq!(desc.members.len(), 2, "{desc:?}");
     assert!(desc.partitions.iter().all(|p| p.owner.is_some()), "{desc:?}");
@@ -211,7 +205,7 @@ fn three_threaded_members_split_six_partitions_and_two_take_three_each_after_a_c
     }
     // Let the two survivors keep consuming for a moment under load.
     let before = *received.lock().unwrap();
-    wait_for("the survivors keep receiving", || {
+    wait_until("the survivors keep receiving", DEADLINE, || {
         *received.lock().unwrap() > before + 50
     });
 
@@ -409,15 +403,15 @@ fn a_topic_created_after_subscribing_is_assigned_once_it_exists() {
         .send("later", Record::new("x").with_partition(1))
         .unwrap();
     let mut got = Vec::new();
-    let start = Instant::now();
-    while got.is_empty() && start.elapsed() < DEADLINE {
+    wait_until("the record on the new topic", DEADLINE, || {
         got.extend(
             c.poll(Duration::from_millis(50))
                 .unwrap()
                 .iter()
                 .map(|r| r.value().to_vec()),
         );
-    }
+        !got.is_empty()
+    });
     assert_eq!(got, vec![b"x".to_vec()]);
     assert_eq!(c.assignment().into_iter().collect::<BTreeSet<_>>(), tps("later", 2));
 }

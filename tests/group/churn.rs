@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{
     AssignmentStrategy, Broker, ConsumerConfig, Error, OffsetReset, RebalanceContext, RebalanceListener, Record,
     TopicConfig, TopicPartition,
 };
+
+use crate::common::Deadline;
 
 const RECORDS: u64 = 60_000;
 const PARTITIONS: u32 = 8;
@@ -250,9 +252,9 @@ fn churn(setup: Setup) -> (u64, u64) {
     let script = ["join", "close", "join", "join", "drop", "close", "join", "drop", "join"];
     let mut step = 0;
     let mut leaves = 0;
-    let started = Instant::now();
+    let producing = Deadline::new(DEADLINE, "the producer to finish");
     while !produced_all.load(Ordering::Acquire) {
-        assert!(started.elapsed() < DEADLINE, "producer too slow");
+        producing.check();
         thread::sleep(Duration::from_millis(60));
         let action = script[step % script.len()];
         step += 1;
@@ -273,13 +275,14 @@ fn churn(setup: Setup) -> (u64, u64) {
     }
 
     // Wait until every record was delivered at least once.
-    let start = Instant::now();
+    let delivered = Deadline::new(DEADLINE, "every record delivered, then committed");
     while shared.deliveries.lock().unwrap().len() < RECORDS as usize {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "only {} of {RECORDS} records delivered",
-            shared.deliveries.lock().unwrap().len()
-        );
+        delivered.check_with(|| {
+            format!(
+                "only {} of {RECORDS} records delivered",
+                shared.deliveries.lock().unwrap().len()
+            )
+        });
         thread::sleep(Duration::from_millis(10));
     }
     // ... and until the members' commits caught up with it.
@@ -288,7 +291,7 @@ fn churn(setup: Setup) -> (u64, u64) {
         desc.partitions.iter().map(|p| p.committed.unwrap_or(0)).sum()
     };
     while committed() < RECORDS {
-        assert!(start.elapsed() < DEADLINE, "commits stuck at {}", committed());
+        delivered.check_with(|| format!("commits stuck at {}", committed()));
         thread::sleep(Duration::from_millis(10));
     }
     for (_, control, _) in &members {

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{
     Broker, BrokerConfig, Consumer, ConsumerConfig, Durability, Error, OffsetReset, RebalanceContext,
     RebalanceListener, Record, TopicConfig, TopicPartition,
 };
+
+use crate::common::wait_until;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -34,18 +36,18 @@ fn produce(broker: &Broker, partitions: u32, per_partition: u64, tag: &str) {
     }
 }
 
-/// Polls until `n` records arrived (or the deadline): (partition, offset) of each.
+/// Polls until at least `n` records arrived: (partition, offset) of each.
 fn take(c: &mut Consumer, n: usize) -> Vec<(u32, u64)> {
     let mut out = Vec::new();
-    let start = Instant::now();
-    while out.len() < n && start.elapsed() < DEADLINE {
+    wait_until(&format!("{n} records"), DEADLINE, || {
         out.extend(
             c.poll(Duration::from_millis(10))
                 .unwrap()
                 .iter()
                 .map(|r| (r.partition(), r.offset())),
         );
-    }
+        out.len() >= n
+    });
     out
 }
 
@@ -264,8 +266,7 @@ fn two_groups_on_one_topic_each_receive_every_record() {
     let mut g2 = vec![member(&broker, "two", OffsetReset::Earliest)];
     for (name, group) in [("one", &mut g1), ("two", &mut g2)] {
         let mut values: BTreeMap<String, usize> = BTreeMap::new();
-        let start = Instant::now();
-        while values.len() < 2000 && start.elapsed() < DEADLINE {
+        wait_until(&format!("group {name} to get 2000 records"), DEADLINE, || {
             for c in group.iter_mut() {
                 for r in &c.poll(Duration::from_millis(5)).unwrap() {
                     *values
@@ -274,7 +275,8 @@ fn two_groups_on_one_topic_each_receive_every_record() {
                 }
                 c.commit().unwrap();
             }
-        }
+            values.len() >= 2000
+        });
         assert_eq!(values.len(), 2000, "group {name} got every record");
         assert!(
             values.values().all(|&n| n == 1),

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-use crate::common;
+use crate::common::{self, Deadline};
 
 const CHILD_DIR: &str = "LOGBUS_GROUP_CRASH_DIR";
 const CHILD_DURABILITY: &str = "LOGBUS_GROUP_CRASH_SYNC";
@@ -40,9 +40,9 @@ fn child(dir: &str, sync: bool) {
         .unwrap();
     c.subscribe(&["t"]).unwrap();
     let out = std::io::stdout();
-    let start = Instant::now();
+    let run = Deadline::new(Duration::from_secs(60), "the child's run");
     let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(60) {
+    while !run.passed() {
         producer
             .send_batch(
                 "t",
@@ -80,7 +80,10 @@ fn run_and_kill(dir: &std::path::Path, sync: bool, acks: usize) -> BTreeMap<u32,
     let mut seen = 0;
     let mut killed = false;
     let mut line = String::new();
-    let start = Instant::now();
+    let deadline = Deadline::new(
+        Duration::from_secs(25),
+        format!("{acks} acknowledged commits and the kill"),
+    );
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap() == 0 {
@@ -98,10 +101,7 @@ fn run_and_kill(dir: &std::path::Path, sync: bool, acks: usize) -> BTreeMap<u32,
             child.kill().unwrap(); // SIGKILL
             killed = true;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(25),
-            "child made too little progress ({seen} acks)"
-        );
+        deadline.check_with(|| format!("child made too little progress ({seen} acks)"));
     }
     // Lines already in the pipe were acknowledged before the kill and count.
     let status = child.wait().unwrap();

@@ -4,9 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig};
+
+use crate::common::{wait_until, Deadline, PATIENCE};
 
 fn busy_producer(broker: &Broker, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     let p = broker.producer();
@@ -39,15 +41,16 @@ fn a_member_busy_with_records_is_not_evicted() {
         .max_poll_interval(Duration::from_millis(200));
     let mut c = broker.consumer(cfg).unwrap();
     c.subscribe(&["t"]).unwrap();
-    while c.assignment().len() < 2 {
+    wait_until("both partitions assigned", PATIENCE, || {
         c.poll(Duration::from_millis(100)).unwrap();
-    }
+        c.assignment().len() == 2
+    });
     // The member id, not the generation: evicting the only member removes the
     // group, and the rejoin starts a new one at the same generation.
     let member_at_start = broker.describe_group("g").unwrap().members[0].member_id.clone();
-    let until = Instant::now() + Duration::from_millis(1500);
+    let busy = Deadline::new(Duration::from_millis(1500), "the end of the busy polls");
     let mut received = 0usize;
-    while Instant::now() < until {
+    while !busy.passed() {
         let got = c.poll(Duration::from_millis(50)).unwrap().len();
         assert!(got > 0, "the backlog ran out: the test no longer exercises busy polls");
         received += got;
@@ -70,9 +73,10 @@ fn a_busy_member_still_sees_a_rebalance() {
     let cfg = ConsumerConfig::new().group("g").offset_reset(OffsetReset::Earliest);
     let mut a = broker.consumer(cfg.clone()).unwrap();
     a.subscribe(&["t"]).unwrap();
-    while a.assignment().len() < 2 {
+    wait_until("both partitions assigned", PATIENCE, || {
         a.poll(Duration::from_millis(50)).unwrap();
-    }
+        a.assignment().len() == 2
+    });
     // B stays in the group until the main thread has seen the hand-over
     // (if B left at once, A could take the partition back within one poll).
     let b_done = Arc::new(AtomicBool::new(false));
@@ -87,10 +91,17 @@ fn a_busy_member_still_sees_a_rebalance() {
         }
         most
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.assignment().len() == 2 && Instant::now() < deadline {
-        assert!(a.poll(Duration::from_millis(20)).is_ok());
-    }
+    wait_until(
+        "the busy member to give a partition up",
+        Duration::from_secs(10),
+        || {
+            let busy = a.assignment().len() == 2;
+            if busy {
+                assert!(a.poll(Duration::from_millis(20)).is_ok());
+            }
+            !busy
+        },
+    );
     assert_eq!(a.assignment().len(), 1, "the busy member gave a partition up");
     b_done.store(true, Ordering::Relaxed);
     let got_b = b.join().unwrap();

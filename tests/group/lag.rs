@@ -3,9 +3,11 @@
 //! delete_group_offsets and set_group_offsets.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, Consumer, ConsumerConfig, Error, OffsetReset, PartitionLag, Record, TopicConfig, TopicPartition};
+
+use crate::common::wait_until;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -35,18 +37,12 @@ fn lag_of<'a>(parts: &'a [PartitionLag], t: &TopicPartition) -> &'a PartitionLag
 }
 
 fn settle(cs: &mut [&mut Consumer], total: usize) {
-    let start = Instant::now();
-    loop {
+    wait_until("a settled assignment", DEADLINE, || {
         for c in cs.iter_mut() {
             c.poll(Duration::ZERO).unwrap();
         }
-        if cs.iter().map(|c| c.assignment().len()).sum::<usize>() == total
-            && cs.iter().all(|c| !c.assignment().is_empty())
-        {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "no settled assignment");
-    }
+        cs.iter().map(|c| c.assignment().len()).sum::<usize>() == total && cs.iter().all(|c| !c.assignment().is_empty())
+    });
 }
 
 #[test]
@@ -169,10 +165,10 @@ fn delete_group_offsets_fails_with_members_and_works_after() {
     let mut c = member(&broker, "g");
     assert_eq!(c.committed(&tp("t", 0)).unwrap(), None);
     let mut n = 0;
-    let start = Instant::now();
-    while n < 10 && start.elapsed() < DEADLINE {
+    wait_until("10 records from the beginning", DEADLINE, || {
         n += c.poll(Duration::from_millis(10)).unwrap().len();
-    }
+        n >= 10
+    });
     assert_eq!(n, 10, "read from the beginning again");
 }
 
@@ -196,9 +192,9 @@ fn set_group_offsets_fails_with_members_and_moves_an_idle_group() {
 
     let mut c = member(&broker, "g");
     let mut got = Vec::new();
-    let start = Instant::now();
-    while got.len() < 2 && start.elapsed() < DEADLINE {
+    wait_until("2 records from the set offset", DEADLINE, || {
         got.extend(c.poll(Duration::from_millis(10)).unwrap().iter().map(|r| r.offset()));
-    }
+        got.len() >= 2
+    });
     assert_eq!(got, vec![8, 9]);
 }

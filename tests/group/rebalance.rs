@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{
     AssignmentStrategy, Broker, Consumer, ConsumerConfig, Error, OffsetReset, RebalanceContext, RebalanceListener,
     Record, TopicConfig, TopicPartition,
 };
+
+use crate::common::{wait_until, Deadline};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -102,25 +104,12 @@ fn tps(topic: &str, n: u32) -> BTreeSet<TopicPartition> {
 
 /// Polls the consumers from this thread until `done` holds.
 fn poll_until(cs: &mut [&mut Consumer], what: &str, mut done: impl FnMut(&[&mut Consumer]) -> bool) {
-    let start = Instant::now();
-    loop {
+    wait_until(what, DEADLINE, || {
         for c in cs.iter_mut() {
             c.poll(Duration::ZERO).unwrap();
         }
-        if done(cs) {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
+        done(cs)
+    });
 }
 
 #[test]
@@ -224,10 +213,10 @@ fn close_and_unsubscribe_report_the_partitions_as_revoked_so_they_can_be_committ
         let mut c = broker.consumer(config(&group)).unwrap();
         c.subscribe_with_listener(&["t"], rec).unwrap();
         let mut n = 0;
-        let start = Instant::now();
-        while n < 10 && start.elapsed() < DEADLINE {
+        wait_until("10 records", DEADLINE, || {
             n += c.poll(Duration::from_millis(20)).unwrap().len();
-        }
+            n >= 10
+        });
         assert_eq!(n, 10);
         events.lock().unwrap().clear();
         match how {
@@ -273,14 +262,14 @@ fn adding_partitions_triggers_a_rebalance_and_the_new_partitions_are_consumed() 
             .unwrap();
     }
     let mut got = BTreeSet::new();
-    let start = Instant::now();
+    let deadline = Deadline::new(DEADLINE, "a record from each of the 4 partitions");
     while got.len() < 4 {
         for c in [&mut a, &mut b] {
             for r in &c.poll(Duration::from_millis(5)).unwrap() {
                 got.insert(String::from_utf8(r.value().to_vec()).unwrap());
             }
         }
-        assert!(start.elapsed() < DEADLINE, "got only {got:?}");
+        deadline.check_with(|| format!("got only {got:?}"));
     }
     assert_eq!(assignment(&a).len(), 2);
     assert_eq!(assignment(&b).len(), 2);
@@ -313,10 +302,9 @@ fn every_rebalance_increments_the_generation_and_unrelated_topics_do_not_fence()
     // A topic nobody in the group subscribes to changes nothing: the member's
     // commits stay valid.
     broker.producer().send("t", Record::new("x").with_partition(0)).unwrap();
-    let start = Instant::now();
-    while a.poll(Duration::from_millis(10)).unwrap().is_empty() {
-        assert!(start.elapsed() < DEADLINE);
-    }
+    wait_until("a's record", DEADLINE, || {
+        !a.poll(Duration::from_millis(10)).unwrap().is_empty()
+    });
     broker.create_topic("unrelated", TopicConfig::new(2)).unwrap();
     broker.add_partitions("unrelated", 3).unwrap();
     broker.delete_topic("unrelated").unwrap();
@@ -362,15 +350,14 @@ fn deleting_a_subscribed_topic_revokes_its_partitions() {
     // Re-created: assigned again, read from the start (no commit for it).
     broker.create_topic("gone", TopicConfig::new(1)).unwrap();
     broker.producer().send("gone", Record::new("new")).unwrap();
-    let start = Instant::now();
-    loop {
+    wait_until("the record on the re-created topic", DEADLINE, || {
         let recs = a.poll(Duration::from_millis(10)).unwrap();
-        if let Some(r) = recs.iter().next() {
+        let got = recs.iter().next();
+        if let Some(r) = &got {
             assert_eq!((r.topic(), r.value()), ("gone", &b"new"[..]));
-            break;
         }
-        assert!(start.elapsed() < DEADLINE);
-    }
+        got.is_some()
+    });
     assert_eq!(a.assignment().len(), 3);
 }
 
@@ -405,14 +392,14 @@ fn revocation_is_reported_to_the_old_owner_before_the_new_owner_is_assigned() {
         s.len() == want.len() && want.iter().all(|(id, n)| s.get(id) == Some(n))
     };
     let mut handles = vec![spawn(0, AssignmentStrategy::RoundRobin)];
-    wait_for("0 owns 8", || settled(&[(0, 8)]));
+    wait_until("0 owns 8", DEADLINE, || settled(&[(0, 8)]));
     handles.push(spawn(1, AssignmentStrategy::RoundRobin));
-    wait_for("4 + 4", || settled(&[(0, 4), (1, 4)]));
+    wait_until("4 + 4", DEADLINE, || settled(&[(0, 4), (1, 4)]));
     handles.push(spawn(2, AssignmentStrategy::RoundRobin));
     handles.push(spawn(3, AssignmentStrategy::RoundRobin));
-    wait_for("2 + 2 + 2 + 2", || settled(&[(0, 2), (1, 2), (2, 2), (3, 2)]));
+    wait_until("2 + 2 + 2 + 2", DEADLINE, || settled(&[(0, 2), (1, 2), (2, 2), (3, 2)]));
     stops[0].store(true, Ordering::Relaxed);
-    wait_for("3 members", || {
+    wait_until("3 members", DEADLINE, || {
         settled(&[(1, 3), (2, 3), (3, 2)]) || settled(&[(1, 3), (2, 2), (3, 3)]) || settled(&[(1, 2), (2, 3), (3, 3)])
     });
     for s in &stops {
@@ -510,11 +497,13 @@ fn a_member_that_stops_polling_is_evicted_and_its_partitions_move() {
             }
         })
     };
-    let start = Instant::now();
-    while !(slow.assignment().len() == 2 && *live_size.lock().unwrap() == 2) {
-        slow.poll(Duration::from_millis(10)).unwrap();
-        assert!(start.elapsed() < DEADLINE, "no 2 + 2 split");
-    }
+    wait_until("a 2 + 2 split", DEADLINE, || {
+        let split = slow.assignment().len() == 2 && *live_size.lock().unwrap() == 2;
+        if !split {
+            slow.poll(Duration::from_millis(10)).unwrap();
+        }
+        split
+    });
 
     events.lock().unwrap().clear();
 
@@ -525,7 +514,7 @@ fn a_member_that_stops_polling_is_evicted_and_its_partitions_move() {
     assert_eq!(broker.describe_group("g").unwrap().members.len(), 2);
 
     // `slow` stops polling: it is evicted and `live` inherits its partitions.
-    wait_for("live owns all 4", || *live_size.lock().unwrap() == 4);
+    wait_until("live owns all 4", DEADLINE, || *live_size.lock().unwrap() == 4);
     assert_eq!(broker.describe_group("g").unwrap().members.len(), 1);
     assert!(generation(&broker, "g") > g);
 
@@ -539,11 +528,13 @@ fn a_member_that_stops_polling_is_evicted_and_its_partitions_move() {
     let ev = events.lock().unwrap().clone();
     assert_eq!(ev.len(), 2, "the lost partitions are reported, as lost: {ev:?}");
     assert!(ev.iter().all(|e| e.2 == Kind::Lost), "{ev:?}");
-    let start = Instant::now();
-    while !(slow.assignment().len() == 2 && *live_size.lock().unwrap() == 2) {
-        slow.poll(Duration::from_millis(10)).unwrap();
-        assert!(start.elapsed() < DEADLINE, "slow never rejoined");
-    }
+    wait_until("slow to rejoin (2 + 2)", DEADLINE, || {
+        let split = slow.assignment().len() == 2 && *live_size.lock().unwrap() == 2;
+        if !split {
+            slow.poll(Duration::from_millis(10)).unwrap();
+        }
+        split
+    });
     assert_eq!(broker.describe_group("g").unwrap().members.len(), 2);
     stop.store(true, Ordering::Relaxed);
     live.join().unwrap();

@@ -19,11 +19,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
-use crate::common::{self, Rng};
+use crate::common::{self, Deadline, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_KILL_CHILD";
 const ROUND_ENV: &str = "LOGBUS_RELIABILITY_KILL_ROUND";
@@ -55,14 +55,14 @@ fn value(round: usize, producer: u32, seq: u64) -> String {
 fn child(dir: &Path, round: usize) {
     let broker = Broker::open_with(dir, broker_config()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Deadline::new(Duration::from_secs(20), "the child's run");
     let mut threads = Vec::new();
     for producer_id in 0..2u32 {
         let producer = broker.producer();
-        let stop = stop.clone();
+        let (stop, deadline) = (stop.clone(), deadline.clone());
         threads.push(std::thread::spawn(move || {
             let mut seq = 0u64;
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            while !stop.load(Ordering::Relaxed) && !deadline.passed() {
                 let v = value(round, producer_id, seq);
                 // Alternate explicit partitions and round-robin.
                 let mut record = Record::new(v.clone());
@@ -89,7 +89,7 @@ fn child(dir: &Path, round: usize) {
             )
             .unwrap();
         consumer.subscribe(&[TOPIC]).unwrap();
-        while Instant::now() < deadline {
+        while !deadline.passed() {
             let records = consumer.poll(Duration::from_millis(20)).unwrap();
             if records.is_empty() {
                 continue;

@@ -23,11 +23,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, BrokerConfig, Durability, Record, TopicConfig};
 
-use crate::common::{self, Rng};
+use crate::common::{self, Deadline, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_RELIABILITY_POWER_CHILD";
 const TEST_NAME: &str = "power_loss_crash_states_keep_the_durable_prefix";
@@ -48,13 +48,13 @@ fn value(thread: u32, seq: u64) -> String {
 /// Child mode: append until killed, printing `@A <partition> <offset> <value>`.
 fn child(dir: &Path) {
     let broker = Broker::open_with(dir, broker_config()).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Deadline::new(Duration::from_secs(30), "the child's run");
     let threads: Vec<_> = (0..2u32)
         .map(|t| {
-            let producer = broker.producer();
+            let (producer, deadline) = (broker.producer(), deadline.clone());
             std::thread::spawn(move || {
                 let mut seq = 0u64;
-                while Instant::now() < deadline {
+                while !deadline.passed() {
                     let mds;
                     let mut values = Vec::new();
                     if t == 0 {

@@ -16,9 +16,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Broker, ConsumedRecord, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
+
+use crate::common::Deadline;
 
 const TOPIC: &str = "stress";
 const PARTITIONS: u32 = 4;
@@ -190,12 +192,12 @@ fn stress_producers_consumers_group_and_retention() {
         let (broker, stop, consumed, done) = (broker.clone(), stop.clone(), consumed.clone(), done_tx.clone());
         handles.push(std::thread::spawn(move || {
             let who = format!("group member {member}");
-            let start = Instant::now();
             let (from, until) = match member {
                 0 => (Duration::ZERO, RUN * 10),
                 1 => (Duration::ZERO, RUN / 2),
                 _ => (RUN / 2, RUN * 10),
             };
+            let run = Deadline::new(until, format!("the end of {who}'s run"));
             std::thread::sleep(from);
             let mut c = broker
                 .consumer(
@@ -208,7 +210,7 @@ fn stress_producers_consumers_group_and_retention() {
             c.subscribe(&[TOPIC]).unwrap();
             let mut check = OrderCheck::default();
             let mut owned: BTreeSet<u32> = BTreeSet::new();
-            while !stop.load(Ordering::Relaxed) && start.elapsed() < until {
+            while !stop.load(Ordering::Relaxed) && !run.passed() {
                 let recs = c.poll(Duration::from_millis(10)).unwrap();
                 let now: BTreeSet<u32> = c.assignment().iter().map(|tp| tp.partition).collect();
                 // A partition that was given up and taken back may be
@@ -241,11 +243,10 @@ fn stress_producers_consumers_group_and_retention() {
     std::thread::sleep(RUN);
     stop.store(true, Ordering::Relaxed);
     let expected = handles.len();
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Deadline::new(DEADLINE, "every thread to report back");
     let mut finished = Vec::new();
     while finished.len() < expected {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match done_rx.recv_timeout(left) {
+        match done_rx.recv_timeout(deadline.left()) {
             Ok(who) => finished.push(who),
             Err(e) => panic!("deadlock? only {finished:?} finished ({e})"),
         }

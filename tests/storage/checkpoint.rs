@@ -3,10 +3,12 @@
 //! Under `PageCache` (the default) on a machine with a boot id that is a live
 //! checkpoint (`recovery.live`); elsewhere the fsynced `recovery.ckpt`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::format::checkpoint;
 use logbus::{Broker, BrokerConfig, Record, TopicConfig};
+
+use crate::common::Deadline;
 
 #[test]
 fn checkpoints_follow_bytes_written_not_only_time() {
@@ -32,18 +34,11 @@ fn checkpoints_follow_bytes_written_not_only_time() {
             .and_then(|b| checkpoint::decode_live(&b).ok());
         fsynced.position.max(live.map_or(0, |l| l.position))
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let position = loop {
-        let position = newest();
-        if position >= 64 << 20 || Instant::now() > deadline {
-            break position;
-        }
+    let deadline = Deadline::new(Duration::from_secs(30), "a byte-triggered checkpoint");
+    while newest() < 64 << 20 {
+        deadline.check_with(|| format!("position {}", newest()));
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(
-        position >= 64 << 20,
-        "no byte-triggered checkpoint: position {position}"
-    );
+    }
     broker.close().unwrap();
 }
 
@@ -64,14 +59,11 @@ fn a_standalone_log_checkpoints_in_the_background() {
     )
     .unwrap();
     let ckpt = dir.path().join("recovery.ckpt");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let next = loop {
-        let c = checkpoint::decode(&std::fs::read(&ckpt).unwrap()).unwrap();
-        if c.next_offset == 100 || Instant::now() > deadline {
-            break c.next_offset;
-        }
+    let next = || checkpoint::decode(&std::fs::read(&ckpt).unwrap()).unwrap().next_offset;
+    let deadline = Deadline::new(Duration::from_secs(20), "a background checkpoint of the standalone log");
+    while next() != 100 {
+        deadline.check_with(|| format!("its next offset is {}, not 100", next()));
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(next, 100, "no background checkpoint for a standalone log");
+    }
     log.close().unwrap();
 }

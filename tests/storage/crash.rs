@@ -6,12 +6,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::log::Log;
 use logbus::{Durability, LogConfig, Record, TopicConfig};
 
-use crate::common::{self, Rng};
+use crate::common::{self, Deadline, Rng};
 
 const CHILD_ENV: &str = "LOGBUS_CRASH_CHILD";
 const SEGMENT_BYTES: u64 = 4096;
@@ -39,9 +39,9 @@ fn ts(offset: u64) -> i64 {
 fn child(dir: &Path, durability: Durability) {
     let log = Log::open(dir, config(durability)).unwrap();
     let mut out = std::io::stdout().lock();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let run = Deadline::new(Duration::from_secs(30), "the child's run");
     let mut i = 0u64;
-    while Instant::now() < deadline {
+    while !run.passed() {
         let first = log.end_offset();
         let count = 1 + i % 5;
         let records: Vec<Record> = (first..first + count)
