@@ -117,7 +117,7 @@ fn set_len(path: &Path, len: u64) {
 fn run(segment_bytes: u64, appends: u64, damage: Damage, shutdown: Shutdown) {
     if matches!((damage, shutdown), (Damage::HalfBatchZeroed, Shutdown::Unclean)) {
         // Not a crash state: the checkpoint would claim that the zeroed bytes
-        // were fsynced. (Reads of them give Error::Corruption, see storage_corruption.)
+        // were fsynced. (Reads of them give Error::Corruption, see corruption.rs.)
         return;
     }
     let dir = tempfile::tempdir().unwrap();
