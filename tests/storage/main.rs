@@ -1,5 +1,6 @@
 //! The storage engine: segment layout, checkpoints, retention, indexes,
-//! recovery from crashes and damage, and a model-based test.
+//! recovery from crashes and damage, damage under every read path, and a
+//! model-based test.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -8,6 +9,7 @@ mod checkpoint;
 mod compat;
 mod corruption;
 mod crash;
+mod damage_read_paths;
 mod index_rebuild;
 mod layout;
 mod model;

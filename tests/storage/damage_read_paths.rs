@@ -6,14 +6,12 @@
 //! random bytes anywhere in the segment.
 #![cfg(feature = "cli")]
 
-mod common;
-
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{batches, segment_paths};
+use crate::common::{batches, segment_paths, Rng};
 use logbus::inspect::Inspector;
 use logbus::{Broker, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
 
@@ -309,16 +307,10 @@ fn every_byte_of_a_batch_flipped_is_caught_by_every_read_path() {
 #[test]
 fn random_bytes_of_a_sealed_segment_flipped_are_caught_by_every_read_path() {
     let fx = Fixture::new();
-    let mut state = 0x5eed_1234_u64;
-    let mut below = |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut rng = Rng::new(0x5eed_1234);
     for _ in 0..60 {
-        let at = below(fx.original.len() as u64);
-        let mask = 1u8 << below(8);
+        let at = rng.below(fx.original.len() as u64);
+        let mask = 1u8 << rng.below(8);
         fx.check_flip(at, mask, true);
     }
 }
