@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::topic_meta::{self, TopicMeta};
 use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::Log;
-use crate::record::TopicName;
+use crate::names::TopicName;
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
