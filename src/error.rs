@@ -158,8 +158,12 @@ pub enum Error {
         topic: String,
         /// The partition.
         partition: u32,
-        /// The original failure.
+        /// The original failure: the call, the file and the OS error.
         reason: String,
+        /// The original failure as an error (an [`Error::Io`] with the
+        /// file's path and the OS error), shared by every later refusal.
+        #[source]
+        source: std::sync::Arc<Error>,
     },
 
     /// A record's value could not be decoded by a `Codec`.

@@ -163,8 +163,8 @@ impl DirLock {
             }
         }
         // Always 11 bytes (a u32 right-aligned, newline), written in place:
-        // truncating the file first cost ~10 ms per open while the kernel was
-        // writing back a large log (measured with strace -T after a kill -9).
+        // truncating it first would make an open wait for the kernel's
+        // writeback of a large log.
         let pid = format!("{:>10}\n", std::process::id());
         let write = |file: &mut File| -> io::Result<()> {
             use std::os::unix::fs::FileExt;

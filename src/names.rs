@@ -37,11 +37,11 @@ impl fmt::Display for TopicPartition {
 
 /// A topic name as send metadata holds it: inline when short, so a send
 /// bumps no reference count (an atomic increment, and a decrement when the
-/// caller drops the metadata: ~10 ns of a ~170 ns send), else shared.
+/// caller drops the metadata), else shared.
 /// A struct of word-aligned fields, not an enum: an enum's one-byte tag put
 /// the inline bytes at odd offsets, and every move of a send's result (it
 /// passes through a few closures) became unaligned copies that stalled on
-/// store forwarding (perf annotate of `send`).
+/// store forwarding.
 #[derive(Clone)]
 pub(crate) struct TopicName {
     /// The name when it is longer than [`TopicName::INLINE`].

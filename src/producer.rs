@@ -14,8 +14,8 @@ use crate::topic::TopicInner;
 
 /// The topic this thread last sent to: with it, a `send` to the same topic
 /// takes no lock and touches no reference count before the append (each of
-/// those is an atomic read-modify-write, a measurable share of a ~200 ns
-/// send). Valid while the broker's `topology` counter is unchanged.
+/// those is an atomic read-modify-write, a measurable share of a send).
+/// Valid while the broker's `topology` counter is unchanged.
 struct Route {
     broker: u64,
     topology: u64,
@@ -30,8 +30,7 @@ thread_local! {
 
 /// Drops a replaced route off the sending thread. A route can hold the last
 /// references to a closed broker's or a deleted topic's logs, and dropping
-/// them unmaps their segments: the first send of each run in the latency
-/// benchmark took 11-14 ms doing that for the previous run's broker.
+/// them unmaps their segments, which would stall the send that drops them.
 fn retire(route: Option<Route>) {
     static REAPER: std::sync::OnceLock<Option<crossbeam_channel::Sender<Route>>> = std::sync::OnceLock::new();
     let Some(route) = route else { return };
@@ -122,11 +121,7 @@ fn metadata<R: Encode>(
     append_time: i64,
     log_time: bool,
 ) -> RecordMetadata {
-    let timestamp = if log_time {
-        append_time
-    } else {
-        record.create_time().unwrap_or(append_time)
-    };
+    let timestamp = crate::log::record_timestamp(log_time, record.create_time(), append_time);
     RecordMetadata {
         topic: topic.metadata_name.clone(),
         partition,

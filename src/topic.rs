@@ -343,7 +343,7 @@ impl Partition {
     /// For scans and replays: each [`RecordView`] borrows straight from the
     /// segment's memory map for the duration of the callback only, so there
     /// is no allocation and no reference count per record (a
-    /// [`ConsumedRecord`] holds one, which is most of its cost in a scan).
+    /// [`ConsumedRecord`] holds one: BENCHMARKS.md, scan).
     /// Use [`read`](Self::read) to keep records after the call.
     ///
     /// Each batch's checksum is checked before any of its records is visited;

@@ -23,6 +23,21 @@ fn a_failed_fsync_poisons_the_partition_until_reopen() {
         .unwrap_err();
     assert!(matches!(err, Error::Poisoned { partition: 0, .. }), "{err}");
     assert!(err.to_string().contains("reopen"), "the message says what to do: {err}");
+    assert!(
+        err.to_string().contains(".log failed: injected fault"),
+        "it names the file and the cause: {err}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the failure is kept as the source"
+    );
+    if let Error::Poisoned { source, .. } = &err {
+        let names_segment = |p: &std::path::Path| p.extension().is_some_and(|e| e == "log");
+        assert!(
+            matches!(&**source, Error::Io { path, .. } if names_segment(path)),
+            "{source:?}"
+        );
+    }
 
     // fsync works again, but the partition stays poisoned until reopen.
     let err = p.send("t", Record::new("refused").with_partition(0)).unwrap_err();

@@ -132,7 +132,7 @@ impl Consumer {
     /// [`poll`](Self::poll) that lends each record to `f` instead of
     /// returning owned ones: the record is borrowed from the segment for the
     /// call, so a poll costs no allocation and no reference count per record
-    /// (over twice the records/s of `poll` in the scan benchmark). Returns how
+    /// (BENCHMARKS.md, scan). Returns how
     /// many records `f` saw (0 on timeout); positions move past each of them,
     /// as with `poll`. Copy out what must outlive the call
     /// ([`RecordView::to_record`]).
@@ -193,7 +193,7 @@ impl Consumer {
     fn poll_until<F: Fetch>(&mut self, timeout: Duration, out: &mut F) -> Result<()> {
         // The clock is read only once there is nothing to return: a consumer
         // that keeps up finds records at the first look, and a clock read is
-        // ~30-50 ns here, a fifth of a poll that returns one record.
+        // a sizable share of a poll that returns one record.
         let mut deadline: Option<Instant> = None;
         loop {
             if !self.sync_is_fresh() {

@@ -71,24 +71,20 @@ pub fn encode(c: &Checkpoint) -> [u8; LEN] {
 
 /// Decodes a checkpoint file.
 pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
-    if b.len() != LEN {
-        return Err(DecodeError::new(0, "checkpoint must be exactly 44 bytes"));
-    }
-    if b.get(..4) != Some(&MAGIC[..]) {
-        return Err(DecodeError::new(0, "checkpoint magic \"LBck\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported checkpoint version (expected 1)"));
-    }
-    if le::u32_at(b, 40) != Some(crc32fast::hash(b.get(..40).unwrap_or_default())) {
-        return Err(DecodeError::new(40, "checkpoint CRC mismatch"));
-    }
+    super::check_fixed("checkpoint", b, LEN, MAGIC, VERSION)?;
     let flags = b.get(5).copied().unwrap_or(0);
     if flags & !FLAG_CLEAN != 0 {
-        return Err(DecodeError::new(5, "unknown checkpoint flags"));
+        return Err(DecodeError::found(
+            5,
+            format!("checkpoint flags {flags:#04x}, expected 0x00 or {FLAG_CLEAN:#04x} (clean)"),
+        ));
     }
-    if le::u16_at(b, 6) != Some(0) {
-        return Err(DecodeError::new(6, "checkpoint reserved bytes must be zero"));
+    let reserved = le::u16_at(b, 6).unwrap_or(0);
+    if reserved != 0 {
+        return Err(DecodeError::found(
+            6,
+            format!("checkpoint reserved bytes are {reserved:#06x}, expected zero"),
+        ));
     }
     Ok(Checkpoint {
         segment_base: le::u64_at(b, 8).unwrap_or(0),
@@ -141,23 +137,20 @@ pub fn encode_live(c: &LiveCheckpoint) -> [u8; LIVE_LEN] {
 
 /// Decodes a live checkpoint file (whatever its boot id).
 pub fn decode_live(b: &[u8]) -> Result<LiveCheckpoint, DecodeError> {
-    if b.len() != LIVE_LEN {
-        return Err(DecodeError::new(0, "live checkpoint must be exactly 68 bytes"));
+    super::check_fixed("live checkpoint", b, LIVE_LEN, LIVE_MAGIC, VERSION)?;
+    let flags = b.get(5).copied().unwrap_or(0);
+    if flags != 0 {
+        return Err(DecodeError::found(
+            5,
+            format!("live checkpoint flags {flags:#04x}, expected 0x00"),
+        ));
     }
-    if b.get(..4) != Some(&LIVE_MAGIC[..]) {
-        return Err(DecodeError::new(0, "live checkpoint magic \"LBlc\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported live checkpoint version (expected 1)"));
-    }
-    if le::u32_at(b, 64) != Some(crc32fast::hash(b.get(..64).unwrap_or_default())) {
-        return Err(DecodeError::new(64, "live checkpoint CRC mismatch"));
-    }
-    if b.get(5) != Some(&0) {
-        return Err(DecodeError::new(5, "unknown live checkpoint flags"));
-    }
-    if le::u16_at(b, 6) != Some(0) {
-        return Err(DecodeError::new(6, "live checkpoint reserved bytes must be zero"));
+    let reserved = le::u16_at(b, 6).unwrap_or(0);
+    if reserved != 0 {
+        return Err(DecodeError::found(
+            6,
+            format!("live checkpoint reserved bytes are {reserved:#06x}, expected zero"),
+        ));
     }
     let mut boot_id = [0u8; 16];
     if let Some(id) = b.get(48..64) {
@@ -216,5 +209,52 @@ mod tests {
         b[20] ^= 0x10;
         assert!(decode(&b).is_err());
         assert!(decode(&b[..10]).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let c = Checkpoint {
+            segment_base: 0,
+            position: 0,
+            next_offset: 0,
+            max_ts: 0,
+            clean: false,
+        };
+        let reason = |b: &[u8]| decode(b).unwrap_err().reason.into_owned();
+        let b = encode(&c);
+        assert_eq!(reason(&b[..43]), "checkpoint is 43 bytes, expected exactly 44");
+        let mut v = b;
+        v[4] = 7;
+        assert_eq!(reason(&v), "checkpoint version 7, this build reads version 1");
+        let live = encode_live(&LiveCheckpoint {
+            segment_base: 0,
+            position: 0,
+            next_offset: 0,
+            max_ts: 0,
+            last_batch: 0,
+            boot_id: [0; 16],
+        });
+        assert_eq!(
+            decode_live(&b[..]).unwrap_err().reason,
+            "live checkpoint is 44 bytes, expected exactly 68"
+        );
+        let mut v = live;
+        v[0] = 0;
+        assert_eq!(
+            decode_live(&v).unwrap_err().reason,
+            "live checkpoint magic is \"\\x00Blc\", expected \"LBlc\""
+        );
+        let mut v = b;
+        v[5] = 0x82;
+        let crc = crc32fast::hash(&v[..40]);
+        v[40..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(reason(&v), "checkpoint flags 0x82, expected 0x00 or 0x01 (clean)");
+        let mut v = b;
+        v[40] ^= 0xff;
+        assert!(
+            reason(&v).starts_with("checkpoint CRC mismatch: stored 0x"),
+            "{}",
+            reason(&v)
+        );
     }
 }

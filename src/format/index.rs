@@ -149,18 +149,43 @@ fn sealed_crc(file: &[u8]) -> u32 {
 }
 
 fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), DecodeError> {
-    let head = file
-        .get(..HEADER_LEN)
-        .ok_or(DecodeError::new(0, "index file shorter than its 48-byte header"))?;
-    if head.get(..4) != Some(&kind.magic()[..]) {
-        return Err(DecodeError::new(0, "index magic expected"));
+    let Some(head) = file.get(..HEADER_LEN) else {
+        return Err(DecodeError::found(
+            0,
+            format!(
+                "index file is {} bytes, shorter than its {HEADER_LEN}-byte header",
+                file.len()
+            ),
+        ));
+    };
+    let magic = head.get(..4).unwrap_or_default();
+    if magic != kind.magic() {
+        return Err(DecodeError::found(
+            0,
+            format!(
+                "index magic is \"{}\", expected \"{}\"",
+                magic.escape_ascii(),
+                kind.magic().escape_ascii()
+            ),
+        ));
     }
-    if head.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported index version (expected 1)"));
+    let version = head.get(4).copied().unwrap_or(0);
+    if version != VERSION {
+        return Err(DecodeError::found(
+            4,
+            format!("index version {version}, this build reads version {VERSION}"),
+        ));
     }
     let flags = head.get(5).copied().unwrap_or(0);
-    if flags & !FLAG_SEALED != 0 || le::u16_at(head, 6) != Some(0) {
-        return Err(DecodeError::new(5, "unknown index flags"));
+    let reserved = le::u16_at(head, 6).unwrap_or(0);
+    if flags & !FLAG_SEALED != 0 || reserved != 0 {
+        return Err(DecodeError::found(
+            5,
+            format!(
+                "unknown index flags: flags {flags:#04x}, reserved bytes {reserved:#06x}; \
+                 expected flags 0x00 or {FLAG_SEALED:#04x} (sealed) and zero reserved bytes"
+            ),
+        ));
     }
     let base = le::u64_at(head, 8).unwrap_or(0);
     let body = file.len() - HEADER_LEN;
@@ -170,13 +195,21 @@ fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), 
     }
     let count = le::u32_at(head, 40).unwrap_or(0) as usize;
     if count.checked_mul(kind.entry_len()) != Some(body) {
-        return Err(DecodeError::new(
+        return Err(DecodeError::found(
             40,
-            "sealed index entry count does not match the file size",
+            format!(
+                "sealed index entry count does not match the file size: the header says {count} entries of {} \
+                 bytes, {body} bytes follow it",
+                kind.entry_len()
+            ),
         ));
     }
-    if le::u32_at(head, 44) != Some(sealed_crc(file)) {
-        return Err(DecodeError::new(44, "sealed index CRC mismatch"));
+    let (stored, computed) = (le::u32_at(head, 44).unwrap_or(0), sealed_crc(file));
+    if stored != computed {
+        return Err(DecodeError::found(
+            44,
+            format!("sealed index CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"),
+        ));
     }
     let seal = Seal {
         log_len: le::u64_at(head, 16).unwrap_or(0),
@@ -197,7 +230,13 @@ pub fn decode_offset(file: &[u8]) -> Result<IndexFile<OffsetEntry>, DecodeError>
             position: le::u32_at(b, at + 4).unwrap_or(0),
         },
         |l, e| l.rel_offset < e.rel_offset && l.position < e.position,
-        "offset index entries not increasing",
+        |l, e| {
+            format!(
+                "offset index entries not increasing: (offset +{}, byte {}) follows (offset +{}, byte {}); \
+                 both must increase",
+                e.rel_offset, e.position, l.rel_offset, l.position
+            )
+        },
     )
 }
 
@@ -212,27 +251,34 @@ pub fn decode_time(file: &[u8]) -> Result<IndexFile<TimeEntry>, DecodeError> {
             rel_offset: le::u32_at(b, at + 8).unwrap_or(0),
         },
         |l, e| l.timestamp <= e.timestamp && l.rel_offset < e.rel_offset,
-        "time index entries not increasing",
+        |l, e| {
+            format!(
+                "time index entries not increasing: (timestamp {}, offset +{}) follows (timestamp {}, offset +{}); \
+                 timestamps must not decrease and offsets must increase",
+                e.timestamp, e.rel_offset, l.timestamp, l.rel_offset
+            )
+        },
     )
 }
 
 /// The entry walk both index kinds share: `parse` reads the entry at a byte
-/// position, `follows` says whether an entry may come after the previous one.
+/// position, `follows` says whether an entry may come after the previous one,
+/// and `out_of_order` describes a pair where it may not.
 fn decode_entries<E>(
     kind: Kind,
     file: &[u8],
     parse: impl Fn(&[u8], usize) -> E,
     follows: impl Fn(&E, &E) -> bool,
-    out_of_order: &'static str,
+    out_of_order: impl Fn(&E, &E) -> String,
 ) -> Result<IndexFile<E>, DecodeError> {
     let (base_offset, seal, count) = decode_header(kind, file)?;
     let mut entries: Vec<E> = Vec::with_capacity(count);
     for i in 0..count {
         let at = HEADER_LEN + i * kind.entry_len();
         let e = parse(file, at);
-        if entries.last().is_some_and(|l| !follows(l, &e)) {
+        if let Some(l) = entries.last().filter(|l| !follows(l, &e)) {
             if seal.is_some() {
-                return Err(DecodeError::new(at, out_of_order));
+                return Err(DecodeError::found(at, out_of_order(l, &e)));
             }
             break;
         }
@@ -293,6 +339,43 @@ mod tests {
                 timestamp: 5,
                 rel_offset: 1
             }]
+        );
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let header = encode_header(Kind::Offset, 0);
+        let reason = |b: &[u8]| decode_offset(b).unwrap_err().reason.into_owned();
+        assert_eq!(
+            reason(&header[..10]),
+            "index file is 10 bytes, shorter than its 48-byte header"
+        );
+        assert_eq!(
+            decode_time(&header).unwrap_err().reason,
+            "index magic is \"LBix\", expected \"LBti\""
+        );
+        let mut v = header.to_vec();
+        v[4] = 9;
+        assert_eq!(reason(&v), "index version 9, this build reads version 1");
+        let raw = [
+            encode_offset_entry(OffsetEntry {
+                rel_offset: 5,
+                position: 50,
+            }),
+            encode_offset_entry(OffsetEntry {
+                rel_offset: 4,
+                position: 60,
+            }),
+        ]
+        .concat();
+        let seal = Seal {
+            log_len: 100,
+            next_offset: 6,
+            max_ts: 0,
+        };
+        assert_eq!(
+            reason(&encode_sealed(Kind::Offset, 0, seal, &raw)),
+            "offset index entries not increasing: (offset +4, byte 60) follows (offset +5, byte 50); both must increase"
         );
     }
 }

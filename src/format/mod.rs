@@ -9,6 +9,9 @@ pub mod index;
 pub mod offsets;
 pub mod topic_meta;
 pub mod varint;
+pub mod walk;
+
+use std::borrow::Cow;
 
 /// Whether every byte is zero. Word-wide: recovery checks the zero-filled
 /// tail of an active segment (up to 16 MiB ahead of the data), and a
@@ -25,13 +28,29 @@ pub(crate) fn all_zero(bytes: &[u8]) -> bool {
 pub struct DecodeError {
     /// Byte position, relative to the start of the structure being decoded.
     pub at: usize,
-    /// What was expected.
-    pub reason: &'static str,
+    /// What was found and what was expected. Borrowed for the fixed texts of
+    /// the batch decoder, which builds errors on the read path without
+    /// allocating; owned when it quotes the bytes found.
+    pub reason: Cow<'static, str>,
 }
 
 impl DecodeError {
-    pub(crate) fn new(at: usize, reason: &'static str) -> DecodeError {
-        DecodeError { at, reason }
+    /// A failure with a fixed text (no allocation).
+    #[inline]
+    pub(crate) const fn new(at: usize, reason: &'static str) -> DecodeError {
+        DecodeError {
+            at,
+            reason: Cow::Borrowed(reason),
+        }
+    }
+
+    /// A failure whose text says what was found (formatted only on failure).
+    #[cold]
+    pub(crate) fn found(at: usize, reason: String) -> DecodeError {
+        DecodeError {
+            at,
+            reason: Cow::Owned(reason),
+        }
     }
 }
 
@@ -39,6 +58,47 @@ impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (at byte {})", self.reason, self.at)
     }
+}
+
+/// The checks every fixed-size file (`recovery.ckpt`, `recovery.live`,
+/// `topic.meta`) starts with, in this order: its exact length `len`, its
+/// `magic` (bytes 0..4), its `version` (byte 4), and its CRC-32 (the last 4
+/// bytes) of every byte before it. `what` names the file in the errors.
+pub(crate) fn check_fixed(what: &str, b: &[u8], len: usize, magic: [u8; 4], version: u8) -> Result<(), DecodeError> {
+    if b.len() != len {
+        return Err(DecodeError::found(
+            0,
+            format!("{what} is {} bytes, expected exactly {len}", b.len()),
+        ));
+    }
+    let found = b.get(..4).unwrap_or_default();
+    if found != magic {
+        return Err(DecodeError::found(
+            0,
+            format!(
+                "{what} magic is \"{}\", expected \"{}\"",
+                found.escape_ascii(),
+                magic.escape_ascii()
+            ),
+        ));
+    }
+    let found = b.get(4).copied().unwrap_or(0);
+    if found != version {
+        return Err(DecodeError::found(
+            4,
+            format!("{what} version {found}, this build reads version {version}"),
+        ));
+    }
+    let crc_at = len - 4;
+    let stored = le::u32_at(b, crc_at).unwrap_or(0);
+    let computed = crc32fast::hash(b.get(..crc_at).unwrap_or_default());
+    if stored != computed {
+        return Err(DecodeError::found(
+            crc_at,
+            format!("{what} CRC mismatch: stored {stored:#010x}, computed {computed:#010x} over bytes 0..{crc_at}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Little-endian field readers that return `None` past the end instead of panicking.

@@ -82,9 +82,15 @@ fn get_str(b: &[u8], p: &mut usize) -> Result<String, DecodeError> {
     let end = p
         .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
         .filter(|&e| e <= b.len())
-        .ok_or(DecodeError::new(start, "string runs past the entry"))?;
+        .ok_or_else(|| {
+            let left = b.len().saturating_sub(*p);
+            DecodeError::found(
+                start,
+                format!("string runs past the entry: {n} bytes, {left} left in the entry"),
+            )
+        })?;
     let s = std::str::from_utf8(b.get(*p..end).unwrap_or_default())
-        .map_err(|_| DecodeError::new(*p, "string is not UTF-8"))?;
+        .map_err(|e| DecodeError::found(*p, format!("string is not UTF-8: {e}")))?;
     *p = end;
     Ok(s.to_string())
 }
@@ -97,21 +103,34 @@ pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
     };
     let len = len as usize;
     if len > MAX_ENTRY {
-        return Err(DecodeError::new(0, "offsets entry longer than 64 KiB"));
+        return Err(DecodeError::found(
+            0,
+            format!("offsets entry longer than 64 KiB: {len} bytes, at most {MAX_ENTRY}"),
+        ));
     }
     let Some(body) = b.get(8..8 + len) else {
         return Ok(None);
     };
-    if crc32fast::hash(body) != crc {
-        return Err(DecodeError::new(4, "offsets entry CRC mismatch"));
+    let computed = crc32fast::hash(body);
+    if computed != crc {
+        return Err(DecodeError::found(
+            4,
+            format!("offsets entry CRC mismatch: stored {crc:#010x}, computed {computed:#010x}"),
+        ));
     }
     let mut p = 1;
     let group = get_str(body, &mut p)?;
     let topic = get_str(body, &mut p)?;
-    let partition = le::u32_at(body, p).ok_or(DecodeError::new(p, "partition missing"))?;
-    let offset = le::u64_at(body, p + 4).ok_or(DecodeError::new(p + 4, "offset missing"))?;
+    let left = |at: usize| body.len().saturating_sub(at);
+    let partition = le::u32_at(body, p)
+        .ok_or_else(|| DecodeError::found(p, format!("partition missing: {} bytes left, expected 4", left(p))))?;
+    let offset = le::u64_at(body, p + 4)
+        .ok_or_else(|| DecodeError::found(p + 4, format!("offset missing: {} bytes left, expected 8", left(p + 4))))?;
     if p + 12 != body.len() {
-        return Err(DecodeError::new(p + 12, "bytes left after the offsets entry"));
+        return Err(DecodeError::found(
+            p + 12,
+            format!("bytes left after the offsets entry: {}, expected none", left(p + 12)),
+        ));
     }
     let entry = match body.first() {
         Some(1) => OffsetEntry::Commit {
@@ -121,7 +140,13 @@ pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
             offset,
         },
         Some(2) => OffsetEntry::DeleteGroup { group },
-        _ => return Err(DecodeError::new(8, "unknown offsets entry kind")),
+        other => {
+            let kind = other.copied().unwrap_or(0);
+            return Err(DecodeError::found(
+                8,
+                format!("unknown offsets entry kind {kind}, expected 1 (commit) or 2 (delete group)"),
+            ));
+        }
     };
     Ok(Some((entry, 8 + len)))
 }
@@ -149,5 +174,24 @@ mod tests {
         assert_eq!(decode(&buf[..first - 1]).unwrap(), None);
         buf[10] ^= 1;
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let mut buf = Vec::new();
+        encode(&OffsetEntry::DeleteGroup { group: "g".into() }, &mut buf);
+        buf[8] = 9;
+        let crc = crc32fast::hash(&buf[8..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&buf).unwrap_err().reason,
+            "unknown offsets entry kind 9, expected 1 (commit) or 2 (delete group)"
+        );
+        let mut big = vec![0u8; 8];
+        big[..4].copy_from_slice(&(70_000u32).to_le_bytes());
+        assert_eq!(
+            decode(&big).unwrap_err().reason,
+            "offsets entry longer than 64 KiB: 70000 bytes, at most 65536"
+        );
     }
 }

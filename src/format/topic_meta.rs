@@ -68,18 +68,7 @@ pub fn encode(m: &TopicMeta) -> [u8; LEN] {
 
 /// Decodes topic metadata.
 pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
-    if b.len() != LEN {
-        return Err(DecodeError::new(0, "topic.meta must be exactly 52 bytes"));
-    }
-    if b.get(..4) != Some(&MAGIC[..]) {
-        return Err(DecodeError::new(0, "topic.meta magic \"LBtm\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported topic.meta version (expected 1)"));
-    }
-    if le::u32_at(b, 48) != Some(crc32fast::hash(b.get(..48).unwrap_or_default())) {
-        return Err(DecodeError::new(48, "topic.meta CRC mismatch"));
-    }
+    super::check_fixed("topic.meta", b, LEN, MAGIC, VERSION)?;
     let opt = |at| le::i64_at(b, at).filter(|&v| v >= 0);
     let m = TopicMeta {
         timestamp_type: b.get(5).copied().unwrap_or(0),
@@ -91,11 +80,25 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
         retention_bytes: opt(32).map(|v| v as u64),
         retention_ms: opt(40),
     };
-    if m.timestamp_type > 1 || m.partitioner > 1 || b.get(7) != Some(&0) {
-        return Err(DecodeError::new(5, "unknown timestamp type or partitioner"));
+    let reserved = b.get(7).copied().unwrap_or(0);
+    if m.timestamp_type > 1 || m.partitioner > 1 || reserved != 0 {
+        return Err(DecodeError::found(
+            5,
+            format!(
+                "unknown timestamp type or partitioner: timestamp type {}, partitioner {}, reserved byte {reserved}; \
+                 expected 0 or 1, 0 or 1, and 0",
+                m.timestamp_type, m.partitioner
+            ),
+        ));
     }
     if m.partitions == 0 || m.segment_bytes == 0 {
-        return Err(DecodeError::new(8, "zero partitions or segment size"));
+        return Err(DecodeError::found(
+            8,
+            format!(
+                "zero partitions or segment size: {} partitions, segments of {} bytes; both must be at least 1",
+                m.partitions, m.segment_bytes
+            ),
+        ));
     }
     Ok(m)
 }
@@ -120,5 +123,27 @@ mod tests {
         assert_eq!(decode(&b).unwrap(), m);
         b[9] ^= 1;
         assert!(decode(&b).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        assert_eq!(
+            decode(&[0; 51]).unwrap_err().reason,
+            "topic.meta is 51 bytes, expected exactly 52"
+        );
+        let m = TopicMeta {
+            partitions: 0,
+            max_record_bytes: 1,
+            segment_bytes: 4096,
+            segment_ms: None,
+            retention_bytes: None,
+            retention_ms: None,
+            timestamp_type: 0,
+            partitioner: 0,
+        };
+        assert_eq!(
+            decode(&encode(&m)).unwrap_err().reason,
+            "zero partitions or segment size: 0 partitions, segments of 4096 bytes; both must be at least 1"
+        );
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::segfile::{self, SegmentFile, WalkOptions, WalkStop};
 use crate::error::{Error, Result};
-use crate::format::batch::Records;
 use crate::format::index;
 use crate::log::consumed::ConsumedRecord;
 use crate::log::segment;
@@ -83,22 +82,15 @@ impl PartitionReader {
                 if b.header.next_offset() <= next {
                     return true;
                 }
-                for rec in Records::new(b.bytes(), b.header).flatten() {
-                    let offset = b.header.base_offset + u64::from(rec.offset_delta);
+                for rec in b.records(topic, partition) {
+                    let offset = rec.offset();
                     if offset < next {
                         continue;
                     }
                     if out.len() >= max {
                         return false;
                     }
-                    out.push(ConsumedRecord::new(
-                        topic,
-                        partition,
-                        b.header.base_offset,
-                        b.map,
-                        b.map_pos as u32,
-                        rec,
-                    ));
+                    out.push(rec);
                     next = offset + 1;
                 }
                 out.len() < max

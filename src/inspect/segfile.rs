@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::batch::{self, BatchHeader, Peek, Records};
-use crate::format::{le, DecodeError};
+use crate::format::batch::{self, BatchHeader, Records};
+use crate::format::le;
+use crate::format::walk::{Damage, Expect, StopKind, Walker};
 use crate::log::consumed::ConsumedRecord;
 use crate::log::mmap::SegmentMap;
 use crate::log::segment;
@@ -55,24 +56,21 @@ impl WalkedBatch<'_> {
         self.map.bytes().get(self.map_pos..end).unwrap_or_default()
     }
 
-    /// The batch's records, and the decoding error that ended them early, if any.
-    pub fn records(&self, topic: &str, partition: u32) -> (Vec<ConsumedRecord>, Option<DecodeError>) {
-        let topic: Arc<str> = topic.into();
-        let mut out = Vec::with_capacity(self.header.count as usize);
-        for rec in Records::new(self.bytes(), self.header) {
-            match rec {
-                Ok(r) => out.push(ConsumedRecord::new(
-                    &topic,
-                    partition,
-                    self.header.base_offset,
-                    self.map,
-                    self.map_pos as u32,
-                    r,
-                )),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-        (out, None)
+    /// The batch's records: none from a bad batch. A good batch's records
+    /// were all decoded when the walk checked it.
+    pub fn records<'r>(&'r self, topic: &'r Arc<str>, partition: u32) -> impl Iterator<Item = ConsumedRecord> + 'r {
+        let good = self.status == BatchStatus::Ok;
+        let records = Records::new(self.bytes(), self.header).take_while(move |_| good);
+        records.map_while(Result::ok).map(move |r| {
+            ConsumedRecord::new(
+                topic,
+                partition,
+                self.header.base_offset,
+                self.map,
+                self.map_pos as u32,
+                r,
+            )
+        })
     }
 }
 
@@ -166,92 +164,100 @@ impl SegmentFile {
 
     /// Walks batches from `pos`, expecting `expected` as the first batch's base
     /// offset (any, when `None`), calling `f` for each; `f` returns false to stop.
+    /// The batches are those of [`Walker`]: a batch is `Ok` only when its
+    /// CRC holds and all its records decode.
     pub fn walk(
         &self,
         mut pos: u64,
-        mut expected: Option<u64>,
+        expected: Option<u64>,
         opts: WalkOptions,
         f: &mut dyn FnMut(&WalkedBatch<'_>) -> bool,
     ) -> Result<WalkEnd> {
+        let mut expect = expected.map_or(Expect::Any, Expect::Exactly);
         let mut next_offset = None;
         let mut want = CHUNK;
+        let end = |position, next_offset, stop| {
+            Ok(WalkEnd {
+                position,
+                next_offset,
+                stop,
+            })
+        };
         loop {
             let chunk = self.read_at(pos, want)?;
             let at_eof = chunk.len() < want;
             let map = SegmentMap::from_vec(chunk);
             let bytes = map.bytes();
-            let mut p = 0usize;
-            let end = |position, next_offset, stop| {
-                Ok(WalkEnd {
-                    position,
-                    next_offset,
-                    stop,
-                })
+            let mut walk = Walker::new(bytes, 0, expect).zero_tail().validate_records();
+            let stop = loop {
+                let (header, at, status) = match walk.next_batch() {
+                    Ok(b) => (b.header, b.pos, BatchStatus::Ok),
+                    Err(stop) => match stop.damage().and_then(Damage::header).copied() {
+                        Some(h) if opts.past_bad_batches => {
+                            walk.step_over(&stop);
+                            (h, stop.pos, BatchStatus::Bad(stop.to_string()))
+                        }
+                        _ => break stop,
+                    },
+                };
+                if status == BatchStatus::Ok {
+                    next_offset = Some(header.next_offset());
+                }
+                let walked = WalkedBatch {
+                    position: pos + at as u64,
+                    header,
+                    status,
+                    map: &map,
+                    map_pos: at,
+                };
+                if !f(&walked) {
+                    return end(pos + walk.pos() as u64, next_offset, WalkStop::Stopped);
+                }
             };
-            loop {
-                let rest = bytes.get(p..).unwrap_or_default();
-                let here = pos + p as u64;
-                if rest.is_empty() && at_eof {
-                    return end(here, next_offset, WalkStop::Clean);
+            let here = pos + stop.pos as u64;
+            let rest = bytes.len() - stop.pos.min(bytes.len());
+            match stop.kind {
+                StopKind::End if at_eof => return end(here, next_offset, WalkStop::Clean),
+                // The chunk ended at a batch boundary: read on.
+                StopKind::End if rest == 0 => {}
+                StopKind::End if rest >= batch::HEADER_LEN => {
+                    // Zeros to the end of the bytes read: are there zeros to the end of the file?
+                    let stop = if opts.check_zero_tail {
+                        self.zero_tail(here)?
+                    } else {
+                        WalkStop::Clean
+                    };
+                    return end(here, next_offset, stop);
                 }
-                match batch::peek(rest) {
-                    Peek::End if at_eof || rest.len() >= batch::HEADER_LEN => {
-                        let stop = if opts.check_zero_tail {
-                            self.zero_tail(here)?
-                        } else {
-                            WalkStop::Clean
-                        };
-                        return end(here, next_offset, stop);
-                    }
-                    Peek::Invalid(e) => return end(here, next_offset, WalkStop::Damage(e.to_string())),
-                    Peek::Unsupported(v) => {
-                        let why =
-                            format!("batch format version {v} (written by a newer logbus; this build reads version 1)");
-                        return end(here, next_offset, WalkStop::Damage(why));
-                    }
-                    Peek::End | Peek::Truncated if at_eof => return end(here, next_offset, torn()),
-                    // The batch runs past this chunk: read again from its start.
-                    Peek::End | Peek::Truncated => break,
-                    Peek::Batch(h) => {
-                        let raw = rest.get(..h.len as usize).unwrap_or_default();
-                        let status = check(raw, &h, expected);
-                        let bad = match &status {
-                            BatchStatus::Ok => None,
-                            BatchStatus::Bad(reason) => Some(reason.clone()),
-                        };
-                        let go_on = f(&WalkedBatch {
-                            position: here,
-                            header: h,
-                            status,
-                            map: &map,
-                            map_pos: p,
-                        });
-                        if let (Some(reason), false) = (&bad, opts.past_bad_batches) {
-                            return end(here, next_offset, WalkStop::Damage(reason.clone()));
+                // A header cut by the chunk: read again from its start.
+                StopKind::End | StopKind::Damage(Damage::Torn) if !at_eof => {
+                    if stop.pos == 0 {
+                        // One batch larger than the bytes read: read exactly it, bounded by the file size.
+                        let len = le::u32_at(bytes, 4).unwrap_or(0) as usize;
+                        let avail = self.len()?.saturating_sub(pos);
+                        if len <= bytes.len() || len as u64 > avail {
+                            return end(pos, next_offset, damage(Damage::Torn));
                         }
-                        p += h.len as usize;
-                        expected = Some(h.next_offset());
-                        if bad.is_none() {
-                            next_offset = Some(h.next_offset());
-                        }
-                        if !go_on {
-                            return end(pos + p as u64, next_offset, WalkStop::Stopped);
-                        }
+                        want = len;
+                        continue;
                     }
                 }
+                // A live writer writes a batch's header last: zeros then data
+                // may be a batch being written. Only a full check calls it damage.
+                StopKind::Damage(Damage::ZerosThenData { .. }) if !opts.check_zero_tail => {
+                    return end(here, next_offset, WalkStop::Clean)
+                }
+                StopKind::Damage(Damage::ZerosThenData { data_at }) => {
+                    let d = Damage::ZerosThenData {
+                        data_at: (pos + data_at as u64) as usize,
+                    };
+                    return end(here, next_offset, damage(d));
+                }
+                _ => return end(here, next_offset, WalkStop::Damage(stop.to_string())),
             }
-            if p == 0 {
-                // One batch larger than the bytes read: read exactly it, bounded by the file size.
-                let len = le::u32_at(bytes, 4).unwrap_or(0) as usize;
-                let avail = self.len()?.saturating_sub(pos);
-                if len <= bytes.len() || len as u64 > avail {
-                    return end(pos, next_offset, torn());
-                }
-                want = len;
-                continue;
-            }
+            expect = walk.expect();
             want = CHUNK;
-            pos += p as u64;
+            pos = here;
         }
     }
 
@@ -261,10 +267,8 @@ impl SegmentFile {
         loop {
             let chunk = self.read_at(p, CHUNK)?;
             if let Some(i) = chunk.iter().position(|&b| b != 0) {
-                return Ok(WalkStop::Damage(format!(
-                    "zeros from byte {pos}, then data again at byte {}",
-                    p + i as u64
-                )));
+                let data_at = usize::try_from(p + i as u64).unwrap_or(usize::MAX);
+                return Ok(damage(Damage::ZerosThenData { data_at }));
             }
             if chunk.len() < CHUNK {
                 return Ok(WalkStop::Clean);
@@ -274,22 +278,8 @@ impl SegmentFile {
     }
 }
 
-/// Checks a whole batch: offset sequence, CRC, record framing.
-fn check(raw: &[u8], h: &BatchHeader, expected: Option<u64>) -> BatchStatus {
-    if let Some(e) = expected.filter(|&e| e != h.base_offset) {
-        return BatchStatus::Bad(format!("batch base offset {} where {e} was expected", h.base_offset));
-    }
-    if !batch::crc_ok(raw, h) {
-        return BatchStatus::Bad("batch CRC mismatch".into());
-    }
-    match Records::validate(raw, *h) {
-        Ok(()) => BatchStatus::Ok,
-        Err(e) => BatchStatus::Bad(format!("bad record: {e}")),
-    }
-}
-
-fn torn() -> WalkStop {
-    WalkStop::Damage("batch cut short (a torn or unfinished write)".into())
+fn damage(d: Damage) -> WalkStop {
+    WalkStop::Damage(d.to_string())
 }
 
 /// Base offsets of the segments in a partition directory, sorted.

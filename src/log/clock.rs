@@ -1,19 +1,18 @@
 //! The wall clock that stamps records, in milliseconds since the Unix epoch.
 //!
-//! Every append reads it, and `clock_gettime(CLOCK_REALTIME)` costs 32-36 ns
-//! here: a fifth of a one-record append. The coarse clock is ~3 ns but only
-//! ticks every 4 ms, so a record could carry a time older than one its sender
-//! read before sending. This clock reads the CPU's counter through `quanta`
-//! (~10 ns where the TSC is invariant; elsewhere quanta falls back to the
-//! monotonic clock) and adds the offset to the system's wall clock that it
-//! last measured. The offset is measured again by the first read after every
-//! [`RESYNC_NS`] (1 ms: one `clock_gettime` per millisecond, not per append).
-//! Between two measurements the stamps drift from the system clock by the
-//! counter's calibration error and the NTP slew: here quanta's scale ran
-//! 35 ppm fast, i.e. 35 us per second, 3.5 us per 100 ms, 35 ns per 1 ms, so
-//! a stamp lands on the other side of a millisecond boundary from the system
-//! clock about once in 30,000. A step of the system clock (`date -s`, an NTP
-//! step) reaches the stamps within [`RESYNC_NS`].
+//! Every append reads it, and `clock_gettime(CLOCK_REALTIME)` is a sizable
+//! share of a one-record append (BENCHMARKS.md, append1). The coarse clock is
+//! cheap but ticks only once per kernel tick, so a record could carry a time
+//! older than one its sender read before sending. This clock reads the CPU's
+//! counter through `quanta` (cheap where the TSC is invariant; elsewhere
+//! quanta falls back to the monotonic clock) and adds the offset to the
+//! system's wall clock that it last measured. The offset is measured again by
+//! the first read after every [`RESYNC_NS`] (1 ms: one `clock_gettime` per
+//! millisecond, not per append). Between two measurements the stamps drift
+//! from the system clock by the counter's calibration error and the NTP slew,
+//! which over 1 ms stays far below the stamps' millisecond resolution. A step
+//! of the system clock (`date -s`, an NTP step) reaches the stamps within
+//! [`RESYNC_NS`].
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -76,9 +75,8 @@ impl WallClock {
     }
 }
 
-/// Starts the clock (quanta calibrates the counter once per process, well
-/// under a millisecond here): called when a log opens, so the first append
-/// does not pay for it.
+/// Starts the clock (quanta calibrates the counter once per process):
+/// called when a log opens, so the first append does not pay for it.
 pub(crate) fn init() {
     WALL.get_or_init(WallClock::new);
 }

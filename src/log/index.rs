@@ -211,8 +211,8 @@ fn read_decode<E>(
 }
 
 /// [`read_decode`] straight from a read-only mapping, without copying the
-/// file into as many fresh heap pages first (2 MB for a 1 GB segment, a
-/// visible share of a reopen after a crash). Only for recovery: a mapping
+/// file into as many fresh heap pages first (a visible share of a reopen
+/// after a crash). Only for recovery: a mapping
 /// must not outlive a shrink of its file (`SIGBUS`), and while a log is
 /// being opened no other thread of it exists to cut an index file (the
 /// directory lock keeps other processes out). Later loads of sealed indexes
@@ -239,9 +239,8 @@ pub struct ActiveIndexFiles {
 impl ActiveIndexFiles {
     /// Opens (or creates) the active index files with a fresh unsealed
     /// header, keeping the entries `index` counts as persisted (those it was
-    /// loaded from, a prefix of the file's) and writing the rest. Rewriting
-    /// every entry made reopening a large active segment cost a write of its
-    /// whole index (~260 KB for a 350 MB segment) after a crash.
+    /// loaded from, a prefix of the file's) and writing the rest, so a reopen
+    /// after a crash does not rewrite a large segment's whole index.
     pub fn open(index_path: &Path, time_path: &Path, base: u64, index: &mut SegIndex) -> Result<ActiveIndexFiles> {
         let offsets = crate::fs::open_rw(index_path, "opening offset index")?;
         let times = crate::fs::open_rw(time_path, "opening time index")?;

@@ -13,7 +13,9 @@
 //! 2. The file is never shorter than `published`; a sealed file is truncated to
 //!    exactly `published`, which readers never pass.
 //! 3. Writes happen only through the unique `MapWriter`, in `published..allocated`.
-#![allow(unsafe_code)]
+//!
+//! `unsafe_code` is allowed item by item, on each function holding an
+//! `unsafe` block, never on the whole module.
 
 use std::fs::File;
 use std::io;
@@ -137,6 +139,7 @@ impl SegmentMap {
 
     /// The written bytes, `0..published`.
     #[inline]
+    #[allow(unsafe_code)]
     pub fn bytes(&self) -> &[u8] {
         let len = self.published();
         if let Some(heap) = &self.heap {
@@ -223,16 +226,14 @@ impl Growth {
 
     /// Extends like [`ensure`](Self::ensure), then maps the new pages
     /// writable into the segment's mapping (`MADV_POPULATE_WRITE`), so the
-    /// writer's first store into each page does not fault. Without it, a
-    /// record of ~150 bytes paid ~25-30 ns on average for the fault (a
-    /// `page_mkwrite` per 4 KiB page, ~1 us each in this VM); the background
-    /// thread now pays it, 1 MiB at a time. A hint only: an older kernel
+    /// writer's first store into each page does not fault (`page_mkwrite`);
+    /// the background thread pays for that instead, 1 MiB at a time (cost:
+    /// BENCHMARKS.md, "Costs that shaped the design"). A hint only: an older kernel
     /// (before 5.14) refuses it and the writer faults as before.
     ///
     /// Not under the growth lock: with both cores busy (a spinning consumer,
     /// a pacing producer) this thread can be preempted mid-step, and a
-    /// writer that caught up waited for it (first sends of 6-12 ms in the
-    /// spinning latency runs). A seal racing with it is harmless: the kernel
+    /// writer that caught up would wait for it. A seal racing with it is harmless: the kernel
     /// answers a populate past the end of the file with `EFAULT`, not a
     /// signal, and the advice touches no bytes.
     fn ensure_prefaulted(&self, need: usize) -> io::Result<()> {
@@ -260,8 +261,8 @@ impl Growth {
         let mut r = Ok(());
         // In GROW steps with a yield between: on a machine whose cores are all
         // busy (a spinning consumer and a producer), this thread takes a core
-        // from one of them, and one 8 MiB pwrite held it for ~3.5 ms (a
-        // producer stall seen every 8 MiB); 1 MiB steps hold it ~0.4 ms.
+        // from one of them: small steps keep each hold short, so the producer
+        // never stalls behind one long pwrite.
         let target = target.min(self.state.lock().capacity);
         loop {
             let before = self.allocated();
@@ -289,6 +290,7 @@ impl MapWriter {
     /// Writes `len` bytes at the published end with `fill`, then publishes them.
     /// Grows the file first when needed (a full disk is an error here, never
     /// a SIGBUS on the store).
+    #[allow(unsafe_code)]
     pub fn append(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> io::Result<()> {
         let start = self.map.published();
         let end = start
@@ -318,8 +320,8 @@ impl MapWriter {
 
     /// Gives a writer with no room at all (a new segment) its first growth
     /// step now, at open, so its first append does not grow the file inline
-    /// (in the latency benchmark that first send otherwise waited 6-12 ms
-    /// for a background thread the spinning threads kept off the cores).
+    /// (it would otherwise wait for a background thread that busy threads
+    /// keep off the cores).
     /// Free when the file already has room, as a recovered active segment
     /// keeps its preallocated zero tail.
     pub fn reserve_first_step(&self) -> io::Result<()> {
@@ -361,9 +363,9 @@ impl MapWriter {
 /// Extends the file by `len` bytes of zeros at `offset`, written with
 /// `pwrite`: the blocks are allocated now (a full disk is an error here, not a
 /// SIGBUS later) and the pages land in the page cache already dirty. On ext4,
-/// the first store into a *fallocated* or sparse mapped page costs ~10 us
-/// (unwritten-extent conversion in `page_mkwrite`), into a pwritten one
-/// ~0.3 us: 30 times cheaper per page (measured, see BENCHMARKS.md).
+/// the first store into a *fallocated* or sparse mapped page converts an
+/// unwritten extent in `page_mkwrite`, far dearer than a store into a
+/// pwritten page.
 pub fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];

@@ -4,10 +4,11 @@
 //! `commitlog` crate) and is what every [`Partition`](crate::Partition)
 //! stands on. See `ARCHITECTURE.md` for the write, read and recovery paths.
 
+mod checkpoint;
 mod clock;
 pub(crate) mod consumed;
-pub(crate) mod durability;
 pub(crate) mod flusher;
+mod group_commit;
 pub(crate) mod index;
 pub(crate) mod mmap;
 mod notify;
@@ -16,6 +17,7 @@ pub(crate) use read::Cursor;
 mod recovery;
 mod retention;
 pub(crate) mod segment;
+mod tick;
 mod write;
 
 use std::fs::File;
@@ -84,6 +86,18 @@ pub struct Appended {
     pub append_time: i64,
 }
 
+/// The timestamp a record is stored with: the log's clock `now` under
+/// log-append time (`append_time`) or when the sender gave none (`sent`),
+/// else the sender's create time.
+#[inline]
+pub(crate) fn record_timestamp(append_time: bool, sent: Option<i64>, now: i64) -> i64 {
+    if append_time {
+        now
+    } else {
+        sent.unwrap_or(now)
+    }
+}
+
 pub(crate) struct LogInner {
     pub(crate) dir: PathBuf,
     pub(crate) config: LogConfig,
@@ -99,9 +113,9 @@ pub(crate) struct LogInner {
     start_offset: AtomicU64,
     /// Incremented by every truncation (invalidates read cursors).
     truncations: AtomicU64,
-    sync: Mutex<durability::SyncState>,
+    sync: Mutex<group_commit::SyncState>,
     sync_done: Condvar,
-    checkpoint: Mutex<durability::CheckpointState>,
+    checkpoint: Mutex<checkpoint::CheckpointState>,
     closed: AtomicBool,
     /// Set when an fsync failed: writes are refused until reopen.
     poisoned: AtomicBool,
@@ -143,9 +157,9 @@ struct Writer {
     last_batch: Option<u64>,
     /// The live checkpoint file (`None` without a kernel boot id). Kept under
     /// the writer lock so a truncation can invalidate it before cutting.
-    live: Option<durability::LiveFile>,
+    live: Option<checkpoint::LiveFile>,
     /// Bytes appended since the last live checkpoint (see
-    /// `durability::LIVE_CHECKPOINT_BYTES`).
+    /// `checkpoint::LIVE_CHECKPOINT_BYTES`).
     live_pending: u64,
 }
 

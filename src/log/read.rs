@@ -5,10 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::consumed::{ConsumedRecord, RecordView};
-use super::segment::{self, Segment};
+use super::segment::Segment;
 use super::LogInner;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, Peek, RecordRef, Records};
+use crate::format::batch::RecordRef;
+use crate::format::walk::{Expect, Walker};
 use crate::log::mmap::SegmentMap;
 
 /// Where the read path hands each record: the segment's map, the batch's base
@@ -188,55 +189,29 @@ impl LogInner {
                 seg.with_index(|ix| ix.position_for(rel)) as usize
             }
         };
-        let bytes = seg.map.bytes();
+        // The first batch holds `offset` or precedes it (the index is sparse);
+        // a batch starting after it means records would be skipped: damage.
+        let mut walk = Walker::new(seg.map.bytes(), pos, Expect::AtMost(offset));
+        walk.skip_before(offset);
         let mut n = 0;
-        // The next offset this read must return: a batch starting after it means
-        // a damaged header made the scan skip records (never return others instead).
+        // The next offset this read returns.
         let mut expect = offset;
         while n < max {
-            let rest = bytes.get(pos..).unwrap_or_default();
-            if rest.is_empty() {
-                break;
-            }
-            let h = match batch::peek(rest) {
-                Peek::Batch(h) => h,
-                Peek::End => return Err(seg.corruption(pos, "zeros where a batch was expected")),
-                Peek::Truncated => return Err(seg.corruption(pos, "batch runs past the end of the segment")),
-                Peek::Invalid(e) => return Err(seg.corruption(pos + e.at, e.reason)),
-                // A newer format only if the batch is intact; a flipped version byte is damage.
-                Peek::Unsupported(found) if batch::crc_holds(rest) => {
-                    return Err(Error::UnsupportedVersion {
-                        path: seg.path.clone(),
-                        found,
-                        supported: batch::VERSION,
-                    })
-                }
-                Peek::Unsupported(found) => {
-                    return Err(seg.corruption(pos + 12, format!("batch version byte {found} with a CRC mismatch")))
-                }
+            pos = walk.pos();
+            let b = match walk.next_batch() {
+                Ok(b) => b,
+                Err(stop) if stop.is_end() => break,
+                Err(stop) => return Err(seg.stop_error(stop)),
             };
-            let len = h.len as usize;
+            let h = b.header;
             if h.next_offset() <= offset {
-                pos += len;
                 continue;
-            }
-            // Before the end check: a damaged base offset must not pass for a
-            // batch beyond the end (the read would move on to the next segment).
-            if h.base_offset > expect {
-                return Err(seg.corruption(
-                    pos,
-                    format!("batch at offset {} where {expect} was expected", h.base_offset),
-                ));
             }
             if h.base_offset >= end {
                 break;
             }
-            let raw = rest.get(..len).unwrap_or_default();
-            if !batch::crc_ok(raw, &h) {
-                return Err(seg.corruption(pos, format!("batch CRC mismatch (batch at offset {})", h.base_offset)));
-            }
-            for r in Records::new(raw, h) {
-                let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
+            for r in b.records() {
+                let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 let o = h.base_offset + u64::from(r.offset_delta);
                 if o < offset {
                     continue;
@@ -244,19 +219,18 @@ impl LogInner {
                 if o >= end {
                     break;
                 }
-                sink(&seg.map, h.base_offset, pos as u32, raw, r);
+                sink(&seg.map, h.base_offset, pos as u32, b.bytes, r);
                 expect = o + 1;
                 n += 1;
                 if n == max {
                     break;
                 }
             }
-            if expect >= h.next_offset() {
-                pos += len;
-            } else {
+            if expect < h.next_offset() {
                 // Stopped inside this batch: the next read starts here again.
-                break;
+                return Ok((n, pos, expect));
             }
+            pos = walk.pos();
         }
         Ok((n, pos, expect))
     }
@@ -270,39 +244,43 @@ impl LogInner {
             }
             let from_rel = seg.with_index(|ix| ix.scan_start_for_time(ts));
             let from = (seg.base + u64::from(from_rel)).max(start);
-            let mut pos = seg.with_index(|ix| ix.position_for(from_rel)) as usize;
-            let bytes = seg.map.bytes();
-            while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
-                let Peek::Batch(h) = batch::peek(rest) else {
-                    return Err(seg.corruption(pos, "no valid batch where one was expected"));
+            let pos = seg.with_index(|ix| ix.position_for(from_rel)) as usize;
+            let mut walk = Walker::new(seg.map.bytes(), pos, Expect::AtMost(from));
+            loop {
+                let b = match walk.next_batch() {
+                    Ok(b) => b,
+                    Err(stop) if stop.is_end() => break,
+                    Err(stop) => return Err(seg.stop_error(stop)),
                 };
-                let raw = rest.get(..h.len as usize).unwrap_or_default();
-                // Checked before trusting the header's offsets and max timestamp to skip it.
-                if !batch::crc_ok(raw, &h) {
-                    return Err(seg.corruption(pos, "batch CRC mismatch"));
-                }
+                let h = b.header;
                 if h.next_offset() > from && h.max_timestamp >= ts {
-                    for r in Records::new(raw, h) {
-                        let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
+                    for r in b.records() {
+                        let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                         let o = h.base_offset + u64::from(r.offset_delta);
                         if o >= from && r.timestamp >= ts {
                             return Ok(Some(o));
                         }
                     }
                 }
-                pos += h.len as usize;
             }
         }
         Ok(None)
     }
 
-    /// Full check of every segment; returns the number of records.
+    /// Full check of every segment (every batch's CRC and every record);
+    /// returns the number of records.
     pub(crate) fn verify(&self) -> Result<u64> {
         let mut records = 0u64;
         for seg in self.segments().iter() {
-            let end = segment::scan(seg.map.bytes(), 0, seg.base, |_, h| records += u64::from(h.count));
-            if let Some(d) = end.damage {
-                return Err(seg.corruption(end.pos, d));
+            let mut walk = Walker::new(seg.map.bytes(), 0, Expect::Exactly(seg.base)).validate_records();
+            let stop = loop {
+                match walk.next_batch() {
+                    Ok(b) => records += u64::from(b.header.count),
+                    Err(stop) => break stop,
+                }
+            };
+            if !stop.is_end() {
+                return Err(seg.stop_error(stop));
             }
         }
         Ok(records)

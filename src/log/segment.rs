@@ -9,7 +9,8 @@ use parking_lot::RwLock;
 use super::index::SegIndex;
 use super::mmap::SegmentMap;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, BatchHeader, Peek, Records};
+use crate::format::batch::BatchHeader;
+use crate::format::walk::{Expect, Stop, StopKind, Walker};
 
 /// A segment of a partition's log.
 #[derive(Debug)]
@@ -67,73 +68,33 @@ pub struct ScanEnd {
     pub unsupported: Option<u8>,
 }
 
-/// Walks valid batches in `bytes` from `pos`, expecting `next_offset` first,
-/// checking every CRC and record, feeding `on_batch`. Stops at the end, at
-/// zeros, or at the first damage.
-pub fn scan(
-    bytes: &[u8],
-    mut pos: usize,
-    mut next_offset: u64,
-    mut on_batch: impl FnMut(usize, &BatchHeader),
-) -> ScanEnd {
-    loop {
-        let rest = bytes.get(pos..).unwrap_or_default();
-        if rest.is_empty() {
-            return ScanEnd {
-                pos,
-                next_offset,
-                damage: None,
-                unsupported: None,
-            };
+/// Walks the batches in `bytes` from `pos` (see [`Walker`]: zeros to the
+/// end are preallocated room), expecting `next_offset` first, checking every
+/// CRC and record, feeding `on_batch` with each batch's position and header.
+pub fn scan(bytes: &[u8], pos: usize, next_offset: u64, mut on_batch: impl FnMut(usize, &BatchHeader)) -> ScanEnd {
+    let mut walk = Walker::new(bytes, pos, Expect::Exactly(next_offset))
+        .zero_tail()
+        .validate_records();
+    let mut next_offset = next_offset;
+    let stop = loop {
+        match walk.next_batch() {
+            Ok(b) => {
+                on_batch(b.pos, &b.header);
+                next_offset = b.header.next_offset();
+            }
+            Err(stop) => break stop,
         }
-        let damage = match batch::peek(rest) {
-            Peek::End => {
-                // Zeros to the end are unwritten preallocated space; zeros
-                // followed by data are damage.
-                if crate::format::all_zero(rest) {
-                    None
-                } else {
-                    Some("zeros followed by data".to_string())
-                }
-            }
-            Peek::Truncated => Some("batch cut short (torn write)".to_string()),
-            Peek::Invalid(e) => Some(e.to_string()),
-            Peek::Unsupported(v) => {
-                if batch::crc_holds(rest) {
-                    return ScanEnd {
-                        pos,
-                        next_offset,
-                        damage: None,
-                        unsupported: Some(v),
-                    };
-                }
-                Some(format!("batch version {v} with a bad CRC"))
-            }
-            Peek::Batch(h) => {
-                let raw = rest.get(..h.len as usize).unwrap_or_default();
-                if h.base_offset != next_offset {
-                    Some(format!(
-                        "batch base offset {} where {} was expected",
-                        h.base_offset, next_offset
-                    ))
-                } else if !batch::crc_ok(raw, &h) {
-                    Some("batch CRC mismatch".to_string())
-                } else if let Err(e) = Records::validate(raw, h) {
-                    Some(e.to_string())
-                } else {
-                    on_batch(pos, &h);
-                    pos += h.len as usize;
-                    next_offset = h.next_offset();
-                    continue;
-                }
-            }
-        };
-        return ScanEnd {
-            pos,
-            next_offset,
-            damage,
-            unsupported: None,
-        };
+    };
+    let (damage, unsupported) = match &stop.kind {
+        StopKind::End => (None, None),
+        StopKind::Unsupported(v) => (None, Some(*v)),
+        StopKind::Damage(d) => (Some(d.to_string()), None),
+    };
+    ScanEnd {
+        pos: stop.pos,
+        next_offset,
+        damage,
+        unsupported,
     }
 }
 
@@ -201,6 +162,19 @@ impl Segment {
     /// Largest timestamp in the segment.
     pub fn max_ts(&self) -> i64 {
         self.with_index(|ix| ix.max_ts)
+    }
+
+    /// The error for a walk of this segment that stopped at `stop`: a newer
+    /// format version, or `Corruption` naming the file and the position.
+    pub fn stop_error(&self, stop: Stop) -> Error {
+        match stop.kind {
+            StopKind::Unsupported(found) => Error::UnsupportedVersion {
+                path: self.path.clone(),
+                found,
+                supported: crate::format::batch::VERSION,
+            },
+            _ => self.corruption(stop.at, stop.to_string()),
+        }
     }
 
     /// A corruption error at `position` of this segment.

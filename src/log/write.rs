@@ -15,7 +15,8 @@ use super::segment::{self, Segment};
 use super::{Appended, LogInner, Writer};
 use crate::config::Durability;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, Encode, Peek, Records};
+use crate::format::batch::{self, Encode};
+use crate::format::walk::{Expect, Walker};
 use crate::record::Record;
 
 impl LogInner {
@@ -49,13 +50,7 @@ impl LogInner {
         self.validate_records(records)?;
         let now = now_ms();
         let append_time = self.config.log_append_time;
-        let ts = move |r: &R| {
-            if append_time {
-                now
-            } else {
-                r.create_time().unwrap_or(now)
-            }
-        };
+        let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
 
         let mut guard = self.writer.lock();
@@ -111,7 +106,7 @@ impl LogInner {
             w.live_pending += len as u64;
             rest = tail;
         }
-        if w.live_pending >= super::durability::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
+        if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
         {
             // An optimisation only (recovery falls back to the fsynced
             // checkpoint): a failure leaves the previous live checkpoint, which
@@ -301,10 +296,10 @@ impl LogInner {
         segment::scan(map.bytes(), 0, seg.base, |p, h| index.on_batch(seg.base, p as u32, h));
         let (_, ipath, tpath) = segment::paths(&self.dir, seg.base);
         let files = ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?;
-        let first_ts = match batch::peek(map.bytes()) {
-            Peek::Batch(h) => Some(h.base_timestamp),
-            _ => None,
-        };
+        let first_ts = Walker::new(map.bytes(), 0, Expect::Exactly(seg.base))
+            .next_batch()
+            .ok()
+            .map(|b| b.header.base_timestamp);
         let active = Arc::new(Segment {
             base: seg.base,
             path: seg.path.clone(),
@@ -336,35 +331,30 @@ impl LogInner {
     /// Byte position of the batch holding `offset`, and the records of that
     /// batch before `offset` (to re-encode when the cut falls inside a batch).
     fn cut_point(&self, seg: &Segment, offset: u64) -> Result<(usize, Vec<Record>)> {
-        let bytes = seg.map.bytes();
         let rel = u32::try_from(offset - seg.base).unwrap_or(u32::MAX);
-        let mut pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
+        let pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
+        let mut walk = Walker::new(seg.map.bytes(), pos, Expect::AtMost(offset));
+        walk.skip_before(offset);
         loop {
-            let rest = bytes.get(pos..).unwrap_or_default();
-            if rest.is_empty() {
-                return Ok((pos, Vec::new()));
-            }
-            let Peek::Batch(h) = batch::peek(rest) else {
-                return Err(seg.corruption(pos, "no valid batch where one was expected"));
+            let b = match walk.next_batch() {
+                Ok(b) => b,
+                Err(stop) if stop.is_end() => return Ok((stop.pos, Vec::new())),
+                Err(stop) => return Err(seg.stop_error(stop)),
             };
+            let h = b.header;
             if h.next_offset() <= offset {
-                pos += h.len as usize;
                 continue;
             }
             if h.base_offset >= offset {
-                return Ok((pos, Vec::new()));
-            }
-            let raw = rest.get(..h.len as usize).unwrap_or_default();
-            if !batch::crc_ok(raw, &h) {
-                return Err(seg.corruption(pos, "batch CRC mismatch"));
+                return Ok((b.pos, Vec::new()));
             }
             let mut keep = Vec::new();
-            for r in Records::new(raw, h) {
-                let r = r.map_err(|e| seg.corruption(pos + e.at, e.reason))?;
+            for r in b.records() {
+                let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 if h.base_offset + u64::from(r.offset_delta) >= offset {
                     break;
                 }
-                let slice = |(a, b): (u32, u32)| raw.get(a as usize..b as usize).unwrap_or_default();
+                let slice = |(x, y): (u32, u32)| b.bytes.get(x as usize..y as usize).unwrap_or_default();
                 let mut rec = Record::new(slice(r.value)).with_timestamp(r.timestamp);
                 rec.key = r.key.map(|k| slice(k).to_vec());
                 rec.headers = batch::headers(slice(r.headers), r.header_count)
@@ -372,7 +362,7 @@ impl LogInner {
                     .collect();
                 keep.push(rec);
             }
-            return Ok((pos, keep));
+            return Ok((b.pos, keep));
         }
     }
 }

@@ -1,0 +1,191 @@
+//! Recovery checkpoints: how much of the log recovery may trust without a scan.
+//!
+//! `recovery.ckpt` is written after an fsync of everything it covers. Under
+//! `PageCache`, most checkpoints are *live* ones instead (`recovery.live`): no
+//! fsync, stamped with the kernel's boot id, trusted by recovery only on the
+//! same boot. An fsync of a segment that is mapped writable write-protects
+//! every page it cleans (with a TLB shootdown on each CPU running the writer),
+//! which slows a fast writer measurably (BENCHMARKS.md, "Costs that shaped
+//! the design"); a live
+//! checkpoint bounds the scan after a process crash without that, and fsynced
+//! ones (every `sync_checkpoint_interval`/`_bytes`) bound the scan after a
+//! power loss.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::LogInner;
+use crate::error::{Error, Result};
+use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
+
+/// The fsynced checkpoint file of a partition and the last checkpoint written to it.
+pub(crate) struct CheckpointState {
+    file: File,
+    path: PathBuf,
+    last: Option<Checkpoint>,
+    last_time: Instant,
+}
+
+impl CheckpointState {
+    pub(crate) fn new(file: File, path: PathBuf) -> CheckpointState {
+        CheckpointState {
+            file,
+            path,
+            last: None,
+            last_time: Instant::now(),
+        }
+    }
+
+    /// Takes the checkpoint already on disk as the last one written.
+    pub(crate) fn resume_from(&mut self, on_disk: Option<Checkpoint>) {
+        self.last = on_disk;
+    }
+
+    /// The last checkpoint written: its next offset (0 if none), the time
+    /// since, and its `(segment_base, position)`.
+    pub(super) fn last_written(&self) -> (u64, Duration, Option<(u64, u64)>) {
+        let at = self.last.map(|c| (c.segment_base, c.position));
+        (self.last.map_or(0, |c| c.next_offset), self.last_time.elapsed(), at)
+    }
+}
+
+/// Under `PageCache`, the writer itself records a live checkpoint once this
+/// many bytes were appended since its last one (a `pwrite` of 68 bytes and of
+/// the pending index entries: cheap next to 2 MiB of appends): the scan after
+/// a process crash stays this small however fast the writer is, where the
+/// background thread's ticks (every 100 ms at most) would leave up to 100 ms
+/// of writes to scan.
+pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
+
+impl super::Writer {
+    /// Writes a live checkpoint of what is written now (no fsync). Does
+    /// nothing when there is no live file or the active segment's last batch
+    /// was not written by this process (then only an fsynced one will do).
+    pub(super) fn write_live(&mut self) -> Result<()> {
+        let (Some(live), Some(last_batch)) = (self.live.as_mut(), self.last_batch) else {
+            return Ok(());
+        };
+        // Recovery trusts index entries below the checkpoint: they go to the
+        // page cache first, like the checkpoint itself.
+        let max_ts = {
+            let mut ix = self.active.index.write();
+            if let (Some(files), Some(ix)) = (&self.index_files, ix.as_mut()) {
+                ix.persist_pending(files)?;
+            }
+            ix.as_ref().map_or(i64::MIN, |ix| ix.max_ts)
+        };
+        let c = LiveCheckpoint {
+            segment_base: self.active.base,
+            position: self.active.size(),
+            next_offset: self.next_offset,
+            max_ts,
+            last_batch,
+            boot_id: live.boot_id,
+        };
+        live.file
+            .write_all_at(&checkpoint::encode_live(&c), 0)
+            .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
+        live.last = Some(c);
+        live.last_time = Instant::now();
+        self.live_pending = 0;
+        Ok(())
+    }
+}
+
+/// The live checkpoint file of a partition (see the module docs).
+#[derive(Debug)]
+pub(crate) struct LiveFile {
+    file: File,
+    path: PathBuf,
+    boot_id: [u8; 16],
+    last: Option<LiveCheckpoint>,
+    last_time: Instant,
+}
+
+impl LiveFile {
+    pub(crate) fn new(file: File, path: PathBuf, boot_id: [u8; 16]) -> LiveFile {
+        LiveFile {
+            file,
+            path,
+            boot_id,
+            last: None,
+            last_time: Instant::now(),
+        }
+    }
+
+    /// Makes the file unusable for recovery (before a truncation rewrites
+    /// what it describes). In the page cache at once, which is all a live
+    /// checkpoint is ever trusted from.
+    pub(crate) fn invalidate(&mut self) -> Result<()> {
+        self.file
+            .write_all_at(&[0u8; checkpoint::LIVE_LEN], 0)
+            .map_err(|e| Error::io("invalidating live checkpoint", &self.path, e))?;
+        self.last = None;
+        Ok(())
+    }
+
+    /// The last live checkpoint written: its next offset (0 if none), the
+    /// time since, and its `(segment_base, position)`.
+    pub(super) fn last_written(&self) -> (u64, Duration, Option<(u64, u64)>) {
+        let at = self.last.map(|c| (c.segment_base, c.position));
+        (self.last.map_or(0, |c| c.next_offset), self.last_time.elapsed(), at)
+    }
+}
+
+impl LogInner {
+    /// fsyncs everything and records a recovery checkpoint (`clean` at close).
+    pub(crate) fn write_checkpoint(&self, clean: bool) -> Result<()> {
+        let mut ck = self.checkpoint.lock();
+        self.check_poisoned()?;
+        // A round of its own (rather than sync_to) so the snapshot describes
+        // exactly what this checkpoint covers.
+        let snap = self.sync_round(true)?;
+        let c = Checkpoint {
+            segment_base: snap.segment_base,
+            position: snap.position,
+            next_offset: snap.next_offset,
+            max_ts: snap.max_ts,
+            clean,
+        };
+        if let Some(last) = ck.last {
+            if (last.segment_base, last.position) > (c.segment_base, c.position) {
+                return Ok(());
+            }
+        }
+        ck.file
+            .write_all_at(&checkpoint::encode(&c), 0)
+            .and_then(|()| ck.file.sync_data())
+            .map_err(|e| {
+                self.poison(Error::io("writing recovery checkpoint", &ck.path, copy_io_error(&e)));
+                Error::io("writing recovery checkpoint", &ck.path, e)
+            })?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(ck.path.clone()));
+        ck.last = Some(c);
+        ck.last_time = Instant::now();
+        Ok(())
+    }
+
+    /// A checkpoint that may go backwards (after a truncation).
+    pub(crate) fn write_checkpoint_after_truncate(&self) -> Result<()> {
+        self.checkpoint.lock().last = None;
+        self.write_checkpoint(false)
+    }
+
+    /// Takes the writer lock and writes a live checkpoint (see `Writer::write_live`).
+    pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
+        self.writer.lock().write_live()
+    }
+}
+
+/// A copy of `e` for the poisoned state, while the caller gets `e` itself: the
+/// same OS error code, or else the same kind and message.
+fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
