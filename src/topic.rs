@@ -77,7 +77,7 @@ impl TopicInner {
         let meta = topic_meta::decode(&bytes).map_err(|e| Error::Corruption {
             path: path.clone(),
             position: e.at as u64,
-            reason: e.reason.to_string(),
+            reason: e.message(),
         })?;
         let config = from_meta(&meta);
         let logs = open_partitions(dir, name, &config, 0..config.partitions, durability)?;
