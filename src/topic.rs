@@ -79,7 +79,7 @@ impl TopicInner {
         let meta = topic_meta::decode(&bytes).map_err(|e| Error::Corruption {
             path: path.clone(),
             position: e.at as u64,
-            reason: e.reason.to_string(),
+            reason: e.message(),
         })?;
         let config = from_meta(&meta);
         let name: Arc<str> = name.into();

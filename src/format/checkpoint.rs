@@ -30,7 +30,7 @@
 //! 64  4  crc           CRC-32 of bytes 0..64
 //! ```
 
-use super::{le, DecodeError};
+use super::{le, DecodeError, Fixed, Found};
 
 /// Encoded size.
 pub const LEN: usize = 44;
@@ -71,20 +71,27 @@ pub fn encode(c: &Checkpoint) -> [u8; LEN] {
 
 /// Decodes a checkpoint file.
 pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
-    super::check_fixed("checkpoint", b, LEN, MAGIC, VERSION)?;
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LEN,
+            magic: MAGIC,
+            version: VERSION,
+            len_reason: "checkpoint must be exactly 44 bytes",
+            magic_reason: "checkpoint magic \"LBck\" expected",
+            version_reason: "unsupported checkpoint version (this build reads version 1)",
+            crc_reason: "checkpoint CRC mismatch",
+        },
+    )?;
     let flags = b.get(5).copied().unwrap_or(0);
     if flags & !FLAG_CLEAN != 0 {
-        return Err(DecodeError::found(
-            5,
-            format!("checkpoint flags {flags:#04x}, expected 0x00 or {FLAG_CLEAN:#04x} (clean)"),
-        ));
+        let reason = "unknown checkpoint flags (expected 0x00, or 0x01 for clean)";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(flags))));
     }
     let reserved = le::u16_at(b, 6).unwrap_or(0);
     if reserved != 0 {
-        return Err(DecodeError::found(
-            6,
-            format!("checkpoint reserved bytes are {reserved:#06x}, expected zero"),
-        ));
+        let reason = "checkpoint reserved bytes must be zero";
+        return Err(DecodeError::found(6, reason, Found::Bits(u64::from(reserved))));
     }
     Ok(Checkpoint {
         segment_base: le::u64_at(b, 8).unwrap_or(0),
@@ -137,20 +144,27 @@ pub fn encode_live(c: &LiveCheckpoint) -> [u8; LIVE_LEN] {
 
 /// Decodes a live checkpoint file (whatever its boot id).
 pub fn decode_live(b: &[u8]) -> Result<LiveCheckpoint, DecodeError> {
-    super::check_fixed("live checkpoint", b, LIVE_LEN, LIVE_MAGIC, VERSION)?;
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LIVE_LEN,
+            magic: LIVE_MAGIC,
+            version: VERSION,
+            len_reason: "live checkpoint must be exactly 68 bytes",
+            magic_reason: "live checkpoint magic \"LBlc\" expected",
+            version_reason: "unsupported live checkpoint version (this build reads version 1)",
+            crc_reason: "live checkpoint CRC mismatch",
+        },
+    )?;
     let flags = b.get(5).copied().unwrap_or(0);
     if flags != 0 {
-        return Err(DecodeError::found(
-            5,
-            format!("live checkpoint flags {flags:#04x}, expected 0x00"),
-        ));
+        let reason = "unknown live checkpoint flags (expected 0x00)";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(flags))));
     }
     let reserved = le::u16_at(b, 6).unwrap_or(0);
     if reserved != 0 {
-        return Err(DecodeError::found(
-            6,
-            format!("live checkpoint reserved bytes are {reserved:#06x}, expected zero"),
-        ));
+        let reason = "live checkpoint reserved bytes must be zero";
+        return Err(DecodeError::found(6, reason, Found::Bits(u64::from(reserved))));
     }
     let mut boot_id = [0u8; 16];
     if let Some(id) = b.get(48..64) {
@@ -220,12 +234,15 @@ mod tests {
             max_ts: 0,
             clean: false,
         };
-        let reason = |b: &[u8]| decode(b).unwrap_err().reason.into_owned();
+        let message = |b: &[u8]| decode(b).unwrap_err().message();
         let b = encode(&c);
-        assert_eq!(reason(&b[..43]), "checkpoint is 43 bytes, expected exactly 44");
+        assert_eq!(message(&b[..43]), "checkpoint must be exactly 44 bytes, found 43 bytes");
         let mut v = b;
         v[4] = 7;
-        assert_eq!(reason(&v), "checkpoint version 7, this build reads version 1");
+        assert_eq!(
+            message(&v),
+            "unsupported checkpoint version (this build reads version 1), found version 7"
+        );
         let live = encode_live(&LiveCheckpoint {
             segment_base: 0,
             position: 0,
@@ -235,26 +252,29 @@ mod tests {
             boot_id: [0; 16],
         });
         assert_eq!(
-            decode_live(&b[..]).unwrap_err().reason,
-            "live checkpoint is 44 bytes, expected exactly 68"
+            decode_live(&b[..]).unwrap_err().to_string(),
+            "live checkpoint must be exactly 68 bytes, found 44 bytes (at byte 0)"
         );
         let mut v = live;
         v[0] = 0;
         assert_eq!(
-            decode_live(&v).unwrap_err().reason,
-            "live checkpoint magic is \"\\x00Blc\", expected \"LBlc\""
+            decode_live(&v).unwrap_err().message(),
+            "live checkpoint magic \"LBlc\" expected, found \"\\x00Blc\""
         );
         let mut v = b;
         v[5] = 0x82;
         let crc = crc32fast::hash(&v[..40]);
         v[40..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(reason(&v), "checkpoint flags 0x82, expected 0x00 or 0x01 (clean)");
+        assert_eq!(
+            message(&v),
+            "unknown checkpoint flags (expected 0x00, or 0x01 for clean), found 0x82"
+        );
         let mut v = b;
         v[40] ^= 0xff;
         assert!(
-            reason(&v).starts_with("checkpoint CRC mismatch: stored 0x"),
+            message(&v).starts_with("checkpoint CRC mismatch, found CRC 0x"),
             "{}",
-            reason(&v)
+            message(&v)
         );
     }
 }

@@ -15,7 +15,7 @@
 //! 48  4  crc               CRC-32 of bytes 0..48
 //! ```
 
-use super::{le, DecodeError};
+use super::{le, DecodeError, Fixed, Found};
 
 /// Encoded size.
 pub const LEN: usize = 52;
@@ -68,7 +68,18 @@ pub fn encode(m: &TopicMeta) -> [u8; LEN] {
 
 /// Decodes topic metadata.
 pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
-    super::check_fixed("topic.meta", b, LEN, MAGIC, VERSION)?;
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LEN,
+            magic: MAGIC,
+            version: VERSION,
+            len_reason: "topic.meta must be exactly 52 bytes",
+            magic_reason: "topic.meta magic \"LBtm\" expected",
+            version_reason: "unsupported topic.meta version (this build reads version 1)",
+            crc_reason: "topic.meta CRC mismatch",
+        },
+    )?;
     let opt = |at| le::i64_at(b, at).filter(|&v| v >= 0);
     let m = TopicMeta {
         timestamp_type: b.get(5).copied().unwrap_or(0),
@@ -80,25 +91,30 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
         retention_bytes: opt(32).map(|v| v as u64),
         retention_ms: opt(40),
     };
-    let reserved = b.get(7).copied().unwrap_or(0);
-    if m.timestamp_type > 1 || m.partitioner > 1 || reserved != 0 {
+    if m.timestamp_type > 1 {
+        let reason = "unknown timestamp type (expected 0, create time, or 1, log-append time)";
         return Err(DecodeError::found(
             5,
-            format!(
-                "unknown timestamp type or partitioner: timestamp type {}, partitioner {}, reserved byte {reserved}; \
-                 expected 0 or 1, 0 or 1, and 0",
-                m.timestamp_type, m.partitioner
-            ),
+            reason,
+            Found::Number(u64::from(m.timestamp_type)),
         ));
     }
-    if m.partitions == 0 || m.segment_bytes == 0 {
-        return Err(DecodeError::found(
-            8,
-            format!(
-                "zero partitions or segment size: {} partitions, segments of {} bytes; both must be at least 1",
-                m.partitions, m.segment_bytes
-            ),
-        ));
+    if m.partitioner > 1 {
+        let reason = "unknown partitioner (expected 0, xxh64, or 1, Kafka murmur2)";
+        return Err(DecodeError::found(5, reason, Found::Number(u64::from(m.partitioner))));
+    }
+    let reserved = b.get(7).copied().unwrap_or(0);
+    if reserved != 0 {
+        let reason = "topic.meta reserved byte must be zero";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(reserved))));
+    }
+    if m.partitions == 0 {
+        let reason = "zero partitions (expected at least 1)";
+        return Err(DecodeError::found(8, reason, Found::Number(0)));
+    }
+    if m.segment_bytes == 0 {
+        let reason = "zero segment size (expected at least 1 byte)";
+        return Err(DecodeError::found(8, reason, Found::Bytes(0)));
     }
     Ok(m)
 }
@@ -128,8 +144,8 @@ mod tests {
     #[test]
     fn errors_say_what_was_found_and_what_was_expected() {
         assert_eq!(
-            decode(&[0; 51]).unwrap_err().reason,
-            "topic.meta is 51 bytes, expected exactly 52"
+            decode(&[0; 51]).unwrap_err().message(),
+            "topic.meta must be exactly 52 bytes, found 51 bytes"
         );
         let m = TopicMeta {
             partitions: 0,
@@ -142,8 +158,16 @@ mod tests {
             partitioner: 0,
         };
         assert_eq!(
-            decode(&encode(&m)).unwrap_err().reason,
-            "zero partitions or segment size: 0 partitions, segments of 4096 bytes; both must be at least 1"
+            decode(&encode(&m)).unwrap_err().message(),
+            "zero partitions (expected at least 1), found 0"
+        );
+        let mut b = encode(&TopicMeta { partitions: 1, ..m });
+        b[6] = 3;
+        let crc = crc32fast::hash(&b[..48]);
+        b[48..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&b).unwrap_err().message(),
+            "unknown partitioner (expected 0, xxh64, or 1, Kafka murmur2), found 3"
         );
     }
 }

@@ -62,53 +62,36 @@ pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
 }
 
 fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    // Fixed texts: the batch decoder reads a multi-byte varint in most
+    // records, and building a message here (a call) made every read of one
+    // set up a stack frame.
     let mut value: u64 = 0;
     let start = *pos;
     for shift in (0..64).step_by(7) {
         let Some(&byte) = src.get(*pos) else {
-            return Err(runs_past(start, src.len().saturating_sub(start)));
+            return Err(DecodeError::new(
+                start,
+                "varint runs past the end of its batch: every byte left has the continuation bit set, \
+                 expected a last byte without it",
+            ));
         };
         *pos += 1;
         let low = u64::from(byte & 0x7f);
         if shift == 63 && low > 1 {
-            return Err(overflows(start, byte));
+            return Err(DecodeError::new(
+                start,
+                "varint overflows 64 bits: its 10th byte carries more than bit 63, expected 0x00 or 0x01",
+            ));
         }
         value |= low << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err(too_long(start, src.get(start + MAX_LEN - 1).copied().unwrap_or(0)))
-}
-
-// The errors are built out of line: `get_long` decodes every multi-byte
-// varint of a batch.
-
-/// A varint whose every remaining byte (`left` of them) has the continuation bit set.
-#[cold]
-fn runs_past(start: usize, left: usize) -> DecodeError {
-    DecodeError::found(
+    Err(DecodeError::new(
         start,
-        format!("varint runs past the end of its batch: {left} bytes left, each with the continuation bit set"),
-    )
-}
-
-/// A 10th byte (`last`) carrying more than the 64th bit.
-#[cold]
-fn overflows(start: usize, last: u8) -> DecodeError {
-    DecodeError::found(
-        start,
-        format!("varint overflows 64 bits: its 10th byte is {last:#04x}, expected 0x00 or 0x01"),
-    )
-}
-
-/// A 10th byte (`last`) with the continuation bit set.
-#[cold]
-fn too_long(start: usize, last: u8) -> DecodeError {
-    DecodeError::found(
-        start,
-        format!("varint longer than {MAX_LEN} bytes: its 10th byte {last:#04x} has the continuation bit set"),
-    )
+        "varint longer than 10 bytes: its 10th byte has the continuation bit set, expected it to be the last",
+    ))
 }
 
 /// Zigzag-encodes a signed value so small magnitudes stay short.
@@ -168,20 +151,11 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_found_and_what_was_expected() {
-        let reason = |b: &[u8]| get(b, &mut 0).unwrap_err().reason.into_owned();
-        assert_eq!(
-            reason(&[0x80, 0x80]),
-            "varint runs past the end of its batch: 2 bytes left, each with the continuation bit set"
-        );
+        let message = |b: &[u8]| get(b, &mut 0).unwrap_err().message();
+        assert!(message(&[0x80, 0x80]).contains("every byte left has the continuation bit set"));
         let mut over = [0xffu8; 10];
         over[9] = 0x02;
-        assert_eq!(
-            reason(&over),
-            "varint overflows 64 bits: its 10th byte is 0x02, expected 0x00 or 0x01"
-        );
-        assert_eq!(
-            reason(&[0x81; 11]),
-            "varint longer than 10 bytes: its 10th byte 0x81 has the continuation bit set"
-        );
+        assert!(message(&over).contains("carries more than bit 63, expected 0x00 or 0x01"));
+        assert!(message(&[0x81; 11]).contains("its 10th byte has the continuation bit set"));
     }
 }

@@ -135,8 +135,8 @@ struct Active {
 }
 
 impl Recovery<'_> {
-    /// Creates the first, empty segment of a log that has none, at the
-    /// checkpoint's next offset (retention may have deleted every segment).
+    /// Creates the first, empty segment of a log that has none (a new log),
+    /// at the checkpoint's next offset if there is a checkpoint, else 0.
     fn create_first_segment(&mut self, ckpt: Option<Checkpoint>) -> Result<u64> {
         let base = ckpt.map_or(0, |c| c.next_offset);
         let (path, _, _) = segment::paths(self.dir, base);
