@@ -14,7 +14,7 @@ pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last:
     let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
     Error::Kafka {
         context: format!("Kafka cluster at {bootstrap}: {what} failed{last}; {advice}"),
-        source,
+        source: Box::new(source),
     }
 }
 
