@@ -1,157 +1,27 @@
 //! `kafka::Consumer`: logbus's `Consumer` shape against a Kafka cluster.
 
+mod builder;
+mod source;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
+
+pub use builder::ConsumerBuilder;
 
 use super::context::Context;
 use super::error::{is_transient, kafka_error};
 use super::record::KafkaRecord;
-use super::settings::{ms, Settings};
-use crate::client::RecordSource;
+use super::settings::Settings;
 use crate::config::{AssignmentStrategy, OffsetReset};
 use crate::error::{Error, Result};
 use crate::names::TopicPartition;
-
-/// Builds a [`Consumer`]. The settings are [`ConsumerConfig`](crate::ConsumerConfig)'s,
-/// with the same defaults, plus raw librdkafka settings. Setters consume and return the builder.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ConsumerBuilder {
-    settings: Settings,
-    group: Option<String>,
-    offset_reset: OffsetReset,
-    auto_commit: bool,
-    max_poll_records: usize,
-    max_poll_interval: Duration,
-    strategy: AssignmentStrategy,
-    request_timeout: Duration,
-}
-
-impl ConsumerBuilder {
-    /// Joins this consumer group (needed for `subscribe` and commits). Default = no group.
-    pub fn group(mut self, group_id: impl Into<String>) -> ConsumerBuilder {
-        self.group = Some(group_id.into());
-        self
-    }
-
-    /// What to do without a valid position (`auto.offset.reset`). Default = `OffsetReset::Latest`.
-    pub fn offset_reset(mut self, reset: OffsetReset) -> ConsumerBuilder {
-        self.offset_reset = reset;
-        self
-    }
-
-    /// Commit the previous poll's positions at the start of each poll
-    /// (asynchronously), as the local consumer does. Default = off.
-    pub fn auto_commit(mut self, enabled: bool) -> ConsumerBuilder {
-        self.auto_commit = enabled;
-        self
-    }
-
-    /// Most records one poll returns. Default = 500.
-    pub fn max_poll_records(mut self, n: usize) -> ConsumerBuilder {
-        self.max_poll_records = n;
-        self
-    }
-
-    /// A member that does not poll for this long leaves the group (`max.poll.interval.ms`). Default = 5 minutes.
-    pub fn max_poll_interval(mut self, d: Duration) -> ConsumerBuilder {
-        self.max_poll_interval = d;
-        self
-    }
-
-    /// The group's assignment strategy (`partition.assignment.strategy`;
-    /// `Sticky` is Kafka's `cooperative-sticky`). Default = `AssignmentStrategy::Range`.
-    pub fn assignment_strategy(mut self, s: AssignmentStrategy) -> ConsumerBuilder {
-        self.strategy = s;
-        self
-    }
-
-    /// Bound on each request `committed`, `position`, `seek` and sync commits
-    /// make to the cluster. Default = 30 s.
-    pub fn request_timeout(mut self, d: Duration) -> ConsumerBuilder {
-        self.request_timeout = d;
-        self
-    }
-
-    /// `build()` asks the cluster for its metadata and fails if no answer
-    /// comes within this time; `None` builds without contacting the cluster.
-    /// Default = 30 s.
-    pub fn connect_timeout(mut self, d: Option<Duration>) -> ConsumerBuilder {
-        self.settings.connect_timeout = d;
-        self
-    }
-
-    /// Sets a raw librdkafka setting (`security.protocol`, `sasl.mechanism`,
-    /// `session.timeout.ms`...). Raw settings win over the builder's.
-    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> ConsumerBuilder {
-        self.settings.set(key, value);
-        self
-    }
-
-    /// Creates the consumer; `Error::InvalidConfig` names a setting out of range.
-    pub fn build(self) -> Result<Consumer> {
-        if self.max_poll_records == 0 {
-            return Err(Error::InvalidConfig {
-                field: "max_poll_records",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        let reset = match self.offset_reset {
-            OffsetReset::Earliest => "earliest",
-            OffsetReset::Latest => "latest",
-            OffsetReset::None => "error",
-        };
-        let strategy = match self.strategy {
-            AssignmentStrategy::Range => "range",
-            AssignmentStrategy::RoundRobin => "roundrobin",
-            AssignmentStrategy::Sticky => "cooperative-sticky",
-        };
-        let mut defaults = vec![
-            // Positions are committed by this wrapper (commit, auto_commit), never behind its back.
-            ("enable.auto.commit", "false".to_string()),
-            ("enable.auto.offset.store", "false".to_string()),
-            ("enable.partition.eof", "false".to_string()),
-            ("auto.offset.reset", reset.to_string()),
-            ("max.poll.interval.ms", ms(self.max_poll_interval)),
-            ("partition.assignment.strategy", strategy.to_string()),
-        ];
-        // librdkafka's consumer needs a group id even for `assign`; without a
-        // group, a private one that is never committed to (commits need `.group`).
-        let group_id = match &self.group {
-            Some(g) => g.clone(),
-            None => format!("logbus-assign-only-{}-{:x}", std::process::id(), unique()),
-        };
-        defaults.push(("group.id", group_id));
-        let config = self.settings.client_config(&defaults)?;
-        let inner = BaseConsumer::from_config_and_context(&config, Context::default())
-            .map_err(|e| kafka_error("creating a consumer", &self.settings.bootstrap, e, None))?;
-        self.settings.check_reachable(inner.client())?;
-        Ok(Consumer {
-            inner,
-            bootstrap: self.settings.bootstrap,
-            group: self.group,
-            offset_reset: self.offset_reset,
-            auto_commit: self.auto_commit,
-            max_poll_records: self.max_poll_records,
-            request_timeout: self.request_timeout,
-            positions: Mutex::new(BTreeMap::new()),
-            uncommitted: false,
-            manual: false,
-            paused: Mutex::new(BTreeSet::new()),
-            pending_error: None,
-        })
-    }
-}
 
 /// Reads records from a Kafka cluster with [`logbus::Consumer`](crate::Consumer)'s
 /// methods: manual assignment or group subscription, positions, commits of
@@ -284,7 +154,7 @@ impl Consumer {
             };
             match self.inner.poll(wait) {
                 Some(Ok(m)) => {
-                    out.push(to_record(&m, &mut topic));
+                    out.push(KafkaRecord::from_message(&m, &mut topic));
                     if out.len() >= self.max_poll_records {
                         break;
                     }
@@ -640,94 +510,7 @@ impl Consumer {
     }
 }
 
-/// A number no other consumer of this process got.
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
 /// "topic 't' partition p", for messages.
 fn where_(tp: &TopicPartition) -> String {
     format!("topic '{}' partition {}", tp.topic, tp.partition)
-}
-
-/// An owned copy of a librdkafka message; `topic` caches the last topic name
-/// so a poll allocates it once per topic, not once per record.
-fn to_record(m: &BorrowedMessage<'_>, topic: &mut Option<Arc<str>>) -> KafkaRecord {
-    let name = match topic {
-        Some(t) if &**t == m.topic() => Arc::clone(t),
-        _ => {
-            let t: Arc<str> = Arc::from(m.topic());
-            *topic = Some(Arc::clone(&t));
-            t
-        }
-    };
-    let headers = m
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    KafkaRecord {
-        topic: name,
-        partition: m.partition().max(0) as u32,
-        offset: m.offset().max(0) as u64,
-        timestamp: m.timestamp().to_millis().unwrap_or(-1),
-        key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec),
-        headers,
-    }
-}
-
-impl RecordSource for Consumer {
-    type Record = KafkaRecord;
-
-    fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
-        Consumer::subscribe(self, topics)
-    }
-    fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        Consumer::assign(self, partitions)
-    }
-    fn assignment(&self) -> Result<Vec<TopicPartition>> {
-        Consumer::assignment(self)
-    }
-    fn poll(&mut self, timeout: Duration) -> Result<Vec<KafkaRecord>> {
-        Consumer::poll(self, timeout)
-    }
-    fn commit(&mut self) -> Result<()> {
-        Consumer::commit(self)
-    }
-    fn commit_offsets(&mut self, offsets: &[(TopicPartition, u64)]) -> Result<()> {
-        Consumer::commit_offsets(self, offsets)
-    }
-    fn committed(&self, tp: &TopicPartition) -> Result<Option<u64>> {
-        Consumer::committed(self, tp)
-    }
-    fn position(&self, tp: &TopicPartition) -> Result<u64> {
-        Consumer::position(self, tp)
-    }
-    fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
-        Consumer::seek(self, tp, offset)
-    }
-    fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        Consumer::seek_to_beginning(self, tps)
-    }
-    fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        Consumer::seek_to_end(self, tps)
-    }
-    fn pause(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        Consumer::pause(self, tps)
-    }
-    fn resume(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        Consumer::resume(self, tps)
-    }
-    fn close(self) -> Result<()> {
-        Consumer::close(self)
-    }
 }
