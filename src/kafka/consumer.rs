@@ -15,7 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::context::Context;
 use super::error::{is_transient, kafka_error};
 use super::record::KafkaRecord;
-use super::settings::{ms, Settings};
+use super::settings::{ms, Settings, EVENTS_WAIT};
 use crate::client::RecordSource;
 use crate::config::{AssignmentStrategy, OffsetReset};
 use crate::error::{Error, Result};
@@ -135,7 +135,8 @@ impl ConsumerBuilder {
         let config = self.settings.client_config(&defaults)?;
         let inner = BaseConsumer::from_config_and_context(&config, Context::default())
             .map_err(|e| kafka_error("creating a consumer", &self.settings.bootstrap, e, None))?;
-        self.settings.check_reachable(inner.client())?;
+        self.settings
+            .check_reachable(inner.client(), || drop(inner.poll(EVENTS_WAIT)))?;
         Ok(Consumer {
             inner,
             bootstrap: self.settings.bootstrap,
