@@ -12,6 +12,10 @@ use logbus::{Error, OffsetReset, Record, TopicPartition};
 use crate::support::poll_n;
 use crate::tls_terminator::{TestCa, TlsBroker};
 
+/// librdkafka retries a refused handshake until this runs out, so each
+/// failing `build()` takes about this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// `ssl.ca.location` as librdkafka takes it.
 fn ca_location(pem: &Path) -> &str {
     pem.to_str().unwrap()
@@ -82,10 +86,10 @@ fn a_client_that_does_not_trust_the_certificate_fails_build_naming_the_broker_an
         let t = Instant::now();
         let mut p = Producer::builder(tls.bootstrap())
             .set("security.protocol", "SSL")
-            .connect_timeout(Some(Duration::from_secs(5)));
+            .connect_timeout(Some(CONNECT_TIMEOUT));
         let mut c = Consumer::builder(tls.bootstrap())
             .set("security.protocol", "SSL")
-            .connect_timeout(Some(Duration::from_secs(5)));
+            .connect_timeout(Some(CONNECT_TIMEOUT));
         if let Some(ca) = ca {
             p = p.set("ssl.ca.location", ca);
             c = c.set("ssl.ca.location", ca);
