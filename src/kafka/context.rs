@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// Client callbacks: no logging to the `log` crate (errors reach the caller
 /// through `Error::Kafka` instead), the last error kept for context.
@@ -40,7 +40,13 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        *self.last_error.lock() = Some(format!("{error}: {reason}"));
+        let mut last = self.last_error.lock();
+        // "n/n brokers are down" follows the failure that took them down (a
+        // refused TLS handshake, a refused connection): keep the cause.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) && last.is_some() {
+            return;
+        }
+        *last = Some(format!("{error}: {reason}"));
     }
 }
 

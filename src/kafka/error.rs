@@ -10,7 +10,11 @@ use crate::error::Error;
 /// client's most recent asynchronous error (a refused TLS handshake, a
 /// refused connection), which often says more than a timeout does.
 pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last: Option<String>) -> Error {
-    let advice = advice(&source);
+    // A timeout after a failed TLS handshake is a TLS problem, not a network one.
+    let advice = match &last {
+        Some(l) if is_tls_failure(l) => TLS_ADVICE,
+        _ => advice(&source),
+    };
     let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
     Error::Kafka {
         context: format!("Kafka cluster at {bootstrap}: {what} failed{last}; {advice}"),
@@ -25,6 +29,21 @@ pub(crate) fn code(e: &KafkaError) -> Option<Code> {
         KafkaError::AdminOp(c) => Some(*c),
         _ => e.rdkafka_error_code(),
     }
+}
+
+/// What to do about a failed TLS handshake.
+const TLS_ADVICE: &str = "the TLS handshake with the broker failed: if the certificate could not be verified, \
+     this client does not trust the broker's certificate: set ssl.ca.location to the PEM file of the CA that signed \
+     it (a private CA) or install the system's CA certificates (a public CA), and check that the certificate names \
+     the host in bootstrap.servers; if the listener is not TLS at all, security.protocol must match it";
+
+/// True when the client's last error is librdkafka's report of a failed TLS
+/// handshake, e.g. "ssl://HOST:PORT/bootstrap: error:0A000086:SSL
+/// routines::certificate verify failed (after 1ms in state SSL_HANDSHAKE)".
+fn is_tls_failure(last: &str) -> bool {
+    ["in state SSL_HANDSHAKE", "SSL handshake failed", "(Local: SSL error)"]
+        .iter()
+        .any(|s| last.contains(s))
 }
 
 /// What to do about an error, by its code.
@@ -49,7 +68,7 @@ fn advice(e: &KafkaError) -> &'static str {
             "the record is larger than the cluster accepts: split it, or raise the topic's max.message.bytes \
              and the client's message.max.bytes"
         }
-        Some(Code::SSL) => "the TLS handshake failed: check ssl.ca.location and the broker's certificate",
+        Some(Code::SSL) => TLS_ADVICE,
         Some(Code::Authentication | Code::SaslAuthenticationFailed) => {
             "the cluster refused the credentials: check sasl.mechanism, sasl.username and sasl.password"
         }

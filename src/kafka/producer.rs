@@ -11,7 +11,7 @@ use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProd
 
 use super::context::Context;
 use super::error::kafka_error;
-use super::settings::{ms, Settings};
+use super::settings::{ms, Settings, EVENTS_WAIT};
 use crate::client::RecordSink;
 use crate::error::Result;
 use crate::record::{Record, RecordMetadata};
@@ -83,7 +83,8 @@ impl ProducerBuilder {
         ])?;
         let inner = ThreadedProducer::from_config_and_context(&config, Context::default())
             .map_err(|e| kafka_error("creating a producer", &self.settings.bootstrap, e, None))?;
-        self.settings.check_reachable(inner.client())?;
+        self.settings
+            .check_reachable(inner.client(), || inner.poll(EVENTS_WAIT))?;
         Ok(Producer {
             inner,
             bootstrap: self.settings.bootstrap,

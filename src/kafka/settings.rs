@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 /// Default bound on the reachability check of `build()`.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a failed `build()` polls for the client's queued log and error events.
+pub(crate) const EVENTS_WAIT: Duration = Duration::from_millis(100);
+
 /// Bootstrap servers, raw settings and the connect check of one client.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -59,19 +62,25 @@ impl Settings {
 
     /// Asks the cluster for its metadata, so that a wrong address, a closed
     /// port or a TLS mismatch fails `build()` within `connect_timeout`
-    /// instead of every later call.
-    pub(crate) fn check_reachable(&self, client: &Client<Context>) -> Result<()> {
+    /// instead of every later call. On failure `serve_events` polls the
+    /// client once: librdkafka queues its log and error events (such as the
+    /// refused TLS handshake behind a timeout) until then, and the error
+    /// quotes the latest of them.
+    pub(crate) fn check_reachable(&self, client: &Client<Context>, serve_events: impl FnOnce()) -> Result<()> {
         let Some(timeout) = self.connect_timeout else {
             return Ok(());
         };
         match client.fetch_metadata(None, timeout) {
             Ok(_) => Ok(()),
-            Err(e) => Err(kafka_error(
-                &format!("the first metadata request (connect_timeout {timeout:?})"),
-                &self.bootstrap,
-                e,
-                client.context().last_error(),
-            )),
+            Err(e) => {
+                serve_events();
+                Err(kafka_error(
+                    &format!("the first metadata request (connect_timeout {timeout:?})"),
+                    &self.bootstrap,
+                    e,
+                    client.context().last_error(),
+                ))
+            }
         }
     }
 }

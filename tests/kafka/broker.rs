@@ -42,6 +42,18 @@ impl Tansu {
     /// Installs tansu if needed, starts a broker and waits until it answers
     /// Kafka requests. Panics (with what to do) if it cannot.
     pub fn start() -> Tansu {
+        Tansu::start_with(None)
+    }
+
+    /// Like [`Tansu::start`], but the broker tells clients to connect to
+    /// `127.0.0.1:advertised` (a proxy in front of it, such as a TLS
+    /// terminator) while it listens on its own port, [`Tansu::bootstrap`].
+    /// Ready means its port is open: clients' `connect_timeout` covers the rest.
+    pub fn start_advertising(advertised: u16) -> Tansu {
+        Tansu::start_with(Some(advertised))
+    }
+
+    fn start_with(advertised: Option<u16>) -> Tansu {
         let bin = tansu_binary();
         let mut last = String::new();
         // A free port can be taken between the probe and tansu's bind: retry.
@@ -53,7 +65,10 @@ impl Tansu {
             let child = Command::new(&bin)
                 .arg("broker")
                 .args(["--listener-url", &format!("tcp://127.0.0.1:{port}")])
-                .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
+                .args([
+                    "--advertised-listener-url",
+                    &format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port)),
+                ])
                 .args(["--storage-engine", "memory://tansu/"])
                 .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
@@ -61,7 +76,9 @@ impl Tansu {
                 .spawn()
                 .unwrap_or_else(|e| panic!("could not run {}: {e}", bin.display()));
             let mut broker = Tansu { child, port, log };
-            match broker.wait_ready() {
+            // A metadata probe would follow the advertised address to a proxy
+            // that may not serve yet: with one, readiness is the open port.
+            match broker.wait_ready(advertised.is_none()) {
                 Ok(()) => return broker,
                 Err(e) => last = e,
             }
@@ -103,8 +120,9 @@ impl Tansu {
         assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
     }
 
-    /// Waits until the port accepts connections and a metadata request succeeds.
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// Waits until the port accepts connections and, if `probe_metadata`, a
+    /// metadata request succeeds.
+    fn wait_ready(&mut self, probe_metadata: bool) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let addr: SocketAddr = self.bootstrap().parse().unwrap();
         loop {
@@ -122,6 +140,9 @@ impl Tansu {
                 ));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if !probe_metadata {
+            return Ok(());
         }
         let left = deadline
             .saturating_duration_since(Instant::now())

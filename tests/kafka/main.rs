@@ -12,3 +12,5 @@ mod round_trip;
 mod support;
 mod tansu;
 mod tls;
+mod tls_handshake;
+mod tls_terminator;

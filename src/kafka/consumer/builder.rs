@@ -12,7 +12,7 @@ use crate::config::{AssignmentStrategy, OffsetReset};
 use crate::error::{Error, Result};
 use crate::kafka::context::Context;
 use crate::kafka::error::kafka_error;
-use crate::kafka::settings::{ms, Settings};
+use crate::kafka::settings::{ms, Settings, EVENTS_WAIT};
 
 /// Builds a [`Consumer`]. The settings are [`ConsumerConfig`](crate::ConsumerConfig)'s,
 /// with the same defaults, plus raw librdkafka settings. Setters consume and return the builder.
@@ -128,7 +128,8 @@ impl ConsumerBuilder {
         let config = self.settings.client_config(&defaults)?;
         let inner = BaseConsumer::from_config_and_context(&config, Context::default())
             .map_err(|e| kafka_error("creating a consumer", &self.settings.bootstrap, e, None))?;
-        self.settings.check_reachable(inner.client())?;
+        self.settings
+            .check_reachable(inner.client(), || drop(inner.poll(EVENTS_WAIT)))?;
         Ok(Consumer {
             inner,
             bootstrap: self.settings.bootstrap,

@@ -1,0 +1,141 @@
+//! `security.protocol=SSL` for real: records cross a TLS connection to the
+//! broker intact, a client that does not trust the broker's certificate fails
+//! in seconds saying so, and the librdkafka built into logbus has TLS and
+//! SASL PLAIN/SCRAM at all.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use logbus::kafka::{Admin, Consumer, Producer};
+use logbus::{Error, OffsetReset, Record, TopicPartition};
+
+use crate::support::poll_n;
+use crate::tls_terminator::{TestCa, TlsBroker};
+
+/// librdkafka retries a refused handshake until this runs out, so each
+/// failing `build()` takes about this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `ssl.ca.location` as librdkafka takes it.
+fn ca_location(pem: &Path) -> &str {
+    pem.to_str().unwrap()
+}
+
+#[test]
+fn a_producer_and_an_assigned_consumer_over_tls_carry_100_records_intact() {
+    let tls = TlsBroker::start();
+    let ca = ca_location(tls.ca_pem());
+    let admin = Admin::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        .build()
+        .unwrap();
+    admin.create_topic("secure", 1).unwrap();
+
+    let producer = Producer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        .delivery_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let sent: Vec<Record> = (0..100)
+        .map(|i| {
+            Record::new(format!("secret #{i}"))
+                .with_key(format!("k{i}"))
+                .with_header("n", i.to_string())
+                .with_partition(0)
+        })
+        .collect();
+    let mds = producer.send_batch("secure", sent.clone()).unwrap();
+    let offsets: Vec<u64> = mds.iter().map(|m| m.offset()).collect();
+    assert_eq!(offsets, (0..100).collect::<Vec<u64>>());
+
+    let mut consumer = Consumer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        .offset_reset(OffsetReset::Earliest)
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    consumer.assign(&[TopicPartition::new("secure", 0)]).unwrap();
+    let got = poll_n(&mut consumer, 100);
+    for (i, (r, s)) in got.iter().zip(&sent).enumerate() {
+        assert_eq!((r.topic(), r.partition(), r.offset()), ("secure", 0, i as u64));
+        assert_eq!(r.key(), s.key(), "key of record {i}");
+        assert_eq!(r.value(), s.value(), "value of record {i}");
+        assert_eq!(
+            r.headers().collect::<Vec<_>>(),
+            s.headers().collect::<Vec<_>>(),
+            "headers of record {i}"
+        );
+    }
+
+    // Every byte went through the terminator's TLS: admin, producer and
+    // consumer each completed at least one handshake, none was refused.
+    let t = tls.terminator();
+    assert!(t.handshakes() >= 3, "{} TLS handshakes", t.handshakes());
+    assert_eq!(t.refused(), Vec::<String>::new(), "refused TLS handshakes");
+}
+
+#[test]
+fn a_client_that_does_not_trust_the_certificate_fails_build_naming_the_broker_and_tls() {
+    let tls = TlsBroker::start();
+    let other = TestCa::new("some other CA");
+    let cases = [("no CA", None), ("another CA", Some(ca_location(other.ca_pem())))];
+    for (case, ca) in cases {
+        let t = Instant::now();
+        let mut p = Producer::builder(tls.bootstrap())
+            .set("security.protocol", "SSL")
+            .connect_timeout(Some(CONNECT_TIMEOUT));
+        let mut c = Consumer::builder(tls.bootstrap())
+            .set("security.protocol", "SSL")
+            .connect_timeout(Some(CONNECT_TIMEOUT));
+        if let Some(ca) = ca {
+            p = p.set("ssl.ca.location", ca);
+            c = c.set("ssl.ca.location", ca);
+        }
+        let errors = [p.build().unwrap_err(), c.build().unwrap_err()];
+        for e in errors {
+            assert!(matches!(e, Error::Kafka { .. }), "{case}: {e:?}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&tls.bootstrap()),
+                "{case}: the message should name the broker: {msg}"
+            );
+            assert!(
+                msg.contains("TLS") && msg.contains("certificate"),
+                "{case}: the message should say it is a TLS certificate problem: {msg}"
+            );
+            assert!(
+                msg.contains("ssl.ca.location"),
+                "{case}: the message should say what to set: {msg}"
+            );
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{case}: took {:?}", t.elapsed());
+    }
+    // The terminator saw the clients refuse its certificate (librdkafka
+    // retries, so there are more refusals than clients).
+    let refused = tls.terminator().refused();
+    assert!(
+        refused.len() >= 4 && refused.iter().any(|r| r.contains("unknown ca")),
+        "{} refused TLS handshakes, the first: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    let t = tls.terminator();
+    assert_eq!(
+        t.handshakes(),
+        0,
+        "a client completed a handshake without trusting the CA"
+    );
+}
+
+#[test]
+fn the_vendored_librdkafka_has_tls_and_sasl_plain_and_scram_builtin() {
+    let conf = rdkafka::ClientConfig::new().create_native_config().unwrap();
+    let features = conf.get("builtin.features").unwrap();
+    let list: Vec<&str> = features.split(',').collect();
+    for f in ["ssl", "sasl_plain", "sasl_scram"] {
+        assert!(list.contains(&f), "{f} is missing from builtin.features = {features}");
+    }
+}
