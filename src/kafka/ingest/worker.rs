@@ -1,0 +1,302 @@
+//! The ingest thread: polls Kafka, appends to the local topics, and places
+//! every (re)assigned partition at the resume point the local log gives.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::origin::{resume_point, with_origin, Resume};
+use super::PartitionStatus;
+use crate::broker::Broker;
+use crate::config::OffsetReset;
+use crate::error::{Error, Result};
+use crate::names::TopicPartition;
+use crate::producer::Producer;
+use crate::record::Record;
+
+/// How long one poll waits for the first message of a batch.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+/// How often the stored positions are committed to the Kafka group (informational).
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// What the ingest thread and the handle share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) stop: AtomicBool,
+    pub(crate) state: Mutex<State>,
+}
+
+/// Per-partition progress plus the first fatal error.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) partitions: BTreeMap<TopicPartition, Progress>,
+    /// Set by the rebalance callback; the thread stops before appending anything more.
+    pub(crate) fatal: Option<Error>,
+    /// The client's last asynchronous error (connection lost...), for status.
+    pub(crate) client_error: Option<String>,
+    pub(crate) running: bool,
+}
+
+/// One partition's progress.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Progress {
+    /// Next Kafka offset to store: one past the last stored (or accepted into
+    /// the batch being appended). `None`: nothing of this partition stored.
+    pub(crate) next: Option<u64>,
+    /// The first record after an assignment is checked against `next`.
+    pub(crate) just_assigned: bool,
+    pub(crate) ingested: u64,
+    pub(crate) skipped: u64,
+    pub(crate) last_error: Option<String>,
+}
+
+impl Progress {
+    pub(crate) fn status(&self, tp: &TopicPartition) -> PartitionStatus {
+        PartitionStatus {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            last_offset: self.next.and_then(|n| n.checked_sub(1)),
+            ingested: self.ingested,
+            skipped: self.skipped,
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// How the thread places partitions.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    pub(crate) broker: Broker,
+    pub(crate) reset: OffsetReset,
+    pub(crate) resume_scan: u64,
+}
+
+impl Placement {
+    /// Sets each partition of `tpl` to its resume offset: one past the last
+    /// Kafka offset stored locally (or kept in memory for a batch being
+    /// appended, whichever is further), else where the reset policy says.
+    pub(crate) fn place(&self, shared: &Shared, tpl: &mut TopicPartitionList) -> Result<()> {
+        let tps: Vec<TopicPartition> = tpl
+            .elements()
+            .iter()
+            .map(|e| TopicPartition::new(e.topic(), e.partition().max(0) as u32))
+            .collect();
+        for tp in tps {
+            let local = self.broker.topic(&tp.topic)?.partition(tp.partition)?;
+            let stored = match resume_point(&local, &tp.topic, tp.partition, self.resume_scan)? {
+                Resume::At(n) => Some(n),
+                Resume::Fresh => None,
+            };
+            let mut state = shared.state.lock();
+            let progress = state.partitions.entry(tp.clone()).or_default();
+            let next = match (stored, progress.next) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            progress.next = next;
+            progress.just_assigned = true;
+            let offset = match (next, self.reset) {
+                (Some(n), _) => Offset::Offset(i64::try_from(n).unwrap_or(i64::MAX)),
+                (None, OffsetReset::Earliest) => Offset::Beginning,
+                (None, OffsetReset::Latest) => Offset::End,
+                (None, OffsetReset::None) => Offset::Stored,
+            };
+            tpl.set_partition_offset(&tp.topic, tp.partition as i32, offset)
+                .map_err(|e| Error::Kafka {
+                    context: format!("placing topic '{}' partition {}", tp.topic, tp.partition),
+                    source: e,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// librdkafka callbacks: errors kept for status, rebalances placed from the local log.
+pub(crate) struct IngestContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) placement: Placement,
+}
+
+impl ClientContext for IngestContext {
+    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _log_message: &str) {}
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.shared.state.lock().client_error = Some(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    /// Eager protocol only (the builder sets `range`): an assignment is taken
+    /// whole, with every offset set from the local log before any fetch.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self
+                .placement
+                .place(&self.shared, tpl)
+                .and_then(|()| consumer.assign(tpl).map_err(|e| kafka("assigning partitions", e))),
+            _ => consumer.unassign().map_err(|e| kafka("revoking partitions", e)),
+        };
+        if let Err(e) = result {
+            let mut state = self.shared.state.lock();
+            state.fatal.get_or_insert(e);
+        }
+    }
+}
+
+fn kafka(what: &str, e: KafkaError) -> Error {
+    Error::Kafka {
+        context: format!("ingest: {what}"),
+        source: e,
+    }
+}
+
+/// The polling loop; returns when asked to stop or on the first fatal error.
+pub(crate) fn run(
+    consumer: &BaseConsumer<IngestContext>,
+    producer: &Producer,
+    shared: &Shared,
+    max_batch: usize,
+) -> Result<()> {
+    let mut last_commit = Instant::now();
+    let mut batch: BTreeMap<(String, u32), Vec<Record>> = BTreeMap::new();
+    while !shared.stop.load(Ordering::Acquire) {
+        let mut wait = POLL_WAIT;
+        let mut n = 0;
+        while n < max_batch {
+            match consumer.poll(wait) {
+                Some(Ok(m)) => {
+                    accept(&m, shared, &mut batch);
+                    n += 1;
+                }
+                Some(Err(e)) => {
+                    shared.state.lock().client_error = Some(e.to_string());
+                    break;
+                }
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        if let Some(e) = shared.state.lock().fatal.take() {
+            return Err(e);
+        }
+        append(producer, shared, &mut batch)?;
+        if last_commit.elapsed() >= COMMIT_EVERY {
+            commit(consumer, shared, CommitMode::Async);
+            last_commit = Instant::now();
+        }
+    }
+    producer.flush()?;
+    commit(consumer, shared, CommitMode::Sync);
+    Ok(())
+}
+
+/// Takes one message into the batch unless it is at or before what is
+/// already stored (a re-delivery after a rebalance); notes skipped offsets.
+fn accept(m: &BorrowedMessage<'_>, shared: &Shared, batch: &mut BTreeMap<(String, u32), Vec<Record>>) {
+    let (Ok(partition), Ok(offset)) = (u32::try_from(m.partition()), u64::try_from(m.offset())) else {
+        return;
+    };
+    let topic = m.topic();
+    {
+        let mut state = shared.state.lock();
+        let progress = state
+            .partitions
+            .entry(TopicPartition::new(topic, partition))
+            .or_default();
+        let first = std::mem::take(&mut progress.just_assigned);
+        match progress.next {
+            Some(next) if offset < next => return,
+            Some(next) if offset > next => {
+                progress.skipped += offset - next;
+                if first {
+                    progress.last_error = Some(format!(
+                        "resumed at Kafka offset {next} but the cluster's next record was {offset}: offsets \
+                         {next}..{} are not on the cluster any more (retention or compaction) and were not ingested",
+                        offset - 1
+                    ));
+                }
+            }
+            _ => {}
+        }
+        progress.next = Some(offset + 1);
+    }
+    let mut record = Record::new(m.payload().unwrap_or_default()).with_partition(partition);
+    if let Some(key) = m.key() {
+        record = record.with_key(key);
+    }
+    if let Some(headers) = m.headers() {
+        for h in headers.iter() {
+            record = record.with_header(h.key, h.value.unwrap_or_default());
+        }
+    }
+    if let Some(ts) = m.timestamp().to_millis() {
+        record = record.with_timestamp(ts);
+    }
+    let record = with_origin(record, topic, partition, offset);
+    match batch.get_mut(&(topic.to_string(), partition)) {
+        Some(v) => v.push(record),
+        None => {
+            batch.insert((topic.to_string(), partition), vec![record]);
+        }
+    }
+}
+
+/// Appends each partition's records as one local batch (all or nothing).
+fn append(producer: &Producer, shared: &Shared, batch: &mut BTreeMap<(String, u32), Vec<Record>>) -> Result<()> {
+    for ((topic, partition), records) in std::mem::take(batch) {
+        let n = records.len() as u64;
+        if let Err(e) = producer.send_batch(&topic, records) {
+            let mut state = shared.state.lock();
+            if let Some(p) = state
+                .partitions
+                .get_mut(&TopicPartition::new(topic.as_str(), partition))
+            {
+                p.last_error = Some(e.to_string());
+            }
+            return Err(e);
+        }
+        let mut state = shared.state.lock();
+        if let Some(p) = state
+            .partitions
+            .get_mut(&TopicPartition::new(topic.as_str(), partition))
+        {
+            p.ingested += n;
+        }
+    }
+    Ok(())
+}
+
+/// Commits the next offset of every partition stored locally to the Kafka
+/// group, so `kafka-consumer-groups` shows the lag. Informational only:
+/// resumption never reads it, and a failure is only noted.
+fn commit(consumer: &BaseConsumer<IngestContext>, shared: &Shared, mode: CommitMode) {
+    let Ok(owned) = consumer.assignment() else {
+        return;
+    };
+    let mut tpl = TopicPartitionList::with_capacity(owned.count());
+    {
+        let state = shared.state.lock();
+        for e in owned.elements() {
+            let tp = TopicPartition::new(e.topic(), e.partition().max(0) as u32);
+            if let Some(next) = state.partitions.get(&tp).and_then(|p| p.next) {
+                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next as i64));
+            }
+        }
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        shared.state.lock().client_error = Some(format!("committing to the Kafka group (informational): {e}"));
+    }
+}
