@@ -6,6 +6,8 @@ mod client_shape;
 mod errors;
 mod groups;
 mod ingest;
+#[cfg(feature = "cli")]
+mod ingest_cli;
 mod placement;
 mod positions;
 mod round_trip;
