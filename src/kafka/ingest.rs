@@ -35,8 +35,9 @@
 //! 2. **Append.** Records of one partition reach the ingest in Kafka offset
 //!    order. Each poll's records of one partition are appended with one
 //!    `send_batch` to that local partition: one batch, checksummed as a
-//!    whole, so a crash leaves all of it or none of it (recovery cuts a torn
-//!    batch; the log stays a gap-free prefix of what was appended).
+//!    whole (two if it spans a segment roll), so a crash leaves all of it, a
+//!    prefix of it or none of it (recovery cuts a torn batch; the log stays
+//!    a gap-free prefix of what was appended).
 //! 3. **No duplicate.** A record at or before the last stored offset (a
 //!    re-delivery around a rebalance) is dropped, not appended.
 //!

@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::log::consumed::ConsumedRecord;
-use crate::record::Record;
 use crate::topic::Partition;
 
 /// Header holding the Kafka topic name (UTF-8).
@@ -60,14 +59,6 @@ fn decimal(bytes: &[u8]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-/// `record` with the three origin headers appended after its own.
-pub(crate) fn with_origin(record: Record, topic: &str, partition: u32, offset: u64) -> Record {
-    record
-        .with_header(TOPIC_HEADER, topic)
-        .with_header(PARTITION_HEADER, partition.to_string())
-        .with_header(OFFSET_HEADER, offset.to_string())
 }
 
 /// Where to resume one Kafka partition from its local partition.
@@ -140,8 +131,13 @@ mod tests {
 
     #[test]
     fn origin_headers_round_trip_and_last_occurrence_wins() {
-        let r = with_origin(Record::new("v").with_header("kafka.offset", "7"), "t", 2, 41);
-        let o = KafkaOrigin::from_headers(r.headers()).unwrap();
+        let h: Vec<(&str, &[u8])> = vec![
+            ("kafka.offset", b"7"),
+            (TOPIC_HEADER, b"t"),
+            (PARTITION_HEADER, b"2"),
+            (OFFSET_HEADER, b"41"),
+        ];
+        let o = KafkaOrigin::from_headers(h.into_iter()).unwrap();
         assert_eq!(
             o,
             KafkaOrigin {

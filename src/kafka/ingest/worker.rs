@@ -2,6 +2,7 @@
 //! every (re)assigned partition at the resume point the local log gives.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +16,14 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::origin::{resume_point, with_origin, Resume};
+use super::origin::{resume_point, Resume, OFFSET_HEADER, PARTITION_HEADER, TOPIC_HEADER};
 use super::PartitionStatus;
 use crate::broker::Broker;
 use crate::config::OffsetReset;
 use crate::error::{Error, Result};
 use crate::names::TopicPartition;
 use crate::producer::Producer;
-use crate::record::Record;
+use crate::record::BorrowedRecord;
 
 /// How long one poll waits for the first message of a batch.
 const POLL_WAIT: Duration = Duration::from_millis(100);
@@ -168,16 +169,12 @@ pub(crate) fn run(
     max_batch: usize,
 ) -> Result<()> {
     let mut last_commit = Instant::now();
-    let mut batch: BTreeMap<(String, u32), Vec<Record>> = BTreeMap::new();
     while !shared.stop.load(Ordering::Acquire) {
+        let mut messages = Vec::with_capacity(max_batch.min(4096));
         let mut wait = POLL_WAIT;
-        let mut n = 0;
-        while n < max_batch {
+        while messages.len() < max_batch {
             match consumer.poll(wait) {
-                Some(Ok(m)) => {
-                    accept(&m, shared, &mut batch);
-                    n += 1;
-                }
+                Some(Ok(m)) => messages.push(m),
                 Some(Err(e)) => {
                     shared.state.lock().client_error = Some(e.to_string());
                     break;
@@ -189,7 +186,10 @@ pub(crate) fn run(
         if let Some(e) = shared.state.lock().fatal.take() {
             return Err(e);
         }
-        append(producer, shared, &mut batch)?;
+        let parts = sort(&messages, shared);
+        for part in &parts {
+            append(producer, shared, &messages, part)?;
+        }
         if last_commit.elapsed() >= COMMIT_EVERY {
             commit(consumer, shared, CommitMode::Async);
             last_commit = Instant::now();
@@ -200,80 +200,141 @@ pub(crate) fn run(
     Ok(())
 }
 
-/// Takes one message into the batch unless it is at or before what is
-/// already stored (a re-delivery after a rebalance); notes skipped offsets.
-fn accept(m: &BorrowedMessage<'_>, shared: &Shared, batch: &mut BTreeMap<(String, u32), Vec<Record>>) {
-    let (Ok(partition), Ok(offset)) = (u32::try_from(m.partition()), u64::try_from(m.offset())) else {
-        return;
-    };
-    let topic = m.topic();
-    {
-        let mut state = shared.state.lock();
-        let progress = state
-            .partitions
-            .entry(TopicPartition::new(topic, partition))
-            .or_default();
-        let first = std::mem::take(&mut progress.just_assigned);
-        match progress.next {
-            Some(next) if offset < next => return,
-            Some(next) if offset > next => {
-                progress.skipped += offset - next;
-                if first {
-                    progress.last_error = Some(format!(
-                        "resumed at Kafka offset {next} but the cluster's next record was {offset}: offsets \
-                         {next}..{} are not on the cluster any more (retention or compaction) and were not ingested",
-                        offset - 1
-                    ));
-                }
-            }
-            _ => {}
-        }
-        progress.next = Some(offset + 1);
-    }
-    let mut record = Record::new(m.payload().unwrap_or_default()).with_partition(partition);
-    if let Some(key) = m.key() {
-        record = record.with_key(key);
-    }
-    if let Some(headers) = m.headers() {
-        for h in headers.iter() {
-            record = record.with_header(h.key, h.value.unwrap_or_default());
-        }
-    }
-    if let Some(ts) = m.timestamp().to_millis() {
-        record = record.with_timestamp(ts);
-    }
-    let record = with_origin(record, topic, partition, offset);
-    match batch.get_mut(&(topic.to_string(), partition)) {
-        Some(v) => v.push(record),
-        None => {
-            batch.insert((topic.to_string(), partition), vec![record]);
-        }
-    }
+/// One partition's share of a round of messages.
+struct Part {
+    topic: String,
+    partition: u32,
+    /// Next offset to store, as of the messages taken so far.
+    next: Option<u64>,
+    skipped: u64,
+    note: Option<String>,
+    /// Indices of the messages to append, in offset order.
+    take: Vec<usize>,
 }
 
-/// Appends each partition's records as one local batch (all or nothing).
-fn append(producer: &Producer, shared: &Shared, batch: &mut BTreeMap<(String, u32), Vec<Record>>) -> Result<()> {
-    for ((topic, partition), records) in std::mem::take(batch) {
-        let n = records.len() as u64;
-        if let Err(e) = producer.send_batch(&topic, records) {
-            let mut state = shared.state.lock();
-            if let Some(p) = state
-                .partitions
-                .get_mut(&TopicPartition::new(topic.as_str(), partition))
-            {
-                p.last_error = Some(e.to_string());
-            }
-            return Err(e);
-        }
-        let mut state = shared.state.lock();
-        if let Some(p) = state
-            .partitions
-            .get_mut(&TopicPartition::new(topic.as_str(), partition))
+/// Splits a round's messages by partition, dropping each message at or
+/// before what is already stored or taken (a re-delivery after a
+/// rebalance) and counting offsets passed over. The shared state is read
+/// once per partition, not per message.
+fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
+    let mut parts: Vec<Part> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let (Ok(partition), Ok(offset)) = (u32::try_from(m.partition()), u64::try_from(m.offset())) else {
+            continue;
+        };
+        let k = match parts
+            .iter()
+            .position(|p| p.partition == partition && p.topic == m.topic())
         {
-            p.ingested += n;
+            Some(k) => k,
+            None => {
+                let mut state = shared.state.lock();
+                let progress = state
+                    .partitions
+                    .entry(TopicPartition::new(m.topic(), partition))
+                    .or_default();
+                let mut part = Part {
+                    topic: m.topic().to_string(),
+                    partition,
+                    next: progress.next,
+                    skipped: 0,
+                    note: None,
+                    take: Vec::new(),
+                };
+                if std::mem::take(&mut progress.just_assigned) {
+                    if let Some(next) = progress.next.filter(|&n| offset > n) {
+                        part.note = Some(format!(
+                            "resumed at Kafka offset {next} but the cluster's next record was {offset}: offsets \
+                             {next}..{} are not on the cluster any more (retention or compaction) and were not ingested",
+                            offset - 1
+                        ));
+                    }
+                }
+                parts.push(part);
+                parts.len() - 1
+            }
+        };
+        let Some(part) = parts.get_mut(k) else { continue };
+        match part.next {
+            Some(next) if offset < next => continue,
+            Some(next) => part.skipped += offset - next,
+            None => {}
+        }
+        part.next = Some(offset + 1);
+        part.take.push(i);
+    }
+    parts
+}
+
+/// Appends one partition's messages as one `send_batch` (one local batch,
+/// or a batch per segment when it spans a roll: a crash keeps a prefix),
+/// each with its key, value, headers, timestamp and the origin headers,
+/// from the bytes librdkafka lends (no allocation per record).
+fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>], part: &Part) -> Result<()> {
+    let partition_digits = part.partition.to_string();
+    let mut digits = String::with_capacity(part.take.len() * 8);
+    let mut offsets = Vec::with_capacity(part.take.len());
+    for &i in &part.take {
+        let start = digits.len();
+        if let Some(m) = messages.get(i) {
+            let _ = write!(digits, "{}", m.offset());
+        }
+        offsets.push(start..digits.len());
+    }
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(part.take.len() * 3);
+    let mut spans = Vec::with_capacity(part.take.len());
+    for (&i, digits_at) in part.take.iter().zip(&offsets) {
+        let start = headers.len();
+        if let Some(hs) = messages.get(i).and_then(|m| m.headers()) {
+            headers.extend(hs.iter().map(|h| (h.key, h.value.unwrap_or_default())));
+        }
+        headers.push((TOPIC_HEADER, part.topic.as_bytes()));
+        headers.push((PARTITION_HEADER, partition_digits.as_bytes()));
+        headers.push((
+            OFFSET_HEADER,
+            digits.get(digits_at.clone()).unwrap_or_default().as_bytes(),
+        ));
+        spans.push(start..headers.len());
+    }
+    let mut records = Vec::with_capacity(part.take.len());
+    for (&i, span) in part.take.iter().zip(spans) {
+        let Some(m) = messages.get(i) else { continue };
+        let mut r = BorrowedRecord::new(m.payload().unwrap_or_default())
+            .with_headers(headers.get(span).unwrap_or_default())
+            .with_partition(part.partition);
+        if let Some(key) = m.key() {
+            r = r.with_key(key);
+        }
+        if let Some(ts) = m.timestamp().to_millis() {
+            r = r.with_timestamp(ts);
+        }
+        records.push(r);
+    }
+    let result = if records.is_empty() {
+        Ok(Vec::new())
+    } else {
+        producer.send_batch_borrowed(&part.topic, &records)
+    };
+    let mut state = shared.state.lock();
+    let progress = state
+        .partitions
+        .entry(TopicPartition::new(part.topic.as_str(), part.partition))
+        .or_default();
+    match result {
+        Ok(_) => {
+            progress.next = progress.next.max(part.next);
+            progress.ingested += records.len() as u64;
+            progress.skipped += part.skipped;
+            if part.note.is_some() {
+                progress.last_error.clone_from(&part.note);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            progress.last_error = Some(e.to_string());
+            Err(e)
         }
     }
-    Ok(())
 }
 
 /// Commits the next offset of every partition stored locally to the Kafka
