@@ -219,6 +219,10 @@ impl IngestBuilder {
             ("auto.offset.reset", reset.into()),
             // Eager rebalances: the callback places whole assignments (see worker.rs).
             ("partition.assignment.strategy", "range".into()),
+            // A fetcher whose queue is full waits this long before fetching again
+            // (librdkafka's default, 1 s, stalled the ingest for whole seconds
+            // while it appended what it had taken from a full queue).
+            ("fetch.queue.backoff.ms", "10".into()),
         ])?;
         let context = IngestContext {
             shared: Arc::clone(&shared),
