@@ -7,7 +7,6 @@
 //!
 //! `cargo bench --features kafka --bench kafka_ingest`
 
-#[allow(dead_code)]
 #[path = "../tests/kafka/broker.rs"]
 mod broker;
 
