@@ -220,8 +220,8 @@ impl Broker {
         let topic = self.inner.topic(name)?;
         topic.deleted.store(true, Ordering::Release);
         for log in topic.logs().iter() {
-            log.inner.abandon();
-            log.inner.waiters.notify();
+            log.abandon();
+            log.wake_waiters();
         }
         self.inner.topics.write().remove(name);
         self.inner.topology_changed();
@@ -352,7 +352,7 @@ impl BrokerInner {
     /// Connects a topic's logs to the background thread.
     fn attach(&self, topic: &TopicInner) {
         for log in topic.logs().iter() {
-            log.inner.attach_background(self.prealloc.clone());
+            log.attach_background(self.prealloc.clone());
         }
     }
 
@@ -394,7 +394,7 @@ impl BrokerInner {
                 if let Err(e) = log.close() {
                     first_err.get_or_insert(e);
                 }
-                log.inner.waiters.notify();
+                log.wake_waiters();
             }
         }
         if let Err(e) = self.groups.close() {
@@ -413,7 +413,7 @@ impl BrokerInner {
         for t in self.all_topics() {
             for log in t.logs().iter() {
                 // A failure poisons the log; writers see it on their next append.
-                let _ = log.inner.background_tick(&policy);
+                let _ = log.background_tick(&policy);
             }
         }
         self.groups.tick(&|t| self.partition_count(t));
@@ -426,34 +426,14 @@ impl Drop for BrokerInner {
     }
 }
 
-/// Whether a topic directory has a segment file with any nonzero byte in any
-/// partition (a file of preallocated zeros holds no records; anything else,
-/// or a file that cannot be read, counts as data to keep).
+/// Whether any partition directory of a topic holds records (see
+/// `log::holds_records`); a topic directory that cannot be listed counts as
+/// data to keep.
 fn holds_records(topic_dir: &Path) -> bool {
     let Ok(parts) = std::fs::read_dir(topic_dir) else {
         return true;
     };
-    let has_data = |path: &Path| {
-        let Ok(mut f) = std::fs::File::open(path) else {
-            return true;
-        };
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match std::io::Read::read(&mut f, &mut buf) {
-                Ok(0) => return false,
-                Ok(n) if !crate::format::all_zero(buf.get(..n).unwrap_or_default()) => return true,
-                Ok(_) => {}
-                Err(_) => return true,
-            }
-        }
-    };
-    parts.flatten().any(|p| {
-        std::fs::read_dir(p.path()).is_ok_and(|files| {
-            files
-                .flatten()
-                .any(|f| f.file_name().to_str().is_some_and(|n| n.ends_with(".log")) && has_data(&f.path()))
-        })
-    })
+    parts.flatten().any(|p| crate::log::holds_records(&p.path()))
 }
 
 fn empty_trash(dir: &Path) -> Result<()> {

@@ -207,9 +207,9 @@ pub enum Error {
     Kafka {
         /// What was attempted (topic, partition, broker address) and what to do about it.
         context: String,
-        /// librdkafka's error.
+        /// librdkafka's error (boxed: it would double the size of every `Result`).
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<rdkafka::error::KafkaError>,
     },
 }
 

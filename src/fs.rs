@@ -123,6 +123,12 @@ static HELD: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new
 /// holds a copy of.
 const RELEASED_LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long `acquire` retries a lock another process holds before it fails:
+/// that process may have just released it while one of its threads was
+/// spawning a child (between `fork` and `exec` the child holds a copy of the
+/// lock), which says nothing about an owner.
+const FOREIGN_LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Drop for DirLock {
     fn drop(&mut self) {
         let mut held = HELD.lock();
@@ -139,7 +145,7 @@ impl DirLock {
         let mut file = open_rw(&path, "opening the lock file")?;
         // One name per file, however the directory was spelled.
         let held_as = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let deadline = std::time::Instant::now() + RELEASED_LOCK_GRACE;
+        let start = std::time::Instant::now();
         loop {
             match file.try_lock() {
                 Ok(()) => break,
@@ -150,7 +156,14 @@ impl DirLock {
                     // This process's pid, but no broker of this process holds
                     // it: a released lock still held by a spawning child.
                     let released_here = pid == Some(std::process::id()) && !HELD.lock().contains(&held_as);
-                    if released_here && std::time::Instant::now() < deadline {
+                    let grace = if released_here {
+                        RELEASED_LOCK_GRACE
+                    } else if pid == Some(std::process::id()) {
+                        std::time::Duration::ZERO
+                    } else {
+                        FOREIGN_LOCK_GRACE
+                    };
+                    if start.elapsed() < grace {
                         std::thread::sleep(std::time::Duration::from_millis(1));
                         continue;
                     }

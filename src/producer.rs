@@ -153,8 +153,7 @@ impl Producer {
                 });
             };
             let appended = log
-                .inner
-                .append(std::slice::from_ref(record))
+                .append_records(std::slice::from_ref(record))
                 .map_err(|e| self.map_closed(t, e))?;
             Ok(metadata(
                 t,
@@ -162,7 +161,7 @@ impl Producer {
                 appended.base_offset,
                 record,
                 appended.append_time,
-                log.inner.config.log_append_time,
+                log.log_append_time(),
             ))
         })
     }
@@ -233,7 +232,7 @@ impl Producer {
             .map(|r| choose_partition(t, r, count))
             .collect::<Result<Vec<u32>>>()?;
         let meta = |log: &Log, p: u32, first: u64, k: usize, r: &R, at: i64| {
-            metadata(t, p, first + k as u64, r, at, log.inner.config.log_append_time)
+            metadata(t, p, first + k as u64, r, at, log.log_append_time())
         };
         // One partition (a one-partition topic, one key, one explicit
         // partition): one append, which validates all-or-nothing itself.
@@ -243,7 +242,7 @@ impl Producer {
                     topic: t.name.to_string(),
                 });
             };
-            let appended = log.inner.append(records).map_err(|e| self.map_closed(t, e))?;
+            let appended = log.append_records(records).map_err(|e| self.map_closed(t, e))?;
             let (first, at) = (appended.base_offset, appended.append_time);
             return Ok(records
                 .iter()
@@ -261,12 +260,12 @@ impl Producer {
             }
         }
         for (group, log) in groups.iter().zip(logs) {
-            log.inner.validate_records(group.iter().copied())?;
+            log.validate_records(group.iter().copied())?;
         }
         let mut firsts: Vec<(u64, i64)> = vec![(0, 0); groups.len()];
         for ((group, log), first) in groups.iter().zip(logs).zip(&mut firsts) {
             if !group.is_empty() {
-                let appended = log.inner.append(group).map_err(|e| self.map_closed(t, e))?;
+                let appended = log.append_records(group).map_err(|e| self.map_closed(t, e))?;
                 *first = (appended.base_offset, appended.append_time);
             }
         }

@@ -3,9 +3,9 @@
 //! side, which borrows from segments, is the log's (`log/consumed.rs`).
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::format::batch::Encode;
+use crate::names::TopicName;
 
 /// A record to send: optional key, value, ordered headers, optional timestamp
 /// and optional explicit partition.
@@ -305,7 +305,7 @@ impl RecordMetadata {
     /// a test double), for code that reports sends the same way for every backend.
     pub fn new(topic: &str, partition: u32, offset: u64, timestamp: i64) -> RecordMetadata {
         RecordMetadata {
-            topic: TopicName::new(&Arc::from(topic)),
+            topic: TopicName::new(&std::sync::Arc::from(topic)),
             partition,
             offset,
             timestamp,
@@ -326,95 +326,5 @@ impl RecordMetadata {
     /// The record's timestamp as stored (create time or log-append time).
     pub fn timestamp(&self) -> i64 {
         self.timestamp
-    }
-}
-
-/// A topic name as send metadata holds it: inline when short, so a send
-/// bumps no reference count (an atomic increment, and a decrement when the
-/// caller drops the metadata), else shared.
-/// A struct of word-aligned fields, not an enum: an enum's one-byte tag put
-/// the inline bytes at odd offsets, and every move of a send's result (it
-/// passes through a few closures) became unaligned copies that stalled on
-/// store forwarding.
-#[derive(Clone)]
-pub(crate) struct TopicName {
-    /// The name when it is longer than [`TopicName::INLINE`].
-    shared: Option<Arc<str>>,
-    len: u8,
-    bytes: [u8; TopicName::INLINE],
-}
-
-impl TopicName {
-    /// Longest name kept inline (the struct is then 5 words).
-    const INLINE: usize = 23;
-
-    pub(crate) fn new(name: &Arc<str>) -> TopicName {
-        let mut bytes = [0u8; TopicName::INLINE];
-        match bytes.get_mut(..name.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(name.as_bytes());
-                TopicName {
-                    shared: None,
-                    len: name.len() as u8,
-                    bytes,
-                }
-            }
-            None => TopicName {
-                shared: Some(Arc::clone(name)),
-                len: 0,
-                bytes,
-            },
-        }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        match &self.shared {
-            Some(s) => s,
-            // A prefix of a `str` cut at its full length: always valid UTF-8.
-            None => {
-                std::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or_default()).unwrap_or_default()
-            }
-        }
-    }
-
-    #[cfg(test)]
-    fn is_inline(&self) -> bool {
-        self.shared.is_none()
-    }
-}
-
-impl PartialEq for TopicName {
-    fn eq(&self, other: &TopicName) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for TopicName {}
-
-impl fmt::Debug for TopicName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_names_read_back_whether_inline_or_shared() {
-        assert_eq!(std::mem::size_of::<TopicName>(), 40);
-        for len in [0, 1, 22, 23, 24, 249] {
-            let name: Arc<str> = Arc::from("t".repeat(len).as_str());
-            let t = TopicName::new(&name);
-            assert_eq!(t.as_str(), &*name);
-            assert_eq!(t.is_inline(), len <= TopicName::INLINE);
-            assert_eq!(t.clone(), t);
-            assert_eq!(format!("{t:?}"), format!("{:?}", &*name));
-        }
-        // Shared names are the caller's allocation, not a copy.
-        let long: Arc<str> = Arc::from("x".repeat(100).as_str());
-        let _t = TopicName::new(&long);
-        assert_eq!(Arc::strong_count(&long), 2);
     }
 }

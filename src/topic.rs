@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::topic_meta::{self, TopicMeta};
 use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::Log;
-use crate::record::TopicName;
+use crate::names::TopicName;
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
@@ -66,7 +66,8 @@ impl TopicInner {
     /// directory without `topic.meta` is an interrupted create).
     pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, durability: Durability) -> Result<TopicInner> {
         crate::fs::create_dir_durable(dir)?;
-        let logs = open_partitions(dir, name, &config, 0..config.partitions, durability)?;
+        let name: Arc<str> = name.into();
+        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability)?;
         crate::fs::write_atomic(&dir.join(META_FILE), &topic_meta::encode(&to_meta(&config)))?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
@@ -78,15 +79,15 @@ impl TopicInner {
         let meta = topic_meta::decode(&bytes).map_err(|e| Error::Corruption {
             path: path.clone(),
             position: e.at as u64,
-            reason: e.reason.to_string(),
+            reason: e.message(),
         })?;
         let config = from_meta(&meta);
-        let logs = open_partitions(dir, name, &config, 0..config.partitions, durability)?;
+        let name: Arc<str> = name.into();
+        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability)?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
 
-    fn new(dir: &Path, name: &str, config: TopicConfig, logs: Vec<Log>) -> TopicInner {
-        let name: Arc<str> = name.into();
+    fn new(dir: &Path, name: Arc<str>, config: TopicConfig, logs: Vec<Log>) -> TopicInner {
         TopicInner {
             metadata_name: TopicName::new(&name),
             name,
@@ -157,10 +158,11 @@ impl TopicInner {
     }
 }
 
-/// Opens (creating as needed) the logs of partitions `ids` of a topic.
+/// Opens (creating as needed) the logs of partitions `ids` of a topic. They
+/// share the topic's name (one allocation, which their records point to).
 fn open_partitions(
     dir: &Path,
-    name: &str,
+    name: &Arc<str>,
     config: &TopicConfig,
     ids: std::ops::Range<u32>,
     durability: Durability,
@@ -169,7 +171,7 @@ fn open_partitions(
         Log::open_named(
             &dir.join(p.to_string()),
             LogConfig::from_topic(config, durability),
-            name.into(),
+            Arc::clone(name),
             p,
         )
     })

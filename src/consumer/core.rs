@@ -296,13 +296,13 @@ impl ConsumerCore {
         }
         let mut registered = Vec::with_capacity(self.parts.len());
         for st in self.parts.values().filter(|s| !s.paused) {
-            registered.push((&st.log.inner.waiters, st.log.inner.register_waiter()));
+            registered.push((&st.log, st.log.register_waiter()));
         }
         if !self.ready(true) {
             std::thread::park_timeout(deadline - now);
         }
-        for (list, id) in registered {
-            list.unregister(id);
+        for (log, id) in registered {
+            log.unregister_waiter(id);
         }
     }
 
@@ -447,7 +447,6 @@ impl Fetch for Vec<ConsumedRecord> {
         let before = self.len();
         let read = st
             .log
-            .inner
             .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end));
         let next = self
             .get(before..)
@@ -471,7 +470,7 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
     fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
         // Counted as they are lent: records before an error count too.
         let (mut last, taken, f) = (None, &mut self.taken, &mut self.f);
-        let read = st.log.inner.read_views_with_cursor(
+        let read = st.log.read_views_with_cursor(
             pos,
             max,
             &mut |r: RecordView<'_>| {

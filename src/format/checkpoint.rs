@@ -30,7 +30,7 @@
 //! 64  4  crc           CRC-32 of bytes 0..64
 //! ```
 
-use super::{le, DecodeError};
+use super::{le, DecodeError, Fixed, Found};
 
 /// Encoded size.
 pub const LEN: usize = 44;
@@ -71,24 +71,27 @@ pub fn encode(c: &Checkpoint) -> [u8; LEN] {
 
 /// Decodes a checkpoint file.
 pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
-    if b.len() != LEN {
-        return Err(DecodeError::new(0, "checkpoint must be exactly 44 bytes"));
-    }
-    if b.get(..4) != Some(&MAGIC[..]) {
-        return Err(DecodeError::new(0, "checkpoint magic \"LBck\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported checkpoint version (expected 1)"));
-    }
-    if le::u32_at(b, 40) != Some(crc32fast::hash(b.get(..40).unwrap_or_default())) {
-        return Err(DecodeError::new(40, "checkpoint CRC mismatch"));
-    }
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LEN,
+            magic: MAGIC,
+            version: VERSION,
+            len_reason: "checkpoint must be exactly 44 bytes",
+            magic_reason: "checkpoint magic \"LBck\" expected",
+            version_reason: "unsupported checkpoint version (this build reads version 1)",
+            crc_reason: "checkpoint CRC mismatch",
+        },
+    )?;
     let flags = b.get(5).copied().unwrap_or(0);
     if flags & !FLAG_CLEAN != 0 {
-        return Err(DecodeError::new(5, "unknown checkpoint flags"));
+        let reason = "unknown checkpoint flags (expected 0x00, or 0x01 for clean)";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(flags))));
     }
-    if le::u16_at(b, 6) != Some(0) {
-        return Err(DecodeError::new(6, "checkpoint reserved bytes must be zero"));
+    let reserved = le::u16_at(b, 6).unwrap_or(0);
+    if reserved != 0 {
+        let reason = "checkpoint reserved bytes must be zero";
+        return Err(DecodeError::found(6, reason, Found::Bits(u64::from(reserved))));
     }
     Ok(Checkpoint {
         segment_base: le::u64_at(b, 8).unwrap_or(0),
@@ -141,23 +144,27 @@ pub fn encode_live(c: &LiveCheckpoint) -> [u8; LIVE_LEN] {
 
 /// Decodes a live checkpoint file (whatever its boot id).
 pub fn decode_live(b: &[u8]) -> Result<LiveCheckpoint, DecodeError> {
-    if b.len() != LIVE_LEN {
-        return Err(DecodeError::new(0, "live checkpoint must be exactly 68 bytes"));
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LIVE_LEN,
+            magic: LIVE_MAGIC,
+            version: VERSION,
+            len_reason: "live checkpoint must be exactly 68 bytes",
+            magic_reason: "live checkpoint magic \"LBlc\" expected",
+            version_reason: "unsupported live checkpoint version (this build reads version 1)",
+            crc_reason: "live checkpoint CRC mismatch",
+        },
+    )?;
+    let flags = b.get(5).copied().unwrap_or(0);
+    if flags != 0 {
+        let reason = "unknown live checkpoint flags (expected 0x00)";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(flags))));
     }
-    if b.get(..4) != Some(&LIVE_MAGIC[..]) {
-        return Err(DecodeError::new(0, "live checkpoint magic \"LBlc\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported live checkpoint version (expected 1)"));
-    }
-    if le::u32_at(b, 64) != Some(crc32fast::hash(b.get(..64).unwrap_or_default())) {
-        return Err(DecodeError::new(64, "live checkpoint CRC mismatch"));
-    }
-    if b.get(5) != Some(&0) {
-        return Err(DecodeError::new(5, "unknown live checkpoint flags"));
-    }
-    if le::u16_at(b, 6) != Some(0) {
-        return Err(DecodeError::new(6, "live checkpoint reserved bytes must be zero"));
+    let reserved = le::u16_at(b, 6).unwrap_or(0);
+    if reserved != 0 {
+        let reason = "live checkpoint reserved bytes must be zero";
+        return Err(DecodeError::found(6, reason, Found::Bits(u64::from(reserved))));
     }
     let mut boot_id = [0u8; 16];
     if let Some(id) = b.get(48..64) {
@@ -216,5 +223,58 @@ mod tests {
         b[20] ^= 0x10;
         assert!(decode(&b).is_err());
         assert!(decode(&b[..10]).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let c = Checkpoint {
+            segment_base: 0,
+            position: 0,
+            next_offset: 0,
+            max_ts: 0,
+            clean: false,
+        };
+        let message = |b: &[u8]| decode(b).unwrap_err().message();
+        let b = encode(&c);
+        assert_eq!(message(&b[..43]), "checkpoint must be exactly 44 bytes, found 43 bytes");
+        let mut v = b;
+        v[4] = 7;
+        assert_eq!(
+            message(&v),
+            "unsupported checkpoint version (this build reads version 1), found version 7"
+        );
+        let live = encode_live(&LiveCheckpoint {
+            segment_base: 0,
+            position: 0,
+            next_offset: 0,
+            max_ts: 0,
+            last_batch: 0,
+            boot_id: [0; 16],
+        });
+        assert_eq!(
+            decode_live(&b[..]).unwrap_err().to_string(),
+            "live checkpoint must be exactly 68 bytes, found 44 bytes (at byte 0)"
+        );
+        let mut v = live;
+        v[0] = 0;
+        assert_eq!(
+            decode_live(&v).unwrap_err().message(),
+            "live checkpoint magic \"LBlc\" expected, found \"\\x00Blc\""
+        );
+        let mut v = b;
+        v[5] = 0x82;
+        let crc = crc32fast::hash(&v[..40]);
+        v[40..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            message(&v),
+            "unknown checkpoint flags (expected 0x00, or 0x01 for clean), found 0x82"
+        );
+        let mut v = b;
+        v[40] ^= 0xff;
+        assert!(
+            message(&v).starts_with("checkpoint CRC mismatch, found CRC 0x"),
+            "{}",
+            message(&v)
+        );
     }
 }

@@ -20,7 +20,7 @@
 //! The active segment's index files are unsealed: a header with flag 0 and
 //! entries appended as the segment grows. Sealing rewrites the file whole.
 
-use super::{le, DecodeError};
+use super::{le, DecodeError, Found};
 
 /// Fixed header size.
 pub const HEADER_LEN: usize = 48;
@@ -149,18 +149,33 @@ fn sealed_crc(file: &[u8]) -> u32 {
 }
 
 fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), DecodeError> {
-    let head = file
-        .get(..HEADER_LEN)
-        .ok_or(DecodeError::new(0, "index file shorter than its 48-byte header"))?;
-    if head.get(..4) != Some(&kind.magic()[..]) {
-        return Err(DecodeError::new(0, "index magic expected"));
+    let Some(head) = file.get(..HEADER_LEN) else {
+        let reason = "index file shorter than its 48-byte header";
+        return Err(DecodeError::found(0, reason, Found::Bytes(file.len() as u64)));
+    };
+    let mut magic = [0u8; 4];
+    magic.copy_from_slice(head.get(..4).unwrap_or(&[0; 4]));
+    if magic != kind.magic() {
+        let reason = match kind {
+            Kind::Offset => "offset index magic \"LBix\" expected",
+            Kind::Time => "time index magic \"LBti\" expected",
+        };
+        return Err(DecodeError::found(0, reason, Found::Magic(magic)));
     }
-    if head.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported index version (expected 1)"));
+    let version = head.get(4).copied().unwrap_or(0);
+    if version != VERSION {
+        let reason = "unsupported index version (this build reads version 1)";
+        return Err(DecodeError::found(4, reason, Found::Version(version)));
     }
     let flags = head.get(5).copied().unwrap_or(0);
-    if flags & !FLAG_SEALED != 0 || le::u16_at(head, 6) != Some(0) {
-        return Err(DecodeError::new(5, "unknown index flags"));
+    if flags & !FLAG_SEALED != 0 {
+        let reason = "unknown index flags (expected 0x00, or 0x01 for sealed)";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(flags))));
+    }
+    let reserved = le::u16_at(head, 6).unwrap_or(0);
+    if reserved != 0 {
+        let reason = "index reserved bytes must be zero";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(reserved))));
     }
     let base = le::u64_at(head, 8).unwrap_or(0);
     let body = file.len() - HEADER_LEN;
@@ -170,13 +185,23 @@ fn decode_header(kind: Kind, file: &[u8]) -> Result<(u64, Option<Seal>, usize), 
     }
     let count = le::u32_at(head, 40).unwrap_or(0) as usize;
     if count.checked_mul(kind.entry_len()) != Some(body) {
-        return Err(DecodeError::new(
-            40,
-            "sealed index entry count does not match the file size",
-        ));
+        let reason = match kind {
+            Kind::Offset => "sealed index entry count does not match the file size (8 bytes an entry)",
+            Kind::Time => "sealed index entry count does not match the file size (12 bytes an entry)",
+        };
+        let found = Found::Entries {
+            count: count as u64,
+            bytes: body as u64,
+        };
+        return Err(DecodeError::found(40, reason, found));
     }
-    if le::u32_at(head, 44) != Some(sealed_crc(file)) {
-        return Err(DecodeError::new(44, "sealed index CRC mismatch"));
+    let (stored, computed) = (le::u32_at(head, 44).unwrap_or(0), sealed_crc(file));
+    if stored != computed {
+        return Err(DecodeError::found(
+            44,
+            "sealed index CRC mismatch",
+            Found::Crc { stored, computed },
+        ));
     }
     let seal = Seal {
         log_len: le::u64_at(head, 16).unwrap_or(0),
@@ -196,8 +221,15 @@ pub fn decode_offset(file: &[u8]) -> Result<IndexFile<OffsetEntry>, DecodeError>
             rel_offset: le::u32_at(b, at).unwrap_or(0),
             position: le::u32_at(b, at + 4).unwrap_or(0),
         },
-        |l, e| l.rel_offset < e.rel_offset && l.position < e.position,
-        "offset index entries not increasing",
+        |l, e| {
+            if l.rel_offset >= e.rel_offset {
+                Some(("offset index offsets not increasing", after(l.rel_offset, e.rel_offset)))
+            } else if l.position >= e.position {
+                Some(("offset index positions not increasing", after(l.position, e.position)))
+            } else {
+                None
+            }
+        },
     )
 }
 
@@ -211,28 +243,47 @@ pub fn decode_time(file: &[u8]) -> Result<IndexFile<TimeEntry>, DecodeError> {
             timestamp: le::i64_at(b, at).unwrap_or(0),
             rel_offset: le::u32_at(b, at + 8).unwrap_or(0),
         },
-        |l, e| l.timestamp <= e.timestamp && l.rel_offset < e.rel_offset,
-        "time index entries not increasing",
+        |l, e| {
+            if l.timestamp > e.timestamp {
+                let found = Found::After {
+                    previous: l.timestamp,
+                    value: e.timestamp,
+                };
+                Some(("time index timestamps decreasing", found))
+            } else if l.rel_offset >= e.rel_offset {
+                Some(("time index offsets not increasing", after(l.rel_offset, e.rel_offset)))
+            } else {
+                None
+            }
+        },
     )
 }
 
+/// An unsigned entry field that did not increase.
+fn after(previous: u32, value: u32) -> Found {
+    Found::After {
+        previous: i64::from(previous),
+        value: i64::from(value),
+    }
+}
+
 /// The entry walk both index kinds share: `parse` reads the entry at a byte
-/// position, `follows` says whether an entry may come after the previous one.
+/// position, `out_of_order` says why an entry may not come after the
+/// previous one (`None` when it may).
 fn decode_entries<E>(
     kind: Kind,
     file: &[u8],
     parse: impl Fn(&[u8], usize) -> E,
-    follows: impl Fn(&E, &E) -> bool,
-    out_of_order: &'static str,
+    out_of_order: impl Fn(&E, &E) -> Option<(&'static str, Found)>,
 ) -> Result<IndexFile<E>, DecodeError> {
     let (base_offset, seal, count) = decode_header(kind, file)?;
     let mut entries: Vec<E> = Vec::with_capacity(count);
     for i in 0..count {
         let at = HEADER_LEN + i * kind.entry_len();
         let e = parse(file, at);
-        if entries.last().is_some_and(|l| !follows(l, &e)) {
+        if let Some((reason, found)) = entries.last().and_then(|l| out_of_order(l, &e)) {
             if seal.is_some() {
-                return Err(DecodeError::new(at, out_of_order));
+                return Err(DecodeError::found(at, reason, found));
             }
             break;
         }
@@ -293,6 +344,46 @@ mod tests {
                 timestamp: 5,
                 rel_offset: 1
             }]
+        );
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let header = encode_header(Kind::Offset, 0);
+        let message = |b: &[u8]| decode_offset(b).unwrap_err().message();
+        assert_eq!(
+            message(&header[..10]),
+            "index file shorter than its 48-byte header, found 10 bytes"
+        );
+        assert_eq!(
+            decode_time(&header).unwrap_err().message(),
+            "time index magic \"LBti\" expected, found \"LBix\""
+        );
+        let mut v = header.to_vec();
+        v[4] = 9;
+        assert_eq!(
+            message(&v),
+            "unsupported index version (this build reads version 1), found version 9"
+        );
+        let raw = [
+            encode_offset_entry(OffsetEntry {
+                rel_offset: 5,
+                position: 50,
+            }),
+            encode_offset_entry(OffsetEntry {
+                rel_offset: 4,
+                position: 60,
+            }),
+        ]
+        .concat();
+        let seal = Seal {
+            log_len: 100,
+            next_offset: 6,
+            max_ts: 0,
+        };
+        assert_eq!(
+            message(&encode_sealed(Kind::Offset, 0, seal, &raw)),
+            "offset index offsets not increasing, found 4 after 5"
         );
     }
 }

@@ -21,25 +21,169 @@ pub(crate) fn all_zero(bytes: &[u8]) -> bool {
     zero_blocks && blocks.remainder().iter().all(|&b| b == 0)
 }
 
-/// A decoding failure: where (relative to the start of the decoded buffer) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decoding failure: where (relative to the start of the decoded buffer),
+/// what was expected, and what was found.
+///
+/// `Copy` and allocation-free: the batch decoder returns one from every
+/// record it decodes (`Result<RecordRef, DecodeError>`), on the read path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeError {
     /// Byte position, relative to the start of the structure being decoded.
     pub at: usize,
-    /// What was expected.
+    /// What was expected (or, for the batch decoder's checks, what is wrong).
     pub reason: &'static str,
+    /// What was found there instead.
+    pub found: Found,
+}
+
+/// What a decoder found where the bytes break the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Found {
+    /// Not reported: the reason says it all (the batch decoder's checks).
+    Unreported,
+    /// A length, in bytes.
+    Bytes(u64),
+    /// A magic number.
+    Magic([u8; 4]),
+    /// A format version.
+    Version(u8),
+    /// Flags or reserved bits (shown in hex).
+    Bits(u64),
+    /// A number (a kind, a count).
+    Number(u64),
+    /// The CRC stored in the file, and the one computed over the same bytes.
+    Crc {
+        /// As stored.
+        stored: u32,
+        /// As computed.
+        computed: u32,
+    },
+    /// A value, and the one before it that it should have followed.
+    After {
+        /// The value before it.
+        previous: i64,
+        /// The value found.
+        value: i64,
+    },
+    /// Fewer bytes left than a field needs.
+    Short {
+        /// Bytes the field needs.
+        need: u64,
+        /// Bytes left.
+        left: u64,
+    },
+    /// A sealed index header's entry count, and the bytes of entries after it.
+    Entries {
+        /// Entries the header counts.
+        count: u64,
+        /// Bytes after the header.
+        bytes: u64,
+    },
+    /// Bytes that are not UTF-8, after this many that are.
+    Utf8 {
+        /// Valid bytes before the invalid sequence.
+        valid: u64,
+    },
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Found::Unreported => Ok(()),
+            Found::Bytes(n) => write!(f, "{n} bytes"),
+            Found::Magic(m) => write!(f, "\"{}\"", m.escape_ascii()),
+            Found::Version(v) => write!(f, "version {v}"),
+            Found::Bits(b) => write!(f, "{b:#04x}"),
+            Found::Number(n) => write!(f, "{n}"),
+            Found::Crc { stored, computed } => write!(f, "CRC {stored:#010x}, computed {computed:#010x}"),
+            Found::After { previous, value } => write!(f, "{value} after {previous}"),
+            Found::Short { need, left } => write!(f, "{left} bytes left, {need} needed"),
+            Found::Entries { count, bytes } => write!(f, "{count} entries in the header, {bytes} bytes of entries"),
+            Found::Utf8 { valid } => write!(f, "an invalid sequence after {valid} valid bytes"),
+        }
+    }
 }
 
 impl DecodeError {
-    pub(crate) fn new(at: usize, reason: &'static str) -> DecodeError {
-        DecodeError { at, reason }
+    /// A failure whose reason says it all.
+    #[inline]
+    pub(crate) const fn new(at: usize, reason: &'static str) -> DecodeError {
+        DecodeError {
+            at,
+            reason,
+            found: Found::Unreported,
+        }
+    }
+
+    /// A failure: `reason` says what was expected, `found` what was there.
+    #[inline]
+    pub(crate) const fn found(at: usize, reason: &'static str, found: Found) -> DecodeError {
+        DecodeError { at, reason, found }
+    }
+
+    /// What was expected and what was found, without the position: the
+    /// `reason` of an `Error::Corruption`.
+    pub fn message(&self) -> String {
+        match self.found {
+            Found::Unreported => self.reason.to_string(),
+            found => format!("{}, found {found}", self.reason),
+        }
     }
 }
 
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (at byte {})", self.reason, self.at)
+        match self.found {
+            Found::Unreported => write!(f, "{} (at byte {})", self.reason, self.at),
+            found => write!(f, "{}, found {found} (at byte {})", self.reason, self.at),
+        }
     }
+}
+
+/// The expectations a fixed-size file's checks name (see `check_fixed`).
+pub(crate) struct Fixed {
+    pub len: usize,
+    pub magic: [u8; 4],
+    pub version: u8,
+    /// "must be exactly N bytes"
+    pub len_reason: &'static str,
+    /// "magic \"XXXX\" expected"
+    pub magic_reason: &'static str,
+    /// "unsupported version (this build reads version N)"
+    pub version_reason: &'static str,
+    /// "CRC mismatch"
+    pub crc_reason: &'static str,
+}
+
+/// The checks every fixed-size file (`recovery.ckpt`, `recovery.live`,
+/// `topic.meta`) starts with, in this order: its exact length, its magic
+/// (bytes 0..4), its version (byte 4), and its CRC-32 (the last 4 bytes) of
+/// every byte before it.
+pub(crate) fn check_fixed(b: &[u8], file: &Fixed) -> Result<(), DecodeError> {
+    if b.len() != file.len {
+        return Err(DecodeError::found(0, file.len_reason, Found::Bytes(b.len() as u64)));
+    }
+    let mut magic = [0u8; 4];
+    magic.copy_from_slice(b.get(..4).unwrap_or(&[0; 4]));
+    if magic != file.magic {
+        return Err(DecodeError::found(0, file.magic_reason, Found::Magic(magic)));
+    }
+    let version = b.get(4).copied().unwrap_or(0);
+    if version != file.version {
+        return Err(DecodeError::found(4, file.version_reason, Found::Version(version)));
+    }
+    let crc_at = file.len - 4;
+    let stored = le::u32_at(b, crc_at).unwrap_or(0);
+    let computed = crc32fast::hash(b.get(..crc_at).unwrap_or_default());
+    if stored != computed {
+        return Err(DecodeError::found(
+            crc_at,
+            file.crc_reason,
+            Found::Crc { stored, computed },
+        ));
+    }
+    Ok(())
 }
 
 /// Little-endian field readers that return `None` past the end instead of panicking.

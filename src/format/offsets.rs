@@ -15,7 +15,7 @@
 //! The last entry for a (group, topic, partition) wins; a delete entry
 //! removes everything earlier for its group.
 
-use super::{le, varint, DecodeError};
+use super::{le, varint, DecodeError, Found};
 
 /// File header.
 pub const FILE_HEADER: [u8; 8] = *b"LBof\x01\0\0\0";
@@ -82,9 +82,16 @@ fn get_str(b: &[u8], p: &mut usize) -> Result<String, DecodeError> {
     let end = p
         .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
         .filter(|&e| e <= b.len())
-        .ok_or(DecodeError::new(start, "string runs past the entry"))?;
-    let s = std::str::from_utf8(b.get(*p..end).unwrap_or_default())
-        .map_err(|_| DecodeError::new(*p, "string is not UTF-8"))?;
+        .ok_or_else(|| {
+            let left = b.len().saturating_sub(*p) as u64;
+            DecodeError::found(start, "string runs past the entry", Found::Short { need: n, left })
+        })?;
+    let s = std::str::from_utf8(b.get(*p..end).unwrap_or_default()).map_err(|e| {
+        let found = Found::Utf8 {
+            valid: e.valid_up_to() as u64,
+        };
+        DecodeError::found(*p, "string is not UTF-8", found)
+    })?;
     *p = end;
     Ok(s.to_string())
 }
@@ -97,21 +104,33 @@ pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
     };
     let len = len as usize;
     if len > MAX_ENTRY {
-        return Err(DecodeError::new(0, "offsets entry longer than 64 KiB"));
+        let reason = "offsets entry longer than 64 KiB";
+        return Err(DecodeError::found(0, reason, Found::Bytes(len as u64)));
     }
     let Some(body) = b.get(8..8 + len) else {
         return Ok(None);
     };
-    if crc32fast::hash(body) != crc {
-        return Err(DecodeError::new(4, "offsets entry CRC mismatch"));
+    let computed = crc32fast::hash(body);
+    if computed != crc {
+        let found = Found::Crc { stored: crc, computed };
+        return Err(DecodeError::found(4, "offsets entry CRC mismatch", found));
     }
     let mut p = 1;
     let group = get_str(body, &mut p)?;
     let topic = get_str(body, &mut p)?;
-    let partition = le::u32_at(body, p).ok_or(DecodeError::new(p, "partition missing"))?;
-    let offset = le::u64_at(body, p + 4).ok_or(DecodeError::new(p + 4, "offset missing"))?;
+    let short = |at: usize, need: u64| Found::Short {
+        need,
+        left: body.len().saturating_sub(at) as u64,
+    };
+    let partition = le::u32_at(body, p).ok_or_else(|| DecodeError::found(p, "partition missing", short(p, 4)))?;
+    let offset = le::u64_at(body, p + 4).ok_or_else(|| DecodeError::found(p + 4, "offset missing", short(p + 4, 8)))?;
     if p + 12 != body.len() {
-        return Err(DecodeError::new(p + 12, "bytes left after the offsets entry"));
+        let left = body.len().saturating_sub(p + 12) as u64;
+        return Err(DecodeError::found(
+            p + 12,
+            "bytes left after the offsets entry",
+            Found::Bytes(left),
+        ));
     }
     let entry = match body.first() {
         Some(1) => OffsetEntry::Commit {
@@ -121,7 +140,11 @@ pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
             offset,
         },
         Some(2) => OffsetEntry::DeleteGroup { group },
-        _ => return Err(DecodeError::new(8, "unknown offsets entry kind")),
+        other => {
+            let reason = "unknown offsets entry kind (expected 1, commit, or 2, delete group)";
+            let kind = u64::from(other.copied().unwrap_or(0));
+            return Err(DecodeError::found(8, reason, Found::Number(kind)));
+        }
     };
     Ok(Some((entry, 8 + len)))
 }
@@ -149,5 +172,24 @@ mod tests {
         assert_eq!(decode(&buf[..first - 1]).unwrap(), None);
         buf[10] ^= 1;
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let mut buf = Vec::new();
+        encode(&OffsetEntry::DeleteGroup { group: "g".into() }, &mut buf);
+        buf[8] = 9;
+        let crc = crc32fast::hash(&buf[8..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&buf).unwrap_err().message(),
+            "unknown offsets entry kind (expected 1, commit, or 2, delete group), found 9"
+        );
+        let mut big = vec![0u8; 8];
+        big[..4].copy_from_slice(&(70_000u32).to_le_bytes());
+        assert_eq!(
+            decode(&big).unwrap_err().message(),
+            "offsets entry longer than 64 KiB, found 70000 bytes"
+        );
     }
 }

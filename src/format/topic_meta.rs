@@ -15,7 +15,7 @@
 //! 48  4  crc               CRC-32 of bytes 0..48
 //! ```
 
-use super::{le, DecodeError};
+use super::{le, DecodeError, Fixed, Found};
 
 /// Encoded size.
 pub const LEN: usize = 52;
@@ -68,18 +68,18 @@ pub fn encode(m: &TopicMeta) -> [u8; LEN] {
 
 /// Decodes topic metadata.
 pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
-    if b.len() != LEN {
-        return Err(DecodeError::new(0, "topic.meta must be exactly 52 bytes"));
-    }
-    if b.get(..4) != Some(&MAGIC[..]) {
-        return Err(DecodeError::new(0, "topic.meta magic \"LBtm\" expected"));
-    }
-    if b.get(4) != Some(&VERSION) {
-        return Err(DecodeError::new(4, "unsupported topic.meta version (expected 1)"));
-    }
-    if le::u32_at(b, 48) != Some(crc32fast::hash(b.get(..48).unwrap_or_default())) {
-        return Err(DecodeError::new(48, "topic.meta CRC mismatch"));
-    }
+    super::check_fixed(
+        b,
+        &Fixed {
+            len: LEN,
+            magic: MAGIC,
+            version: VERSION,
+            len_reason: "topic.meta must be exactly 52 bytes",
+            magic_reason: "topic.meta magic \"LBtm\" expected",
+            version_reason: "unsupported topic.meta version (this build reads version 1)",
+            crc_reason: "topic.meta CRC mismatch",
+        },
+    )?;
     let opt = |at| le::i64_at(b, at).filter(|&v| v >= 0);
     let m = TopicMeta {
         timestamp_type: b.get(5).copied().unwrap_or(0),
@@ -91,11 +91,30 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
         retention_bytes: opt(32).map(|v| v as u64),
         retention_ms: opt(40),
     };
-    if m.timestamp_type > 1 || m.partitioner > 1 || b.get(7) != Some(&0) {
-        return Err(DecodeError::new(5, "unknown timestamp type or partitioner"));
+    if m.timestamp_type > 1 {
+        let reason = "unknown timestamp type (expected 0, create time, or 1, log-append time)";
+        return Err(DecodeError::found(
+            5,
+            reason,
+            Found::Number(u64::from(m.timestamp_type)),
+        ));
     }
-    if m.partitions == 0 || m.segment_bytes == 0 {
-        return Err(DecodeError::new(8, "zero partitions or segment size"));
+    if m.partitioner > 1 {
+        let reason = "unknown partitioner (expected 0, xxh64, or 1, Kafka murmur2)";
+        return Err(DecodeError::found(5, reason, Found::Number(u64::from(m.partitioner))));
+    }
+    let reserved = b.get(7).copied().unwrap_or(0);
+    if reserved != 0 {
+        let reason = "topic.meta reserved byte must be zero";
+        return Err(DecodeError::found(5, reason, Found::Bits(u64::from(reserved))));
+    }
+    if m.partitions == 0 {
+        let reason = "zero partitions (expected at least 1)";
+        return Err(DecodeError::found(8, reason, Found::Number(0)));
+    }
+    if m.segment_bytes == 0 {
+        let reason = "zero segment size (expected at least 1 byte)";
+        return Err(DecodeError::found(8, reason, Found::Bytes(0)));
     }
     Ok(m)
 }
@@ -120,5 +139,35 @@ mod tests {
         assert_eq!(decode(&b).unwrap(), m);
         b[9] ^= 1;
         assert!(decode(&b).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        assert_eq!(
+            decode(&[0; 51]).unwrap_err().message(),
+            "topic.meta must be exactly 52 bytes, found 51 bytes"
+        );
+        let m = TopicMeta {
+            partitions: 0,
+            max_record_bytes: 1,
+            segment_bytes: 4096,
+            segment_ms: None,
+            retention_bytes: None,
+            retention_ms: None,
+            timestamp_type: 0,
+            partitioner: 0,
+        };
+        assert_eq!(
+            decode(&encode(&m)).unwrap_err().message(),
+            "zero partitions (expected at least 1), found 0"
+        );
+        let mut b = encode(&TopicMeta { partitions: 1, ..m });
+        b[6] = 3;
+        let crc = crc32fast::hash(&b[..48]);
+        b[48..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode(&b).unwrap_err().message(),
+            "unknown partitioner (expected 0, xxh64, or 1, Kafka murmur2), found 3"
+        );
     }
 }

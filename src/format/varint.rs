@@ -62,23 +62,36 @@ pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
 }
 
 fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    // Fixed texts: the batch decoder reads a multi-byte varint in most
+    // records, and building a message here (a call) made every read of one
+    // set up a stack frame.
     let mut value: u64 = 0;
     let start = *pos;
     for shift in (0..64).step_by(7) {
         let Some(&byte) = src.get(*pos) else {
-            return Err(DecodeError::new(start, "varint runs past the end of its batch"));
+            return Err(DecodeError::new(
+                start,
+                "varint runs past the end of its batch: every byte left has the continuation bit set, \
+                 expected a last byte without it",
+            ));
         };
         *pos += 1;
         let low = u64::from(byte & 0x7f);
         if shift == 63 && low > 1 {
-            return Err(DecodeError::new(start, "varint overflows 64 bits"));
+            return Err(DecodeError::new(
+                start,
+                "varint overflows 64 bits: its 10th byte carries more than bit 63, expected 0x00 or 0x01",
+            ));
         }
         value |= low << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err(DecodeError::new(start, "varint longer than 10 bytes"))
+    Err(DecodeError::new(
+        start,
+        "varint longer than 10 bytes: its 10th byte has the continuation bit set, expected it to be the last",
+    ))
 }
 
 /// Zigzag-encodes a signed value so small magnitudes stay short.
@@ -134,5 +147,15 @@ mod tests {
         let mut over = [0xffu8; 10];
         over[9] = 0x02;
         assert!(get(&over, &mut pos).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_found_and_what_was_expected() {
+        let message = |b: &[u8]| get(b, &mut 0).unwrap_err().message();
+        assert!(message(&[0x80, 0x80]).contains("every byte left has the continuation bit set"));
+        let mut over = [0xffu8; 10];
+        over[9] = 0x02;
+        assert!(message(&over).contains("carries more than bit 63, expected 0x00 or 0x01"));
+        assert!(message(&[0x81; 11]).contains("its 10th byte has the continuation bit set"));
     }
 }

@@ -182,7 +182,7 @@ impl fmt::Display for Damage {
                 write!(f, "zeros where a batch was expected, then data again at byte {data_at}")
             }
             Damage::Torn => write!(f, "batch cut short (a torn or unfinished write)"),
-            Damage::Header(e) => write!(f, "bad batch header: {}", e.reason),
+            Damage::Header(e) => write!(f, "bad batch header: {}", e.message()),
             Damage::Version(v) => write!(f, "batch version byte {v} with a CRC mismatch"),
             Damage::Sequence { header, expected } => write!(
                 f,
@@ -193,7 +193,8 @@ impl fmt::Display for Damage {
             Damage::Record { header, error } => write!(
                 f,
                 "bad record in the batch at offset {}: {}",
-                header.base_offset, error.reason
+                header.base_offset,
+                error.message()
             ),
         }
     }

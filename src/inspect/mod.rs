@@ -130,7 +130,7 @@ impl Inspector {
         topic_meta::decode(&bytes).map_err(|e| Error::Corruption {
             path,
             position: e.at as u64,
-            reason: e.reason.to_string(),
+            reason: e.message(),
         })
     }
 

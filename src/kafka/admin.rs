@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::context::Context;
 use super::error::kafka_error;
@@ -117,6 +117,22 @@ impl Admin {
             }
         }
         Ok(())
+    }
+
+    /// Creates the topic with `partitions` partitions unless it exists, and
+    /// returns its partition count (the existing count if it existed, which
+    /// may differ from `partitions`). Safe against a concurrent creation.
+    pub fn ensure_topic(&self, name: &str, partitions: u32) -> Result<u32> {
+        if let Some(n) = self.partition_count(name)? {
+            return Ok(n);
+        }
+        match self.create_topic(name, partitions) {
+            Ok(()) => Ok(partitions),
+            Err(e) if super::error_code(&e) == Some(RDKafkaErrorCode::TopicAlreadyExists) => {
+                Ok(self.partition_count(name)?.unwrap_or(partitions))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The topic's partition count, `None` when the cluster has no such topic.

@@ -31,7 +31,13 @@ impl Context {
 }
 
 impl ClientContext for Context {
-    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _log_message: &str) {}
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // Failures such as a refused TLS handshake arrive as log lines before
+        // (or instead of) an error event: keep the latest for error messages.
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            *self.last_error.lock() = Some(format!("{fac}: {log_message}"));
+        }
+    }
 
     fn error(&self, error: KafkaError, reason: &str) {
         *self.last_error.lock() = Some(format!("{error}: {reason}"));

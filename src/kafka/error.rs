@@ -13,14 +13,23 @@ pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last:
     let advice = advice(&source);
     let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
     Error::Kafka {
-        context: format!("{what} on the Kafka cluster at {bootstrap} failed{last}; {advice}"),
-        source,
+        context: format!("Kafka cluster at {bootstrap}: {what} failed{last}; {advice}"),
+        source: Box::new(source),
+    }
+}
+
+/// The error's librdkafka code, including admin results (which rdkafka's
+/// own `rdkafka_error_code` leaves out).
+pub(crate) fn code(e: &KafkaError) -> Option<Code> {
+    match e {
+        KafkaError::AdminOp(c) => Some(*c),
+        _ => e.rdkafka_error_code(),
     }
 }
 
 /// What to do about an error, by its code.
 fn advice(e: &KafkaError) -> &'static str {
-    match e.rdkafka_error_code() {
+    match code(e) {
         Some(
             Code::MessageTimedOut
             | Code::OperationTimedOut
@@ -68,7 +77,7 @@ fn advice(e: &KafkaError) -> &'static str {
 /// being re-established): `poll` skips them, as Kafka's Java consumer does.
 pub(crate) fn is_transient(e: &KafkaError) -> bool {
     matches!(
-        e.rdkafka_error_code(),
+        code(e),
         Some(
             Code::BrokerTransportFailure
                 | Code::AllBrokersDown

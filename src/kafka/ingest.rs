@@ -203,6 +203,7 @@ impl IngestBuilder {
         let shared = Arc::new(Shared::default());
         let placement = Placement {
             broker: broker.clone(),
+            bootstrap: self.settings.bootstrap.clone(),
             reset: self.offset_reset,
             resume_scan: self.resume_scan,
         };

@@ -49,4 +49,16 @@ pub use ingest::{
     PARTITION_HEADER, TOPIC_HEADER,
 };
 pub use producer::{Producer, ProducerBuilder};
+/// librdkafka's error types, as found in [`Error::Kafka`](crate::Error::Kafka).
+pub use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 pub use record::KafkaRecord;
+
+/// The librdkafka error code inside an [`Error::Kafka`](crate::Error::Kafka),
+/// for code that reacts to one (`TopicAlreadyExists`, `MessageTimedOut`...);
+/// `None` for every other error.
+pub fn error_code(e: &crate::Error) -> Option<RDKafkaErrorCode> {
+    match e {
+        crate::Error::Kafka { source, .. } => error::code(source),
+        _ => None,
+    }
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
 use crate::client::SourceRecord;
 use crate::record::Record;
 
@@ -24,6 +26,36 @@ pub struct KafkaRecord {
 }
 
 impl KafkaRecord {
+    /// An owned copy of a librdkafka message; `topic` caches the last topic name
+    /// so a poll allocates it once per topic, not once per record.
+    pub(crate) fn from_message(m: &BorrowedMessage<'_>, topic: &mut Option<Arc<str>>) -> KafkaRecord {
+        let name = match topic {
+            Some(t) if &**t == m.topic() => Arc::clone(t),
+            _ => {
+                let t: Arc<str> = Arc::from(m.topic());
+                *topic = Some(Arc::clone(&t));
+                t
+            }
+        };
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        KafkaRecord {
+            topic: name,
+            partition: m.partition().max(0) as u32,
+            offset: m.offset().max(0) as u64,
+            timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers,
+        }
+    }
+
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.topic

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rdkafka::client::Client;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 
 use super::context::Context;
 use super::error::kafka_error;
@@ -45,6 +45,8 @@ impl Settings {
             });
         }
         let mut c = ClientConfig::new();
+        // Warnings reach Context::log, which keeps the latest for error messages.
+        c.set_log_level(RDKafkaLogLevel::Warning);
         c.set("bootstrap.servers", &self.bootstrap);
         for (k, v) in defaults {
             c.set(*k, v);
@@ -65,7 +67,7 @@ impl Settings {
         match client.fetch_metadata(None, timeout) {
             Ok(_) => Ok(()),
             Err(e) => Err(kafka_error(
-                &format!("connecting (no metadata within {timeout:?})"),
+                &format!("the first metadata request (connect_timeout {timeout:?})"),
                 &self.bootstrap,
                 e,
                 client.context().last_error(),

@@ -11,7 +11,7 @@ pub(crate) mod flusher;
 mod group_commit;
 pub(crate) mod index;
 pub(crate) mod mmap;
-pub(crate) mod notify;
+mod notify;
 mod read;
 pub(crate) use read::Cursor;
 mod recovery;
@@ -28,8 +28,9 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::config::LogConfig;
+use crate::config::{CheckpointPolicy, LogConfig};
 use crate::error::{Error, Result};
+use crate::format::batch::Encode;
 use crate::record::{BorrowedRecord, Record};
 use consumed::{ConsumedRecord, RecordView};
 use index::ActiveIndexFiles;
@@ -38,7 +39,7 @@ use notify::WaitList;
 use segment::Segment;
 
 pub use recovery::RecoveryReport;
-pub(crate) use recovery::{live_checkpoint_of_this_boot, CHECKPOINT_FILE};
+pub(crate) use recovery::{holds_records, live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 
 /// A durable, segmented, checksummed log of records: one partition.
 ///
@@ -60,7 +61,7 @@ pub(crate) use recovery::{live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 /// ```
 #[derive(Clone)]
 pub struct Log {
-    pub(crate) inner: Arc<LogInner>,
+    inner: Arc<LogInner>,
 }
 
 impl std::fmt::Debug for Log {
@@ -320,6 +321,93 @@ impl Log {
     /// The directory holding this log's files.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+}
+
+/// What the layers above (broker, producers, consumers) ask of a log that
+/// is not public API: forwarding methods, inlined so that a send or a fetch
+/// costs what it did when the caller reached into `LogInner` itself.
+impl Log {
+    /// [`append`](Self::append) for any record type the encoder knows
+    /// (a producer's `Record`s, `BorrowedRecord`s, or references to them).
+    #[inline]
+    pub(crate) fn append_records<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        self.inner.append(records)
+    }
+
+    /// Checks every record against the size limit without writing (a
+    /// multi-partition send validates all partitions before appending to any).
+    #[inline]
+    pub(crate) fn validate_records<R: Encode>(&self, records: impl IntoIterator<Item = R>) -> Result<()> {
+        self.inner.validate_records(records)
+    }
+
+    /// Whether records are stamped with the append time (the topic's
+    /// `LogAppendTime`), not the sender's.
+    #[inline]
+    pub(crate) fn log_append_time(&self) -> bool {
+        self.inner.config.log_append_time
+    }
+
+    /// [`read`](Self::read) into `out` for sequential readers, resuming at
+    /// `cursor` (see `LogInner::read_with_cursor`); returns how many records.
+    #[inline]
+    pub(crate) fn read_with_cursor(
+        &self,
+        offset: u64,
+        max: usize,
+        out: &mut Vec<ConsumedRecord>,
+        cursor: &mut Option<Cursor>,
+        end: Option<u64>,
+    ) -> Result<usize> {
+        self.inner.read_with_cursor(offset, max, out, cursor, end)
+    }
+
+    /// [`read_with`](Self::read_with) for sequential readers, resuming at
+    /// `cursor`; returns the offset after the last record `f` saw.
+    #[inline]
+    pub(crate) fn read_views_with_cursor<F: FnMut(RecordView<'_>)>(
+        &self,
+        offset: u64,
+        max: usize,
+        f: &mut F,
+        cursor: &mut Option<Cursor>,
+        end: Option<u64>,
+    ) -> Result<u64> {
+        self.inner.read_views_with_cursor(offset, max, f, cursor, end)
+    }
+
+    /// Registers the calling thread to be unparked by the next append (or
+    /// [`wake_waiters`](Self::wake_waiters)); the caller re-checks for
+    /// records before parking, and unregisters with the returned id.
+    pub(crate) fn register_waiter(&self) -> u64 {
+        self.inner.register_waiter()
+    }
+
+    /// Ends a registration made by [`register_waiter`](Self::register_waiter).
+    pub(crate) fn unregister_waiter(&self, id: u64) {
+        self.inner.waiters.unregister(id);
+    }
+
+    /// Unparks every registered waiter (the log was closed or deleted).
+    pub(crate) fn wake_waiters(&self) {
+        self.inner.waiters.notify();
+    }
+
+    /// Marks the log finished without a checkpoint (its files are being deleted).
+    pub(crate) fn abandon(&self) {
+        self.inner.abandon();
+    }
+
+    /// Connects the log to the broker's background thread.
+    pub(crate) fn attach_background(&self, tx: PreallocSender) {
+        self.inner.attach_background(tx);
+    }
+
+    /// One round of the background thread's work on this log (interval
+    /// fsync, checkpoint, retention); a failure poisons the log.
+    pub(crate) fn background_tick(&self, policy: &CheckpointPolicy) -> Result<()> {
+        self.inner.background_tick(policy)
     }
 }
 

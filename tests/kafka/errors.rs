@@ -95,3 +95,25 @@ fn a_send_to_a_partition_the_topic_lacks_names_topic_and_partition() {
     );
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
 }
+
+#[test]
+fn a_consumer_rides_out_a_frozen_broker() {
+    let broker = Tansu::start();
+    create_topic(&broker, "thaw", 1);
+    let tp = logbus::TopicPartition::new("thaw", 0);
+    let p = producer(&broker);
+    p.send("thaw", Record::new("before")).unwrap();
+    let mut c = crate::support::consumer(&broker).build().unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(crate::support::poll_n(&mut c, 1)[0].value(), b"before");
+
+    broker.pause();
+    // Nothing to read and nobody answering: polls return empty, not errors.
+    let quiet = crate::support::poll_for(&mut c, Duration::from_secs(3));
+    assert!(quiet.is_empty(), "{quiet:?}");
+    broker.resume();
+
+    p.send("thaw", Record::new("after")).unwrap();
+    let got = crate::support::poll_n(&mut c, 1);
+    assert_eq!((got[0].offset(), got[0].value()), (1, &b"after"[..]));
+}

@@ -1,13 +1,14 @@
-//! Consumer groups on a Kafka cluster: subscribe, commit, and a second
-//! member resuming from the committed offsets. Group joins on tansu take
-//! ~20 s, so this is the one test that subscribes; the rest assign.
+//! Consumer groups on a Kafka cluster: subscribe, commit, a second member
+//! resuming from the committed offsets, two members splitting partitions.
+//! tansu holds each join for about the session timeout (6 s here), so only
+//! these tests subscribe; the rest assign.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use logbus::{Record, TopicPartition};
+use logbus::{Record, SourceRecord, TopicPartition};
 
 use crate::broker::Tansu;
-use crate::support::{consumer, create_topic, poll_for, poll_n, producer};
+use crate::support::{consumer, create_topic, group_consumer, poll_for, poll_n, producer};
 
 #[test]
 fn a_second_member_resumes_from_the_committed_offsets() {
@@ -21,7 +22,7 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     )
     .unwrap();
 
-    let mut first = consumer(&broker).group("billing").build().unwrap();
+    let mut first = group_consumer(&broker, "billing").build().unwrap();
     first.subscribe(&["grp"]).unwrap();
     let got = poll_n(&mut first, 6);
     assert!(got.iter().all(|r| r.value().starts_with(b"old")));
@@ -47,7 +48,7 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     .unwrap();
 
     // The same group, by subscription: starts at the commits, so only the new records.
-    let mut second = consumer(&broker).group("billing").auto_commit(true).build().unwrap();
+    let mut second = group_consumer(&broker, "billing").auto_commit(true).build().unwrap();
     second.subscribe(&["grp"]).unwrap();
     let got = poll_n(&mut second, 4);
     assert!(got.iter().all(|r| r.value().starts_with(b"new")), "{got:?}");
@@ -68,4 +69,72 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     assert_eq!(third.position(&tps[0]).unwrap(), 5);
     assert_eq!(third.position(&tps[1]).unwrap(), 5);
     assert!(poll_for(&mut third, Duration::from_secs(1)).is_empty());
+}
+
+#[test]
+fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
+    let broker = Tansu::start();
+    create_topic(&broker, "split", 4);
+    let all: Vec<TopicPartition> = (0..4).map(|p| TopicPartition::new("split", p)).collect();
+    let mut a = group_consumer(&broker, "splitters").build().unwrap();
+    let mut b = group_consumer(&broker, "splitters").build().unwrap();
+    a.subscribe(&["split"]).unwrap();
+    b.subscribe(&["split"]).unwrap();
+
+    // Both poll until the group settles with every partition owned once.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        a.poll(Duration::from_millis(200)).unwrap();
+        b.poll(Duration::from_millis(200)).unwrap();
+        let (mine, theirs) = (a.assignment().unwrap(), b.assignment().unwrap());
+        if mine.len() == 2 && theirs.len() == 2 {
+            let mut both: Vec<_> = mine.iter().chain(&theirs).cloned().collect();
+            both.sort();
+            assert_eq!(both, all, "no partition has two owners: {mine:?} {theirs:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 2+2 split: {mine:?} {theirs:?}");
+    }
+
+    // Each member reads only its own partitions.
+    let p = producer(&broker);
+    p.send_batch(
+        "split",
+        (0..8).map(|i| Record::new(format!("r{i}")).with_partition(i % 4)),
+    )
+    .unwrap();
+    let owned_by_a = a.assignment().unwrap();
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got_a.len() + got_b.len() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "{} + {} of 8 records",
+            got_a.len(),
+            got_b.len()
+        );
+        got_a.extend(a.poll(Duration::from_millis(200)).unwrap());
+        got_b.extend(b.poll(Duration::from_millis(200)).unwrap());
+    }
+    assert!(
+        got_a.iter().all(|r| owned_by_a.contains(&r.topic_partition())),
+        "{got_a:?}"
+    );
+    assert!(
+        got_b.iter().all(|r| !owned_by_a.contains(&r.topic_partition())),
+        "{got_b:?}"
+    );
+
+    // b leaves: a gets everything.
+    b.close().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.assignment().unwrap() != all {
+        assert!(
+            Instant::now() < deadline,
+            "a never took over: {:?}",
+            a.assignment().unwrap()
+        );
+        a.poll(Duration::from_millis(200)).unwrap();
+    }
 }

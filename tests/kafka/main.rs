@@ -1,6 +1,7 @@
 //! logbus's Kafka client (`logbus::kafka`, cargo feature `kafka`) against a
 //! real Kafka-compatible broker, tansu, started per test (see `broker.rs`).
 
+mod admin;
 mod broker;
 mod client_shape;
 mod errors;
@@ -13,3 +14,4 @@ mod positions;
 mod round_trip;
 mod support;
 mod tansu;
+mod tls;

@@ -93,4 +93,45 @@ fn calls_on_unassigned_partitions_and_commits_without_a_group_are_refused() {
     ));
     c.assign(std::slice::from_ref(&tp)).unwrap();
     assert!(matches!(c.position(&tp), Err(Error::NoOffset { ref topic, partition: 0, .. }) if topic == "refuse"));
+    // poll says the same once librdkafka finds no offset to start from.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let e = loop {
+        match c.poll(Duration::from_millis(500)) {
+            Err(e) => break e,
+            Ok(rs) => assert!(rs.is_empty() && std::time::Instant::now() < deadline, "{rs:?}"),
+        }
+    };
+    assert!(
+        matches!(e, Error::NoOffset { ref topic, partition: 0, .. } if topic == "refuse"),
+        "{e:?}"
+    );
+    // A seek gives it a position.
+    producer(&broker).send("refuse", Record::new("x")).unwrap();
+    c.seek(&tp, 0).unwrap();
+    assert_eq!(poll_n(&mut c, 1)[0].value(), b"x");
+}
+
+#[test]
+fn explicit_commits_by_an_assigning_member_are_where_the_next_one_starts() {
+    let broker = Tansu::start();
+    create_topic(&broker, "explicit", 1);
+    let tp = TopicPartition::new("explicit", 0);
+    producer(&broker)
+        .send_batch("explicit", (0..5).map(|i| Record::new(format!("r{i}"))))
+        .unwrap();
+
+    let mut c = consumer(&broker).group("by-hand").build().unwrap();
+    c.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(c.committed(&tp).unwrap(), None);
+    assert_eq!(offsets(&poll_n(&mut c, 5)), vec![0, 1, 2, 3, 4]);
+    c.commit_offsets(&[(tp.clone(), 2)]).unwrap();
+    assert_eq!(c.committed(&tp).unwrap(), Some(2));
+    c.close().unwrap();
+
+    let mut next = consumer(&broker).group("by-hand").build().unwrap();
+    next.assign(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(next.position(&tp).unwrap(), 2);
+    assert_eq!(offsets(&poll_n(&mut next, 3)), vec![2, 3, 4]);
+    next.commit().unwrap();
+    assert_eq!(next.committed(&tp).unwrap(), Some(5));
 }

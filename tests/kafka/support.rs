@@ -38,6 +38,12 @@ pub fn consumer(broker: &Tansu) -> ConsumerBuilder {
         .request_timeout(Duration::from_secs(10))
 }
 
+/// A consumer builder in `group`, reading from the earliest offset. tansu
+/// holds a join for about the session timeout, so it is short (6 s) here.
+pub fn group_consumer(broker: &Tansu, group: &str) -> ConsumerBuilder {
+    consumer(broker).group(group).set("session.timeout.ms", "6000")
+}
+
 /// Polls until `n` records arrived (panics after `RECORDS_TIMEOUT`).
 pub fn poll_n(consumer: &mut Consumer, n: usize) -> Vec<KafkaRecord> {
     let deadline = Instant::now() + RECORDS_TIMEOUT;

@@ -21,6 +21,7 @@ use super::PartitionStatus;
 use crate::broker::Broker;
 use crate::config::OffsetReset;
 use crate::error::{Error, Result};
+use crate::kafka::error::kafka_error;
 use crate::names::TopicPartition;
 use crate::producer::Producer;
 use crate::record::BorrowedRecord;
@@ -78,6 +79,7 @@ impl Progress {
 #[derive(Debug, Clone)]
 pub(crate) struct Placement {
     pub(crate) broker: Broker,
+    pub(crate) bootstrap: String,
     pub(crate) reset: OffsetReset,
     pub(crate) resume_scan: u64,
 }
@@ -113,9 +115,9 @@ impl Placement {
                 (None, OffsetReset::None) => Offset::Stored,
             };
             tpl.set_partition_offset(&tp.topic, tp.partition as i32, offset)
-                .map_err(|e| Error::Kafka {
-                    context: format!("placing topic '{}' partition {}", tp.topic, tp.partition),
-                    source: e,
+                .map_err(|e| {
+                    let what = format!("ingest: placing topic '{}' partition {}", tp.topic, tp.partition);
+                    kafka_error(&what, &self.bootstrap, e, None)
                 })?;
         }
         Ok(())
@@ -144,8 +146,8 @@ impl ConsumerContext for IngestContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self
                 .placement
                 .place(&self.shared, tpl)
-                .and_then(|()| consumer.assign(tpl).map_err(|e| kafka("assigning partitions", e))),
-            _ => consumer.unassign().map_err(|e| kafka("revoking partitions", e)),
+                .and_then(|()| consumer.assign(tpl).map_err(|e| self.kafka("assigning partitions", e))),
+            _ => consumer.unassign().map_err(|e| self.kafka("revoking partitions", e)),
         };
         if let Err(e) = result {
             let mut state = self.shared.state.lock();
@@ -154,10 +156,10 @@ impl ConsumerContext for IngestContext {
     }
 }
 
-fn kafka(what: &str, e: KafkaError) -> Error {
-    Error::Kafka {
-        context: format!("ingest: {what}"),
-        source: e,
+impl IngestContext {
+    fn kafka(&self, what: &str, e: KafkaError) -> Error {
+        let last = self.shared.state.lock().client_error.clone();
+        kafka_error(&format!("ingest: {what}"), &self.placement.bootstrap, e, last)
     }
 }
 

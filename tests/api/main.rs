@@ -1,0 +1,16 @@
+//! The public API, one promise per module: producing, consuming, topics,
+//! errors, typed records and the shape of the surface.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod consumer;
+mod consumer_poll_with;
+mod errors;
+mod producer;
+mod producer_borrowed;
+mod producer_routes;
+mod read_with;
+mod surface;
+mod topics;
+mod typed;

@@ -1,0 +1,7 @@
+//! The `logbus` command-line tool (feature `cli`), run as a separate process.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod errors;
+mod workflow;
