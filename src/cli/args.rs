@@ -51,6 +51,12 @@ pub enum Command {
         after_help = "Examples:\n  logbus --dir ./data verify\n  logbus --dir ./data verify orders\n\nExits with code 0 when everything is intact, 1 (with a report of each damaged\nsegment) when something is not."
     )]
     Verify(VerifyArgs),
+    /// Copy Kafka topics into local topics of the same name and partition number, exactly once locally.
+    #[cfg(feature = "kafka")]
+    #[command(
+        after_help = "Example:\n  logbus --dir ./data ingest --bootstrap-server localhost:9092 --topic orders --topic payments\n\nRuns until SIGINT or SIGTERM, then exits 0 after flushing. Each local record keeps the\nKafka record's key, value, headers and timestamp and gains the headers kafka.topic,\nkafka.partition and kafka.offset; a restart resumes after the last stored offset (no\ngap, no duplicate). A missing local topic is created with the Kafka partition count.\nNeeds the directory's lock."
+    )]
+    Ingest(IngestArgs),
 }
 
 /// `topics ...`
@@ -230,4 +236,25 @@ pub struct DumpArgs {
 pub struct VerifyArgs {
     /// Only this topic (default: every topic).
     pub topic: Option<String>,
+}
+
+/// `ingest`
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The Kafka cluster: HOST:PORT[,HOST:PORT...].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_server: String,
+    /// A Kafka topic to copy (repeatable).
+    #[arg(long, value_name = "T", required = true)]
+    pub topic: Vec<String>,
+    /// The Kafka consumer group (default: logbus-ingest).
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
+    /// Read every partition by manual assignment instead of joining the group (no join delay).
+    #[arg(long)]
+    pub assign: bool,
+    /// A raw librdkafka setting KEY=VALUE (repeatable), e.g. security.protocol=SSL.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }

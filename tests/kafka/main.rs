@@ -6,6 +6,9 @@ mod broker;
 mod client_shape;
 mod errors;
 mod groups;
+mod ingest;
+#[cfg(feature = "cli")]
+mod ingest_cli;
 mod placement;
 mod positions;
 mod round_trip;

@@ -1,0 +1,133 @@
+//! Ingest throughput (Kafka → local directory) against an rdkafka consumer
+//! reading the same records alone, in interleaved rounds on one tansu broker
+//! on loopback, 100-byte records. Prints each round and the median ratio.
+//! Each side is timed twice: from its start (connecting, creating the local
+//! topic) to its last record (consumed, or stored locally), the rate a
+//! catch-up sees; and from its first record to its last, the steady rate.
+//!
+//! `cargo bench --features kafka --bench kafka_ingest`
+
+#[path = "../tests/kafka/broker.rs"]
+mod broker;
+
+use std::time::{Duration, Instant};
+
+use logbus::kafka::{Admin, Ingest, Producer};
+use logbus::{Broker, Record};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+const RECORDS: usize = 300_000;
+const PARTITIONS: u32 = 3;
+const ROUNDS: usize = 5;
+const TOPIC: &str = "bench";
+
+fn main() {
+    let tansu = broker::Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    Admin::builder(&bootstrap)
+        .build()
+        .unwrap()
+        .create_topic(TOPIC, PARTITIONS)
+        .unwrap();
+    let producer = Producer::builder(&bootstrap).set("linger.ms", "5").build().unwrap();
+    let value = vec![b'x'; 100];
+    let t = Instant::now();
+    for chunk in 0..RECORDS / 10_000 {
+        let batch = (0..10_000u32).map(|i| Record::new(value.clone()).with_partition((chunk as u32 + i) % PARTITIONS));
+        producer.send_batch(TOPIC, batch).unwrap();
+    }
+    println!(
+        "produced {RECORDS} records of 100 bytes in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let (mut catch_up, mut steady) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let base = rdkafka_alone(&bootstrap, round);
+        let ingest = ingest(&bootstrap);
+        let ratio = (ingest.0 / base.0, ingest.1 / base.1);
+        println!(
+            "round {round}: start to last record: rdkafka {:>9.0} rec/s, ingest {:>9.0} rec/s, ratio {:.2}; \
+             first to last: rdkafka {:>9.0} rec/s, ingest {:>9.0} rec/s, ratio {:.2}",
+            base.0, ingest.0, ratio.0, base.1, ingest.1, ratio.1
+        );
+        catch_up.push(ratio.0);
+        steady.push(ratio.1);
+    }
+    catch_up.sort_by(f64::total_cmp);
+    steady.sort_by(f64::total_cmp);
+    println!(
+        "kafka_ingest: median ratio ingest / rdkafka consumer: start to last record {:.2}, first to last {:.2} \
+         ({ROUNDS} rounds, {RECORDS} records of 100 bytes)",
+        catch_up[ROUNDS / 2],
+        steady[ROUNDS / 2]
+    );
+}
+
+/// Records per second of a plain rdkafka consumer reading every record
+/// from the beginning: (start to last record, first to last).
+fn rdkafka_alone(bootstrap: &str, round: usize) -> (f64, f64) {
+    let t = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-baseline-{round}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("log_level", "0")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(TOPIC, p as i32, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut n = 0;
+    let mut bytes = 0;
+    let mut first = None;
+    while n < RECORDS {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            first.get_or_insert_with(Instant::now);
+            bytes += m.unwrap().payload().map_or(0, <[u8]>::len);
+            n += 1;
+        }
+    }
+    assert_eq!(bytes, RECORDS * 100);
+    // The first record's own time is not in the span: count the others.
+    (
+        RECORDS as f64 / t.elapsed().as_secs_f64(),
+        (RECORDS - 1) as f64 / first.unwrap().elapsed().as_secs_f64(),
+    )
+}
+
+/// Records per second of `kafka::Ingest` into a fresh directory: (start
+/// to last record stored, first to last).
+fn ingest(bootstrap: &str) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Broker::open(dir.path()).unwrap();
+    let t = Instant::now();
+    let running = Ingest::builder(bootstrap)
+        .topic(TOPIC)
+        .assign_all(true)
+        .start(&local)
+        .unwrap();
+    let mut first = None;
+    let mut stored = 0;
+    while stored < RECORDS as u64 {
+        // Coarse: a waiting main thread must not take CPU from the ingest on a small machine.
+        std::thread::sleep(Duration::from_millis(5));
+        stored = running.status().ingested();
+        if stored > 0 {
+            first.get_or_insert((Instant::now(), stored));
+        }
+    }
+    let (t0, at_t0) = first.unwrap();
+    let (total, steady) = (t.elapsed(), t0.elapsed());
+    let report = running.stop().unwrap();
+    assert_eq!(report.ingested, RECORDS as u64);
+    local.close().unwrap();
+    (
+        RECORDS as f64 / total.as_secs_f64(),
+        (RECORDS as u64 - at_t0) as f64 / steady.as_secs_f64(),
+    )
+}
