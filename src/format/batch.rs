@@ -21,7 +21,7 @@
 //! value, `varint header_count`, then per header `varint name_len`, UTF-8
 //! name, `varint value_len`, value.
 
-use super::{le, varint, DecodeError};
+use super::{le, varint, DecodeError, Malformed};
 
 /// First four bytes of every batch.
 pub const MAGIC: [u8; 4] = *b"LBat";
@@ -415,7 +415,7 @@ impl<'a> Records<'a> {
     // compiler stopped inlining it into some, leaving a call per record in
     // the scan loop.
     #[inline(always)]
-    fn decode_one(&mut self) -> Result<RecordRef, DecodeError> {
+    fn decode_one(&mut self) -> Result<RecordRef, Malformed> {
         let b = self.batch;
         let start = self.pos;
         let mut p = start;
@@ -423,11 +423,11 @@ impl<'a> Records<'a> {
         let body_end = p
             .checked_add(usize::try_from(body_len).unwrap_or(usize::MAX))
             .filter(|&e| e <= b.len())
-            .ok_or(DecodeError::new(start, "record length runs past the batch"))?;
+            .ok_or(Malformed::new(start, "record length runs past the batch"))?;
         let body = b.get(..body_end).unwrap_or_default();
         let offset_delta = varint::get(body, &mut p)?;
         if offset_delta != u64::from(self.index) {
-            return Err(DecodeError::new(start, "record offset delta out of sequence"));
+            return Err(Malformed::new(start, "record offset delta out of sequence"));
         }
         let ts_delta = varint::unzigzag(varint::get(body, &mut p)?);
         let timestamp = self.header.base_timestamp.wrapping_add(ts_delta);
@@ -445,13 +445,13 @@ impl<'a> Records<'a> {
             let (ns, ne) = take(body, &mut p, nlen, "header name runs past the record")?;
             let name = body.get(ns as usize..ne as usize).unwrap_or_default();
             if std::str::from_utf8(name).is_err() {
-                return Err(DecodeError::new(ns as usize, "header name is not UTF-8"));
+                return Err(Malformed::new(ns as usize, "header name is not UTF-8"));
             }
             let hvlen = varint::get(body, &mut p)?;
             take(body, &mut p, hvlen, "header value runs past the record")?;
         }
         if p != body_end {
-            return Err(DecodeError::new(p, "record body length does not match its fields"));
+            return Err(Malformed::new(p, "record body length does not match its fields"));
         }
         self.pos = body_end;
         Ok(RecordRef {
@@ -466,18 +466,18 @@ impl<'a> Records<'a> {
 }
 
 #[inline]
-fn take(b: &[u8], p: &mut usize, n: u64, why: &'static str) -> Result<(u32, u32), DecodeError> {
+fn take(b: &[u8], p: &mut usize, n: u64, why: &'static str) -> Result<(u32, u32), Malformed> {
     let start = *p;
     let end = start
         .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
         .filter(|&e| e <= b.len())
-        .ok_or(DecodeError::new(start, why))?;
+        .ok_or(Malformed::new(start, why))?;
     *p = end;
     Ok((start as u32, end as u32))
 }
 
 impl Iterator for Records<'_> {
-    type Item = Result<RecordRef, DecodeError>;
+    type Item = Result<RecordRef, Malformed>;
 
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {

@@ -21,11 +21,43 @@ pub(crate) fn all_zero(bytes: &[u8]) -> bool {
     zero_blocks && blocks.remainder().iter().all(|&b| b == 0)
 }
 
+/// A decoding failure with a fixed reason: what the per-record decoders
+/// (varints, the records of a batch) return. Two words, so the `Result` each
+/// record passes through stays small on the read path; `?` turns it into a
+/// [`DecodeError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed {
+    /// Byte position, relative to the start of the structure being decoded.
+    pub at: usize,
+    /// What is wrong, saying what was expected.
+    pub reason: &'static str,
+}
+
+impl Malformed {
+    #[inline]
+    pub(crate) const fn new(at: usize, reason: &'static str) -> Malformed {
+        Malformed { at, reason }
+    }
+}
+
+impl From<Malformed> for DecodeError {
+    #[inline]
+    fn from(m: Malformed) -> DecodeError {
+        DecodeError::new(m.at, m.reason)
+    }
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        DecodeError::from(*self).fmt(f)
+    }
+}
+
 /// A decoding failure: where (relative to the start of the decoded buffer),
 /// what was expected, and what was found.
 ///
-/// `Copy` and allocation-free: the batch decoder returns one from every
-/// record it decodes (`Result<RecordRef, DecodeError>`), on the read path.
+/// `Copy` and allocation-free. The per-record decoders return the smaller
+/// [`Malformed`] instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeError {
     /// Byte position, relative to the start of the structure being decoded.

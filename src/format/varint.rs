@@ -3,7 +3,7 @@
 //! A `u64` takes at most 10 bytes; a decoder refuses an 11th byte and any
 //! value whose high bits would overflow, so garbage input cannot wrap.
 
-use super::DecodeError;
+use super::Malformed;
 
 /// Largest encoding of a `u64`.
 pub const MAX_LEN: usize = 10;
@@ -49,7 +49,7 @@ pub fn push(out: &mut Vec<u8>, value: u64) {
 
 /// Reads a varint from `src` at `*pos`, advancing `*pos`.
 #[inline]
-pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, Malformed> {
     // One byte (values below 128) is the common case for every record field
     // but long keys and values: no loop.
     if let Some(&byte) = src.get(*pos) {
@@ -61,7 +61,7 @@ pub fn get(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
     get_long(src, pos)
 }
 
-fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, Malformed> {
     // Fixed texts: the batch decoder reads a multi-byte varint in most
     // records, and building a message here (a call) made every read of one
     // set up a stack frame.
@@ -69,7 +69,7 @@ fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
     let start = *pos;
     for shift in (0..64).step_by(7) {
         let Some(&byte) = src.get(*pos) else {
-            return Err(DecodeError::new(
+            return Err(Malformed::new(
                 start,
                 "varint runs past the end of its batch: every byte left has the continuation bit set, \
                  expected a last byte without it",
@@ -78,7 +78,7 @@ fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
         *pos += 1;
         let low = u64::from(byte & 0x7f);
         if shift == 63 && low > 1 {
-            return Err(DecodeError::new(
+            return Err(Malformed::new(
                 start,
                 "varint overflows 64 bits: its 10th byte carries more than bit 63, expected 0x00 or 0x01",
             ));
@@ -88,7 +88,7 @@ fn get_long(src: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
             return Ok(value);
         }
     }
-    Err(DecodeError::new(
+    Err(Malformed::new(
         start,
         "varint longer than 10 bytes: its 10th byte has the continuation bit set, expected it to be the last",
     ))
@@ -109,6 +109,7 @@ pub fn unzigzag(v: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::DecodeError;
 
     #[test]
     fn round_trips_and_lengths() {
@@ -151,7 +152,7 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_found_and_what_was_expected() {
-        let message = |b: &[u8]| get(b, &mut 0).unwrap_err().message();
+        let message = |b: &[u8]| DecodeError::from(get(b, &mut 0).unwrap_err()).message();
         assert!(message(&[0x80, 0x80]).contains("every byte left has the continuation bit set"));
         let mut over = [0xffu8; 10];
         over[9] = 0x02;

@@ -58,7 +58,8 @@ impl<'a> Batch<'a> {
     }
 
     /// The stop for a record of this batch that does not decode.
-    pub fn bad_record(&self, e: DecodeError) -> Stop {
+    pub fn bad_record(&self, e: impl Into<DecodeError>) -> Stop {
+        let e = e.into();
         Stop {
             pos: self.pos,
             at: self.pos + e.at,
