@@ -51,6 +51,10 @@ pub enum Command {
         after_help = "Examples:\n  logbus --dir ./data verify\n  logbus --dir ./data verify orders\n\nExits with code 0 when everything is intact, 1 (with a report of each damaged\nsegment) when something is not."
     )]
     Verify(VerifyArgs),
+    /// Copy local topics to a Kafka cluster, record by record, beside the directory's owner.
+    #[cfg(feature = "kafka")]
+    #[command(after_help = super::mirror::HELP)]
+    Mirror(super::mirror::MirrorArgs),
 }
 
 /// `topics ...`

@@ -9,6 +9,8 @@
 mod args;
 mod consume;
 mod groups;
+#[cfg(feature = "kafka")]
+mod mirror;
 mod output;
 mod produce;
 mod tools;
@@ -99,6 +101,8 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Groups(GroupsCommand::ResetOffsets(a)) => groups::reset(&existing_dir(dir)?, a),
         Command::Dump(a) => tools::dump(a),
         Command::Verify(a) => tools::verify(&existing_dir(dir)?, a.topic.as_deref()),
+        #[cfg(feature = "kafka")]
+        Command::Mirror(a) => mirror::run(&existing_dir(dir)?, a),
     }
 }
 

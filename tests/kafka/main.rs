@@ -5,6 +5,7 @@ mod broker;
 mod client_shape;
 mod errors;
 mod groups;
+mod mirror;
 mod placement;
 mod positions;
 mod round_trip;

@@ -154,9 +154,7 @@ fn connect_until_done(
         }
         match connect(b, source, tx) {
             Ok(c) => {
-                let mut st = shared.status.lock();
-                st.connected = true;
-                st.last_error = None;
+                shared.status.lock().last_error = None;
                 return Ok(Some(c));
             }
             Err(ConnectError::Fatal(e)) => return Err(e),
@@ -595,6 +593,7 @@ impl Core<'_> {
 
     fn publish(&self) {
         let mut st = self.shared.status.lock();
+        st.connected = true;
         let c = &self.counters;
         st.sent = c.sent;
         st.acknowledged = c.acknowledged;

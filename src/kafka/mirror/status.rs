@@ -59,7 +59,9 @@ impl MirrorStatus {
 }
 
 impl fmt::Display for MirrorStatus {
-    /// One line: `sent N acked N behind N resent N skipped N+N [error: ...]`.
+    /// One progress line: `sent N acked N behind N resent N skipped-gap N
+    /// skipped-oversized N`, then ` (not connected)` while the cluster has
+    /// not answered (the error itself is in `last_error`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -73,9 +75,6 @@ impl fmt::Display for MirrorStatus {
         )?;
         if !self.connected {
             write!(f, " (not connected)")?;
-        }
-        if let Some(e) = &self.last_error {
-            write!(f, " last error: {e}")?;
         }
         Ok(())
     }
