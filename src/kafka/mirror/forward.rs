@@ -124,6 +124,7 @@ pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) ->
         rewind: false,
         fatal: None,
         last_error: None,
+        error_clears: false,
     };
     let topics = core.b.topics.clone();
     for t in &topics {
@@ -262,6 +263,9 @@ struct Core<'a> {
     /// The error to stop with once in-flight records are settled.
     fatal: Option<Error>,
     last_error: Option<String>,
+    /// `last_error` is a failed delivery, cleared by the next acknowledgement
+    /// (a skipped record's error stays until the next error).
+    error_clears: bool,
 }
 
 impl Core<'_> {
@@ -331,7 +335,8 @@ impl Core<'_> {
             }
         }
         let tps: Vec<TopicPartition> = (known..n).map(|p| TopicPartition::new(topic, p)).collect();
-        for (tp, progress) in self.source.open(&tps)? {
+        let (opened, gaps) = self.source.open(&tps)?;
+        for (tp, progress) in opened {
             let end = self.source.end_offset(&tp)?;
             let slot = self.parts.len();
             self.slots.entry(tp.topic.clone()).or_default().push(slot);
@@ -344,6 +349,9 @@ impl Core<'_> {
                 end,
                 tp,
             });
+        }
+        for gap in &gaps {
+            self.skip_gap(gap);
         }
         Ok(())
     }
@@ -437,6 +445,7 @@ impl Core<'_> {
         );
         let err = kafka_error(&what, &self.b.settings.bootstrap, e, None);
         self.last_error = Some(err.to_string());
+        self.error_clears = false;
         if self.b.skip_oversized {
             self.counters.skipped_oversized += 1;
             Flight::Acked
@@ -454,6 +463,7 @@ impl Core<'_> {
         let last = self.producer.context().inner.last_error();
         let err = kafka_error(&format!("mirroring to topic '{topic}'"), &self.b.settings.bootstrap, e, last);
         self.last_error = Some(format!("{err} (sending again)"));
+        self.error_clears = true;
         self.rewind = true;
     }
 
@@ -485,8 +495,9 @@ impl Core<'_> {
             None => {
                 flight.1 = Flight::Acked;
                 self.counters.acknowledged += 1;
-                if !self.rewind {
+                if self.error_clears && !self.rewind {
                     self.last_error = None;
+                    self.error_clears = false;
                 }
             }
             Some(e) if e.rdkafka_error_code() == Some(Code::MessageSizeTooLarge) => {
@@ -543,6 +554,7 @@ impl Core<'_> {
             .to_string()
                 + " [skipped]",
         );
+        self.error_clears = false;
         if let Some(part) = self.slot(&gap.tp.topic, gap.tp.partition).and_then(|s| self.parts.get_mut(s)) {
             part.pos = part.pos.max(gap.to);
         }

@@ -34,13 +34,17 @@ pub(super) struct Batch {
     pub(super) gaps: Vec<Gap>,
 }
 
+/// Partitions opened, where each starts, and gaps skipped to get there.
+pub(super) type Opened = (Vec<(TopicPartition, Progress)>, Vec<Gap>);
+
 /// What the forwarding core needs from a local record source.
 pub(super) trait Source: Send {
     /// The local partition count of a topic now.
     fn partition_count(&self, topic: &str) -> Result<u32>;
     /// Starts reading these partitions; returns where each starts (the
-    /// stored progress, else the first stored offset).
-    fn open(&mut self, tps: &[TopicPartition]) -> Result<Vec<(TopicPartition, Progress)>>;
+    /// stored progress, else the first stored offset), and the gaps skipped
+    /// when the stored progress is below the first stored offset.
+    fn open(&mut self, tps: &[TopicPartition]) -> Result<Opened>;
     /// Records from the current positions, waiting up to `wait` when there are none.
     fn poll(&mut self, max: usize, wait: Duration) -> Result<Batch>;
     /// Moves a partition's read position (after a failed send, to re-send).
@@ -97,7 +101,8 @@ impl Source for LocalGroup {
         Ok(self.broker.topic(topic)?.partition_count())
     }
 
-    fn open(&mut self, tps: &[TopicPartition]) -> Result<Vec<(TopicPartition, Progress)>> {
+    fn open(&mut self, tps: &[TopicPartition]) -> Result<Opened> {
+        let mut gaps = Vec::new();
         let mut all = self.consumer.assignment();
         all.extend(tps.iter().cloned());
         all.sort();
@@ -109,7 +114,7 @@ impl Source for LocalGroup {
             let next = match self.consumer.committed(tp)? {
                 Some(c) if c >= start => c,
                 Some(c) => {
-                    gap_or_error(self.on_gap, tp, c, start)?;
+                    gaps.push(gap_or_error(self.on_gap, tp, c, start)?);
                     start
                 }
                 None => start,
@@ -117,7 +122,7 @@ impl Source for LocalGroup {
             self.consumer.seek(tp, next)?;
             out.push((tp.clone(), Progress { next, sent_upto: next }));
         }
-        Ok(out)
+        Ok((out, gaps))
     }
 
     fn poll(&mut self, _max: usize, wait: Duration) -> Result<Batch> {
@@ -217,7 +222,8 @@ impl Source for Sidecar {
         Ok(self.inspector.topic_meta(topic)?.partitions)
     }
 
-    fn open(&mut self, tps: &[TopicPartition]) -> Result<Vec<(TopicPartition, Progress)>> {
+    fn open(&mut self, tps: &[TopicPartition]) -> Result<Opened> {
+        let mut gaps = Vec::new();
         let stored = progress::load(&self.path)?;
         let mut out = Vec::with_capacity(tps.len());
         for tp in tps {
@@ -227,7 +233,7 @@ impl Source for Sidecar {
                 sent_upto: start,
             });
             if p.next < start {
-                gap_or_error(self.on_gap, tp, p.next, start)?;
+                gaps.push(gap_or_error(self.on_gap, tp, p.next, start)?);
             }
             let p = Progress {
                 next: p.next.max(start),
@@ -237,7 +243,7 @@ impl Source for Sidecar {
                 .insert(tp.clone(), self.inspector.reader(&tp.topic, tp.partition, p.next)?);
             out.push((tp.clone(), p));
         }
-        Ok(out)
+        Ok((out, gaps))
     }
 
     fn poll(&mut self, max: usize, wait: Duration) -> Result<Batch> {
