@@ -8,7 +8,6 @@
 //! `cargo bench --features kafka --bench kafka_bridge`.
 
 #[path = "../tests/kafka/broker.rs"]
-#[allow(dead_code, unused_imports)]
 mod broker;
 
 use std::time::{Duration, Instant};

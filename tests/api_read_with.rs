@@ -83,6 +83,8 @@ fn from_consumed(r: &ConsumedRecord) -> Seen {
 }
 
 /// `read_with(offset, max)`: what the callback saw and the returned next offset.
+// With feature `kafka`, `Error::Kafka` carries librdkafka's error by value; a test helper need not box it.
+#[allow(clippy::result_large_err)]
 fn scan(log: &Log, offset: u64, max: usize) -> Result<(Vec<Seen>, u64), (Error, Vec<Seen>)> {
     let mut seen = Vec::new();
     match log.read_with(offset, max, |r| seen.push(from_view(r))) {

@@ -11,7 +11,8 @@ use clap::{Args, ValueEnum};
 use super::{CliError, CliResult};
 use crate::kafka::{Mirror, OnGap};
 
-pub(super) const HELP: &str = "Example:\n  logbus --dir ./data mirror --bootstrap-server localhost:9092 --topic orders --topic payments\n\n\
+pub(super) const HELP: &str =
+    "Example:\n  logbus --dir ./data mirror --bootstrap-server localhost:9092 --topic orders --topic payments\n\n\
 Runs beside the process that owns the directory (it takes no lock and reads the\n\
 files read-only). Each record goes to the Kafka topic of the same name, same\n\
 partition number, with key, value, headers and timestamp, plus the headers\n\
@@ -140,11 +141,7 @@ pub(super) fn run(dir: &Path, a: MirrorArgs) -> CliResult<u8> {
     }
     let stopping = STOP.load(Ordering::SeqCst);
     let status = mirror.stop()?;
-    say(&format!(
-        "{}: {}",
-        if stopping { "stopped" } else { "ended" },
-        status
-    ));
+    say(&format!("{}: {}", if stopping { "stopped" } else { "ended" }, status));
     for p in &status.partitions {
         say(&format!(
             "  {}/{} mirrored up to offset {} of {}",

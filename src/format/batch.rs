@@ -573,7 +573,7 @@ mod tests {
         let rs = recs();
         assert_eq!(rs[0].payload_size(), 1 + 5);
         assert_eq!(rs[1].payload_size(), 2 * (1 + 1));
-        assert_eq!((&rs[2]).payload_size(), 300);
+        assert_eq!(rs[2].payload_size(), 300);
     }
 
     #[test]

@@ -44,6 +44,8 @@ mod settings;
 
 pub use admin::{Admin, AdminBuilder};
 pub use consumer::{Consumer, ConsumerBuilder};
-pub use mirror::{Mirror, MirrorBuilder, MirrorStatus, OnGap, PartitionStatus, OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADER};
+pub use mirror::{
+    Mirror, MirrorBuilder, MirrorStatus, OnGap, PartitionStatus, OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADER,
+};
 pub use producer::{Producer, ProducerBuilder};
 pub use record::KafkaRecord;

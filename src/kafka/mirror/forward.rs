@@ -204,8 +204,14 @@ fn connect(
         inner: Context::default(),
         acks: tx.clone(),
     };
-    let producer = ThreadedProducer::from_config_and_context(&config, ctx)
-        .map_err(|e| ConnectError::Fatal(kafka_error("creating the mirror's producer", &b.settings.bootstrap, e, None)))?;
+    let producer = ThreadedProducer::from_config_and_context(&config, ctx).map_err(|e| {
+        ConnectError::Fatal(kafka_error(
+            "creating the mirror's producer",
+            &b.settings.bootstrap,
+            e,
+            None,
+        ))
+    })?;
     Ok((admin, producer))
 }
 
@@ -217,7 +223,8 @@ fn ensure_topic(admin: &Admin, bootstrap: &str, topic: &str, local: u32) -> std:
         None => {
             match admin.create_topic(topic, local) {
                 Ok(()) => {}
-                Err(Error::Kafka { ref source, .. }) if source.rdkafka_error_code() == Some(Code::TopicAlreadyExists) => {}
+                Err(Error::Kafka { ref source, .. })
+                    if source.rdkafka_error_code() == Some(Code::TopicAlreadyExists) => {}
                 Err(e) => return Err(ConnectError::Retry(e)),
             }
             admin
@@ -227,7 +234,9 @@ fn ensure_topic(admin: &Admin, bootstrap: &str, topic: &str, local: u32) -> std:
         }
     };
     if at_kafka < local {
-        return Err(ConnectError::Fatal(partition_mismatch(bootstrap, topic, at_kafka, local)));
+        return Err(ConnectError::Fatal(partition_mismatch(
+            bootstrap, topic, at_kafka, local,
+        )));
     }
     Ok(())
 }
@@ -362,7 +371,9 @@ impl Core<'_> {
 
     /// Hands one record to librdkafka (waiting while its queue is full).
     fn send(&mut self, rec: &ConsumedRecord) {
-        let Some(slot) = self.slot(rec.topic(), rec.partition()) else { return };
+        let Some(slot) = self.slot(rec.topic(), rec.partition()) else {
+            return;
+        };
         let offset = rec.offset();
         let Some(part) = self.parts.get(slot) else { return };
         if offset < part.pos {
@@ -418,7 +429,7 @@ impl Core<'_> {
                 self.oversized(slot, offset, rec.value().len(), e)
             }
             Err(e) => {
-                self.fail(&rec.topic().to_string(), e);
+                self.fail(rec.topic(), e);
                 Flight::Failed
             }
         };
@@ -461,7 +472,12 @@ impl Core<'_> {
     /// unacknowledged record is sent again.
     fn fail(&mut self, topic: &str, e: KafkaError) {
         let last = self.producer.context().inner.last_error();
-        let err = kafka_error(&format!("mirroring to topic '{topic}'"), &self.b.settings.bootstrap, e, last);
+        let err = kafka_error(
+            &format!("mirroring to topic '{topic}'"),
+            &self.b.settings.bootstrap,
+            e,
+            last,
+        );
         self.last_error = Some(format!("{err} (sending again)"));
         self.error_clears = true;
         self.rewind = true;
@@ -482,9 +498,13 @@ impl Core<'_> {
     }
 
     fn apply(&mut self, ack: Ack) {
-        let Some(part) = self.parts.get_mut(ack.slot) else { return };
+        let Some(part) = self.parts.get_mut(ack.slot) else {
+            return;
+        };
         // Offsets are sent in increasing order: a binary search finds the flight.
-        let Ok(i) = part.flights.binary_search_by_key(&ack.offset, |f| f.0) else { return };
+        let Ok(i) = part.flights.binary_search_by_key(&ack.offset, |f| f.0) else {
+            return;
+        };
         let Some(flight) = part.flights.get_mut(i) else { return };
         if flight.1 != Flight::Sent {
             return;
@@ -555,7 +575,10 @@ impl Core<'_> {
                 + " [skipped]",
         );
         self.error_clears = false;
-        if let Some(part) = self.slot(&gap.tp.topic, gap.tp.partition).and_then(|s| self.parts.get_mut(s)) {
+        if let Some(part) = self
+            .slot(&gap.tp.topic, gap.tp.partition)
+            .and_then(|s| self.parts.get_mut(s))
+        {
             part.pos = part.pos.max(gap.to);
         }
     }
@@ -624,6 +647,7 @@ impl Core<'_> {
                 in_flight: p.flights.iter().filter(|f| f.1 == Flight::Sent).count(),
             })
             .collect();
-        st.partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        st.partitions
+            .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     }
 }

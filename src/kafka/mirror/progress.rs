@@ -66,7 +66,10 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<BTreeMap<TopicPartitio
         reason: reason.to_string(),
     };
     if bytes.len() < 13 {
-        return Err(err(0, "file shorter than its 13-byte minimum (magic, version, count, CRC)"));
+        return Err(err(
+            0,
+            "file shorter than its 13-byte minimum (magic, version, count, CRC)",
+        ));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     let want = u32::from_le_bytes(crc.try_into().map_err(|_| err(body.len(), "CRC"))?);
@@ -105,10 +108,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(DecodeError {
-            at: self.at,
-            reason: format!("{n} more bytes expected, the file ends"),
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(DecodeError {
+                at: self.at,
+                reason: format!("{n} more bytes expected, the file ends"),
+            })?;
         let out = self.bytes.get(self.at..end).unwrap_or_default();
         self.at = end;
         Ok(out)

@@ -186,7 +186,13 @@ impl Sidecar {
     }
 
     /// Polls one reader; a retention gap becomes a `Gap` (or the error).
-    fn poll_one(&self, tp: &TopicPartition, r: &mut PartitionReader, max: usize, gaps: &mut Vec<Gap>) -> Result<Vec<ConsumedRecord>> {
+    fn poll_one(
+        &self,
+        tp: &TopicPartition,
+        r: &mut PartitionReader,
+        max: usize,
+        gaps: &mut Vec<Gap>,
+    ) -> Result<Vec<ConsumedRecord>> {
         let before = r.position();
         let records = match r.poll(max) {
             Ok(records) => records,

@@ -70,14 +70,20 @@ fn an_oversized_record_stops_the_mirror_at_its_offset_unless_skipped() {
         .set("message.max.bytes", "2000")
         .start(&broker)
         .unwrap();
-    wait_until(Duration::from_secs(30), "the mirror stops", || (!m.is_running(), m.status()));
+    wait_until(Duration::from_secs(30), "the mirror stops", || {
+        (!m.is_running(), m.status())
+    });
     let e = m.stop().unwrap_err();
     assert!(matches!(e, Error::Kafka { .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("topic 'big' partition 1 offset 2"), "{msg}");
     assert!(msg.contains("larger than the cluster accepts"), "{msg}");
     let c = broker.consumer(ConsumerConfig::new().group("logbus-mirror")).unwrap();
-    assert_eq!(c.committed(&TopicPartition::new("big", 1)).unwrap(), Some(2), "stops at the big record");
+    assert_eq!(
+        c.committed(&TopicPartition::new("big", 1)).unwrap(),
+        Some(2),
+        "stops at the big record"
+    );
 
     let m = Mirror::builder(kafka.bootstrap())
         .topic("big")
@@ -104,11 +110,15 @@ fn records_retention_deleted_before_shipping_stop_the_sidecar_unless_skipped() {
     let p = broker.producer();
     let send = |n: usize| {
         for i in 0..n {
-            p.send("short", Record::new(vec![b'x'; 100]).with_key(i.to_string())).unwrap();
+            p.send("short", Record::new(vec![b'x'; 100]).with_key(i.to_string()))
+                .unwrap();
         }
     };
     send(20);
-    let m = Mirror::builder(kafka.bootstrap()).topic("short").start_sidecar(dir.path()).unwrap();
+    let m = Mirror::builder(kafka.bootstrap())
+        .topic("short")
+        .start_sidecar(dir.path())
+        .unwrap();
     wait_mirrored(|| m.status(), 20);
     m.stop().unwrap();
     // Much more than retention keeps, while no mirror runs.
@@ -116,17 +126,24 @@ fn records_retention_deleted_before_shipping_stop_the_sidecar_unless_skipped() {
     let start = broker.topic("short").unwrap().partition(0).unwrap().start_offset();
     assert!(start > 20, "retention deleted nothing: start {start}");
 
-    let m = Mirror::builder(kafka.bootstrap()).topic("short").start_sidecar(dir.path());
+    let m = Mirror::builder(kafka.bootstrap())
+        .topic("short")
+        .start_sidecar(dir.path());
     let e = match m {
         Err(e) => e,
         Ok(m) => {
-            wait_until(Duration::from_secs(20), "the mirror stops", || (!m.is_running(), m.status()));
+            wait_until(Duration::from_secs(20), "the mirror stops", || {
+                (!m.is_running(), m.status())
+            });
             m.stop().unwrap_err()
         }
     };
     assert!(matches!(e, Error::MirrorGap { from: 20, .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("topic 'short' partition 0") && msg.contains("20..") && msg.contains("--on-gap skip"), "{msg}");
+    assert!(
+        msg.contains("topic 'short' partition 0") && msg.contains("20..") && msg.contains("--on-gap skip"),
+        "{msg}"
+    );
 
     let m = Mirror::builder(kafka.bootstrap())
         .topic("short")

@@ -84,10 +84,17 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
     let written = writer.join().unwrap();
 
     // A last mirror catches up and stops cleanly.
-    let mut side = Sidecar::spawn(dir.path(), &kafka.bootstrap(), &["stream"], &["--progress-interval-ms", "200"]);
+    let mut side = Sidecar::spawn(
+        dir.path(),
+        &kafka.bootstrap(),
+        &["stream"],
+        &["--progress-interval-ms", "200"],
+    );
     wait_until(Duration::from_secs(60), "the last mirror catches up", || {
         let lines = side.stderr();
-        let done = lines.iter().any(|l| l.contains(" behind 0 ") && !l.contains("not connected"));
+        let done = lines
+            .iter()
+            .any(|l| l.contains(" behind 0 ") && !l.contains("not connected"));
         (done, lines.last().cloned())
     });
     assert_eq!(side.terminate().code(), Some(0), "{:#?}", side.stderr());
@@ -112,7 +119,9 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
     for r in &got {
         let (source, p, o) = origin(r);
         assert_eq!(p, r.partition());
-        let want = stored.get(&(p, o)).unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
+        let want = stored
+            .get(&(p, o))
+            .unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
         assert_eq!(r.value(), want.as_slice(), "content of {p}/{o}");
         *seen.entry((source, p, o)).or_insert(0) += 1;
     }

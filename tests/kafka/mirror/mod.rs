@@ -36,7 +36,10 @@ pub fn wait_until<T: std::fmt::Debug>(limit: Duration, what: &str, mut f: impl F
         if ok {
             return v;
         }
-        assert!(Instant::now() < deadline, "{what} not reached within {limit:?}; last: {v:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} not reached within {limit:?}; last: {v:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -83,7 +86,14 @@ pub fn header<'a>(r: &'a KafkaRecord, name: &str) -> Option<&'a [u8]> {
 
 /// (`logbus.source`, `logbus.partition`, `logbus.offset`) of a mirrored record.
 pub fn origin(r: &KafkaRecord) -> (String, u32, u64) {
-    let text = |name| String::from_utf8(header(r, name).unwrap_or_else(|| panic!("no {name} header on {r:?}")).to_vec()).unwrap();
+    let text = |name| {
+        String::from_utf8(
+            header(r, name)
+                .unwrap_or_else(|| panic!("no {name} header on {r:?}"))
+                .to_vec(),
+        )
+        .unwrap()
+    };
     (
         text(SOURCE_HEADER),
         text(PARTITION_HEADER).parse().unwrap(),
@@ -114,7 +124,9 @@ pub fn dead_address() -> String {
 pub fn logbus_bin() -> PathBuf {
     match option_env!("CARGO_BIN_EXE_logbus") {
         Some(p) => PathBuf::from(p),
-        None => panic!("the `logbus mirror` tests need the logbus binary: run them with --features cli,kafka (or --all-features)"),
+        None => panic!(
+            "the `logbus mirror` tests need the logbus binary: run them with --features cli,kafka (or --all-features)"
+        ),
     }
 }
 
@@ -128,7 +140,9 @@ impl Sidecar {
     /// `logbus --dir DIR mirror --bootstrap-server BS --topic T... EXTRA...`
     pub fn spawn(dir: &Path, bootstrap: &str, topics: &[&str], extra: &[&str]) -> Sidecar {
         let mut cmd = Command::new(logbus_bin());
-        cmd.arg("--dir").arg(dir).args(["mirror", "--bootstrap-server", bootstrap]);
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(["mirror", "--bootstrap-server", bootstrap]);
         for t in topics {
             cmd.args(["--topic", t]);
         }
@@ -175,7 +189,10 @@ impl Sidecar {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("logbus mirror did not exit within {limit:?}; stderr: {:#?}", self.stderr());
+                panic!(
+                    "logbus mirror did not exit within {limit:?}; stderr: {:#?}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -35,7 +35,14 @@ fn confluent_kafka() -> PathBuf {
     let staging = root.join(format!("pip-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     let out = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&staging)
         .arg(PIP_PACKAGE)
         .output()
@@ -109,7 +116,11 @@ fn confluent_kafka_for_python_reads_a_mirrored_record_with_key_value_headers_tim
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "python: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hex = |s: &[u8]| s.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let want = format!(
         r#"{{"partition": 2, "offset": 0, "key": "{}", "value": "0001feff", "timestamp": 1700000123456, "timestamp_is_create_time": true, "headers": [["trace", "{}"], ["logbus.source", "{}"], ["logbus.partition", "{}"], ["logbus.offset", "{}"]]}}"#,

@@ -38,7 +38,10 @@ fn mirrored_records_keep_partition_key_value_headers_timestamp_and_carry_their_o
     let st = mirror.stop().unwrap();
     assert_eq!((st.sent, st.acknowledged, st.resent), (30, 30, 0), "{st:?}");
     assert_eq!(st.partitions.len(), 3);
-    assert!(st.partitions.iter().all(|p| p.mirrored == 10 && p.behind() == 0), "{st:?}");
+    assert!(
+        st.partitions.iter().all(|p| p.mirrored == 10 && p.behind() == 0),
+        "{st:?}"
+    );
 
     // Auto-created with the local partition count.
     let admin = Admin::builder(kafka.bootstrap()).build().unwrap();
@@ -65,9 +68,7 @@ fn mirrored_records_keep_partition_key_value_headers_timestamp_and_carry_their_o
     }
 
     // Progress lives in the local group's committed offsets.
-    let c = broker
-        .consumer(ConsumerConfig::new().group("logbus-mirror"))
-        .unwrap();
+    let c = broker.consumer(ConsumerConfig::new().group("logbus-mirror")).unwrap();
     for p in 0..3 {
         assert_eq!(c.committed(&TopicPartition::new("rt", p)).unwrap(), Some(10));
     }
@@ -79,15 +80,23 @@ fn a_restarted_mirror_ships_only_what_is_new() {
     let (_dir, broker) = local("again", TopicConfig::new(2));
     let p = broker.producer();
     for i in 0..20u32 {
-        p.send("again", Record::new(format!("a{i}")).with_partition(i % 2)).unwrap();
+        p.send("again", Record::new(format!("a{i}")).with_partition(i % 2))
+            .unwrap();
     }
-    let m = Mirror::builder(kafka.bootstrap()).topic("again").start(&broker).unwrap();
+    let m = Mirror::builder(kafka.bootstrap())
+        .topic("again")
+        .start(&broker)
+        .unwrap();
     wait_mirrored(|| m.status(), 20);
     m.stop().unwrap();
     for i in 0..10u32 {
-        p.send("again", Record::new(format!("b{i}")).with_partition(i % 2)).unwrap();
+        p.send("again", Record::new(format!("b{i}")).with_partition(i % 2))
+            .unwrap();
     }
-    let m = Mirror::builder(kafka.bootstrap()).topic("again").start(&broker).unwrap();
+    let m = Mirror::builder(kafka.bootstrap())
+        .topic("again")
+        .start(&broker)
+        .unwrap();
     let st = wait_mirrored(|| m.status(), 30);
     let st2 = m.stop().unwrap();
     assert_eq!(st2.sent, 10, "{st:?} {st2:?}");
@@ -101,8 +110,13 @@ fn a_kafka_topic_with_fewer_partitions_stops_the_mirror_naming_both_counts() {
     create_topic(&kafka, "narrow", 1);
     let (_dir, broker) = local("narrow", TopicConfig::new(3));
     broker.producer().send("narrow", Record::new("x")).unwrap();
-    let m = Mirror::builder(kafka.bootstrap()).topic("narrow").start(&broker).unwrap();
-    wait_until(Duration::from_secs(20), "the mirror stops", || (!m.is_running(), m.status()));
+    let m = Mirror::builder(kafka.bootstrap())
+        .topic("narrow")
+        .start(&broker)
+        .unwrap();
+    wait_until(Duration::from_secs(20), "the mirror stops", || {
+        (!m.is_running(), m.status())
+    });
     let e = m.stop().unwrap_err();
     assert!(matches!(e, Error::Kafka { .. }), "{e:?}");
     let msg = e.to_string();
