@@ -87,6 +87,8 @@ struct Part {
     flights: VecDeque<(u64, Flight)>,
     /// The position last committed.
     committed: u64,
+    /// Flights still `Sent`.
+    unacked: usize,
     /// Local end offset when last looked at.
     end: u64,
 }
@@ -355,6 +357,7 @@ impl Core<'_> {
                 sent_upto: progress.sent_upto.max(progress.next),
                 flights: VecDeque::new(),
                 committed: progress.next,
+                unacked: 0,
                 end,
                 tp,
             });
@@ -434,8 +437,11 @@ impl Core<'_> {
             }
         };
         if let Some(part) = self.parts.get_mut(slot) {
-            if flight == Flight::Sent && offset < part.sent_upto {
-                self.counters.resent += 1;
+            if flight == Flight::Sent {
+                part.unacked += 1;
+                if offset < part.sent_upto {
+                    self.counters.resent += 1;
+                }
             }
             part.flights.push_back((offset, flight));
             part.pos = offset + 1;
@@ -510,6 +516,7 @@ impl Core<'_> {
             return;
         }
         self.in_flight = self.in_flight.saturating_sub(1);
+        part.unacked = part.unacked.saturating_sub(1);
         let topic = part.tp.topic.clone();
         match ack.error {
             None => {
@@ -550,6 +557,7 @@ impl Core<'_> {
         for part in &mut self.parts {
             let mirrored = part.settle();
             part.flights.clear();
+            part.unacked = 0;
             if mirrored < part.pos {
                 self.source.seek(&part.tp, mirrored)?;
                 part.pos = mirrored;
@@ -644,7 +652,7 @@ impl Core<'_> {
                 partition: p.tp.partition,
                 mirrored: p.committed,
                 end_offset: p.end.max(p.committed),
-                in_flight: p.flights.iter().filter(|f| f.1 == Flight::Sent).count(),
+                in_flight: p.unacked,
             })
             .collect();
         st.partitions
