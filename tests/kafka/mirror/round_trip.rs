@@ -125,3 +125,21 @@ fn a_kafka_topic_with_fewer_partitions_stops_the_mirror_naming_both_counts() {
         "{msg}"
     );
 }
+
+#[test]
+fn partitions_added_locally_are_picked_up_when_the_kafka_topic_has_them() {
+    let kafka = Tansu::start();
+    create_topic(&kafka, "grow", 3);
+    let (_dir, broker) = local("grow", TopicConfig::new(1));
+    let p = broker.producer();
+    p.send("grow", Record::new("p0").with_partition(0)).unwrap();
+    let m = Mirror::builder(kafka.bootstrap()).topic("grow").start(&broker).unwrap();
+    wait_mirrored(|| m.status(), 1);
+    broker.add_partitions("grow", 3).unwrap();
+    p.send("grow", Record::new("p2").with_partition(2)).unwrap();
+    let st = wait_mirrored(|| m.status(), 2);
+    assert_eq!(st.partitions.len(), 3, "{st:?}");
+    m.stop().unwrap();
+    let got = read_all(&kafka, "grow", 3, 2, Duration::from_millis(500));
+    assert!(got.iter().any(|r| r.partition() == 2 && r.value() == b"p2"), "{got:?}");
+}
