@@ -22,7 +22,8 @@ Progress is kept in DATA/@mirror/GROUP.offsets and committed only up to the\n\
 first record Kafka has not acknowledged: a restart resumes there, so nothing is\n\
 lost and only records in flight at a crash are sent twice. SIGINT/SIGTERM:\n\
 wait for acknowledgements, commit, exit 0. A progress line goes to stderr\n\
-every second. Exit code 1 when the mirror stops on an error (records deleted by\n\
+every second; an unreachable cluster is reported there within\n\
+--connect-timeout-ms and retried. Exit code 1 when the mirror stops on an error (records deleted by\n\
 retention before they were shipped, a record Kafka refuses for its size, fewer\n\
 Kafka partitions than local ones).";
 

@@ -28,7 +28,17 @@
 //!
 //! If the Kafka topic is missing it is created with the local partition
 //! count; if it has fewer partitions than the local topic the mirror stops
-//! with an error naming both counts.
+//! with an error naming both counts. Partitions added to a local topic later
+//! are picked up within a second (the same check applies).
+//!
+//! What stops the mirror (with the acknowledged prefix committed first):
+//! records retention deleted before they were shipped ([`Error::MirrorGap`]
+//! naming topic, partition and the lost range, unless [`OnGap::Skip`]); a
+//! record larger than Kafka accepts (`Error::Kafka` naming topic, partition
+//! and offset, unless [`MirrorBuilder::skip_oversized`]); fewer partitions at
+//! Kafka. What does not: an unreachable or frozen cluster, reported in
+//! [`MirrorStatus::last_error`] within the connect timeout and retried, and
+//! failed deliveries, sent again from the first unacknowledged record.
 //!
 //! ```no_run
 //! # fn main() -> logbus::Result<()> {
