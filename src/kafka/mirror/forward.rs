@@ -1,70 +1,35 @@
-//! The forwarding core shared by both sources: connect (with retries),
-//! check or create the Kafka topics, send every record to its partition,
-//! track acknowledgements per partition, commit the acknowledged prefix.
+//! The forwarding core shared by both sources: send every record to its
+//! partition, track acknowledgements per partition, commit the acknowledged
+//! prefix, re-send from it after a failure.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use rdkafka::client::ClientContext;
-use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
+use crossbeam_channel::Receiver;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
-use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 
+use super::connect::{connect_until_done, partition_mismatch, sleep_unless_stopped, Ack, MirrorContext};
 use super::progress::Progress;
 use super::source::{Gap, Source};
 use super::status::{MirrorStatus, PartitionStatus};
 use super::{MirrorBuilder, Shared, OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADER};
 use crate::error::{Error, Result};
-use crate::kafka::context::Context;
 use crate::kafka::error::kafka_error;
-use crate::kafka::settings::ms;
 use crate::kafka::Admin;
 use crate::log::consumed::ConsumedRecord;
 use crate::names::TopicPartition;
 
 /// Most records read from the source at once.
-const POLL_MAX: usize = 2000;
+pub(super) const POLL_MAX: usize = 2000;
 /// How long a poll waits when there is nothing new.
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// How often end offsets and partition counts are looked at again.
 const REFRESH: Duration = Duration::from_secs(1);
 /// Pause before sending again after a failed delivery or connection.
 const BACKOFF: Duration = Duration::from_millis(500);
-
-/// A delivery report: partition slot, local offset, and librdkafka's error if it failed.
-struct Ack {
-    slot: usize,
-    offset: u64,
-    error: Option<KafkaError>,
-}
-
-/// The producer's callbacks: delivery reports go to the core's channel.
-struct MirrorContext {
-    inner: Context,
-    acks: Sender<Ack>,
-}
-
-impl ClientContext for MirrorContext {
-    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _log_message: &str) {}
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.inner.error(error, reason);
-    }
-}
-
-impl ProducerContext for MirrorContext {
-    type DeliveryOpaque = Box<(usize, u64)>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<(usize, u64)>) {
-        let (slot, offset) = *opaque;
-        let error = result.as_ref().err().map(|(e, _)| e.clone());
-        // The core outlives the producer; a closed channel means it gave up waiting.
-        let _ = self.acks.send(Ack { slot, offset, error });
-    }
-}
 
 /// Where a sent record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,123 +100,6 @@ pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) ->
     }
     core.commit(true)?;
     core.main_loop()
-}
-
-/// An error while connecting: worth another try or not.
-enum ConnectError {
-    Retry(Error),
-    Fatal(Error),
-}
-
-/// Connects and checks the topics, retrying until it works, the mirror is
-/// stopped (`None`) or a check fails for good.
-fn connect_until_done(
-    b: &MirrorBuilder,
-    source: &dyn Source,
-    shared: &Shared,
-    tx: &Sender<Ack>,
-) -> Result<Option<(Admin, ThreadedProducer<MirrorContext>)>> {
-    loop {
-        if shared.stop.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        match connect(b, source, tx) {
-            Ok(c) => {
-                shared.status.lock().last_error = None;
-                return Ok(Some(c));
-            }
-            Err(ConnectError::Fatal(e)) => return Err(e),
-            Err(ConnectError::Retry(e)) => {
-                shared.status.lock().last_error = Some(format!("{e} (retrying)"));
-                sleep_unless_stopped(shared, BACKOFF * 4);
-            }
-        }
-    }
-}
-
-fn sleep_unless_stopped(shared: &Shared, d: Duration) {
-    let until = Instant::now() + d;
-    while Instant::now() < until && !shared.stop.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn connect(
-    b: &MirrorBuilder,
-    source: &dyn Source,
-    tx: &Sender<Ack>,
-) -> std::result::Result<(Admin, ThreadedProducer<MirrorContext>), ConnectError> {
-    let mut ab = Admin::builder(b.settings.bootstrap.clone())
-        .connect_timeout(Some(b.connect_timeout))
-        .request_timeout(b.connect_timeout);
-    for (k, v) in &b.settings.raw {
-        ab = ab.set(k, v);
-    }
-    let admin = ab.build().map_err(ConnectError::Retry)?;
-    for t in &b.topics {
-        let local = source.partition_count(t).map_err(ConnectError::Fatal)?;
-        ensure_topic(&admin, &b.settings.bootstrap, t, local)?;
-    }
-    let config = b
-        .settings
-        .client_config(&[
-            ("acks", "all".into()),
-            ("enable.idempotence", "true".into()),
-            ("message.timeout.ms", ms(b.delivery_timeout)),
-            ("linger.ms", "5".into()),
-            ("queue.buffering.max.messages", (b.max_in_flight + POLL_MAX).to_string()),
-        ])
-        .map_err(ConnectError::Fatal)?;
-    let ctx = MirrorContext {
-        inner: Context::default(),
-        acks: tx.clone(),
-    };
-    let producer = ThreadedProducer::from_config_and_context(&config, ctx).map_err(|e| {
-        ConnectError::Fatal(kafka_error(
-            "creating the mirror's producer",
-            &b.settings.bootstrap,
-            e,
-            None,
-        ))
-    })?;
-    Ok((admin, producer))
-}
-
-/// Creates the Kafka topic with `local` partitions if missing; fails for
-/// good when it has fewer.
-fn ensure_topic(admin: &Admin, bootstrap: &str, topic: &str, local: u32) -> std::result::Result<(), ConnectError> {
-    let at_kafka = match admin.partition_count(topic).map_err(ConnectError::Retry)? {
-        Some(n) => n,
-        None => {
-            match admin.create_topic(topic, local) {
-                Ok(()) => {}
-                Err(Error::Kafka { ref source, .. })
-                    if source.rdkafka_error_code() == Some(Code::TopicAlreadyExists) => {}
-                Err(e) => return Err(ConnectError::Retry(e)),
-            }
-            admin
-                .partition_count(topic)
-                .map_err(ConnectError::Retry)?
-                .unwrap_or(local)
-        }
-    };
-    if at_kafka < local {
-        return Err(ConnectError::Fatal(partition_mismatch(
-            bootstrap, topic, at_kafka, local,
-        )));
-    }
-    Ok(())
-}
-
-fn partition_mismatch(bootstrap: &str, topic: &str, at_kafka: u32, local: u32) -> Error {
-    Error::Kafka {
-        context: format!(
-            "mirroring topic '{topic}' to the Kafka cluster at {bootstrap}: the Kafka topic has {at_kafka} partitions \
-             and the local topic {local}; the mirror keeps partition numbers, so add partitions at Kafka \
-             (kafka-topics --alter --topic {topic} --partitions {local}) or mirror into an empty cluster"
-        ),
-        source: KafkaError::AdminOp(Code::InvalidPartitions),
-    }
 }
 
 struct Core<'a> {

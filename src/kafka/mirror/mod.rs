@@ -51,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+mod connect;
 mod forward;
 mod progress;
 mod source;
