@@ -70,7 +70,6 @@ impl Part {
 
 /// Runs a mirror until `shared.stop` or an error that retrying cannot fix.
 pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) -> Result<()> {
-    shared.status.lock().running = true;
     let (tx, rx) = crossbeam_channel::unbounded();
     let Some((admin, producer)) = connect_until_done(&b, source.as_ref(), shared, &tx)? else {
         return Ok(());

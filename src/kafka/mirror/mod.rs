@@ -248,6 +248,8 @@ impl MirrorBuilder {
         self.topics.sort();
         self.topics.dedup();
         let shared = Arc::new(Shared::default());
+        // Running from here on, so that a status read before the thread starts says so.
+        shared.status.lock().running = true;
         let s = Arc::clone(&shared);
         let b = self.clone();
         let thread = std::thread::Builder::new()
