@@ -95,7 +95,6 @@ fn mirror(bootstrap: &str, broker: &Broker, topic: &str) -> f64 {
     let m = Mirror::builder(bootstrap)
         .topic(topic)
         .source_id(SOURCE_ID)
-        .commit_interval(Duration::from_millis(5))
         .start(broker)
         .unwrap();
     let mut t = None;

@@ -28,6 +28,8 @@ pub(super) const POLL_MAX: usize = 2000;
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// How often end offsets and partition counts are looked at again.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How often counters are published to `Mirror::status` between commits.
+const PUBLISH: Duration = Duration::from_millis(10);
 /// Pause before sending again after a failed delivery or connection.
 const BACKOFF: Duration = Duration::from_millis(500);
 
@@ -130,6 +132,7 @@ impl Core<'_> {
     fn main_loop(&mut self) -> Result<()> {
         let mut last_commit = Instant::now();
         let mut last_refresh = Instant::now();
+        let mut last_publish = Instant::now();
         while !self.shared.stop.load(Ordering::Acquire) {
             self.drain_acks(Duration::ZERO);
             if let Some(e) = self.fatal.take() {
@@ -161,6 +164,9 @@ impl Core<'_> {
             if last_commit.elapsed() >= self.b.commit_interval {
                 self.commit(false)?;
                 last_commit = Instant::now();
+            } else if last_publish.elapsed() >= PUBLISH {
+                self.publish();
+                last_publish = Instant::now();
             }
             if last_refresh.elapsed() >= REFRESH {
                 self.refresh()?;
