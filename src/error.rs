@@ -211,6 +211,21 @@ pub enum Error {
         #[source]
         source: Box<rdkafka::error::KafkaError>,
     },
+
+    /// Retention deleted local records the Kafka mirror had not shipped yet
+    /// (`logbus::kafka::Mirror` with `OnGap::Stop`, the default).
+    #[cfg(feature = "kafka")]
+    #[error("topic '{topic}' partition {partition}: records at offsets {from}..{to} were deleted by retention before the mirror shipped them to Kafka; they cannot be mirrored. Continue from offset {to} with --on-gap skip (OnGap::Skip), and keep records longer (retention.ms, retention.bytes) than the mirror may lag")]
+    MirrorGap {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// First offset lost (the mirror's position).
+        from: u64,
+        /// First offset still stored (one past the last offset lost).
+        to: u64,
+    },
 }
 
 impl Error {

@@ -11,6 +11,8 @@ mod consume;
 mod groups;
 #[cfg(feature = "kafka")]
 mod ingest;
+#[cfg(feature = "kafka")]
+mod mirror;
 mod output;
 mod produce;
 mod tools;
@@ -103,6 +105,8 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Verify(a) => tools::verify(&existing_dir(dir)?, a.topic.as_deref()),
         #[cfg(feature = "kafka")]
         Command::Ingest(a) => ingest::run(&data_dir(dir)?, a),
+        #[cfg(feature = "kafka")]
+        Command::Mirror(a) => mirror::run(&existing_dir(dir)?, a),
     }
 }
 

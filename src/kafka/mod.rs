@@ -37,17 +37,16 @@ mod admin;
 mod consumer;
 mod context;
 mod error;
-mod ingest;
+pub mod ingest;
+pub mod mirror;
 mod producer;
 mod record;
 mod settings;
 
 pub use admin::{Admin, AdminBuilder};
 pub use consumer::{Consumer, ConsumerBuilder};
-pub use ingest::{
-    Ingest, IngestBuilder, IngestReport, IngestStatus, KafkaOrigin, PartitionStatus, DEFAULT_GROUP, OFFSET_HEADER,
-    PARTITION_HEADER, TOPIC_HEADER,
-};
+pub use ingest::{Ingest, IngestBuilder, IngestReport, IngestStatus, KafkaOrigin};
+pub use mirror::{Mirror, MirrorBuilder, MirrorStatus, OnGap};
 pub use producer::{Producer, ProducerBuilder};
 /// librdkafka's error types, as found in [`Error::Kafka`](crate::Error::Kafka).
 pub use rdkafka::error::{KafkaError, RDKafkaErrorCode};

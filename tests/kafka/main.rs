@@ -9,6 +9,7 @@ mod groups;
 mod ingest;
 #[cfg(feature = "cli")]
 mod ingest_cli;
+mod mirror;
 mod placement;
 mod positions;
 mod round_trip;

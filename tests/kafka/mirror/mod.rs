@@ -1,0 +1,225 @@
+//! `logbus::kafka::Mirror` and `logbus mirror`: local topics copied to a
+//! real Kafka-compatible broker (tansu), record by record, at least once.
+
+mod cli;
+mod errors;
+mod kill;
+mod python;
+mod round_trip;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logbus::kafka::mirror::{OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADER};
+use logbus::kafka::{KafkaRecord, MirrorStatus};
+use logbus::{Broker, TopicConfig, TopicPartition};
+
+use crate::broker::Tansu;
+use crate::support::consumer;
+
+/// A local broker in a fresh directory with one topic.
+pub fn local(topic: &str, config: TopicConfig) -> (tempfile::TempDir, Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic(topic, config).unwrap();
+    (dir, broker)
+}
+
+/// Waits until `f` holds, panicking with `what` (and the last value) after `limit`.
+pub fn wait_until<T: std::fmt::Debug>(limit: Duration, what: &str, mut f: impl FnMut() -> (bool, T)) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (ok, v) = f();
+        if ok {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not reached within {limit:?}; last: {v:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the mirror has shipped and committed `total` records.
+pub fn wait_mirrored(status: impl Fn() -> MirrorStatus, total: u64) -> MirrorStatus {
+    wait_until(Duration::from_secs(30), "everything mirrored", || {
+        let st = status();
+        let done: u64 = st.partitions.iter().map(|p| p.mirrored).sum();
+        (done >= total && st.behind() == 0, st)
+    })
+}
+
+/// Every record of `topic`'s partitions at Kafka: polls (by `assign`, no
+/// group join) until at least `at_least` arrived and then nothing new for `quiet`.
+pub fn read_all(broker: &Tansu, topic: &str, partitions: u32, at_least: usize, quiet: Duration) -> Vec<KafkaRecord> {
+    let mut c = consumer(broker).max_poll_records(5000).build().unwrap();
+    let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
+    c.assign(&tps).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut out = Vec::new();
+    let mut last_new = Instant::now();
+    loop {
+        let got = c.poll(Duration::from_millis(200)).unwrap();
+        if !got.is_empty() {
+            last_new = Instant::now();
+        }
+        out.extend(got);
+        if out.len() >= at_least && last_new.elapsed() >= quiet {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "read {} of at least {at_least} records of '{topic}' at Kafka within 60 s",
+            out.len()
+        );
+    }
+}
+
+/// A header's value.
+pub fn header<'a>(r: &'a KafkaRecord, name: &str) -> Option<&'a [u8]> {
+    r.headers().filter(|(n, _)| *n == name).map(|(_, v)| v).last()
+}
+
+/// (`logbus.source`, `logbus.partition`, `logbus.offset`) of a mirrored record.
+pub fn origin(r: &KafkaRecord) -> (String, u32, u64) {
+    let text = |name| {
+        String::from_utf8(
+            header(r, name)
+                .unwrap_or_else(|| panic!("no {name} header on {r:?}"))
+                .to_vec(),
+        )
+        .unwrap()
+    };
+    (
+        text(SOURCE_HEADER),
+        text(PARTITION_HEADER).parse().unwrap(),
+        text(OFFSET_HEADER).parse().unwrap(),
+    )
+}
+
+/// How many times each local (partition, offset) arrived at Kafka.
+pub fn copies(records: &[KafkaRecord]) -> HashMap<(u32, u64), usize> {
+    let mut m = HashMap::new();
+    for r in records {
+        let (_, p, o) = origin(r);
+        assert_eq!(p, r.partition(), "partition header of {r:?}");
+        *m.entry((p, o)).or_insert(0) += 1;
+    }
+    m
+}
+
+/// A loopback address with nothing listening.
+pub fn dead_address() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    addr.to_string()
+}
+
+/// The `logbus` binary; the CLI tests need `--features cli` (as `--all-features` gives).
+pub fn logbus_bin() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_logbus") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "the `logbus mirror` tests need the logbus binary: run them with --features cli,kafka (or --all-features)"
+        ),
+    }
+}
+
+/// A `logbus mirror` child process whose stderr lines are collected.
+pub struct Sidecar {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Sidecar {
+    /// `logbus --dir DIR mirror --bootstrap-server BS --topic T... EXTRA...`
+    pub fn spawn(dir: &Path, bootstrap: &str, topics: &[&str], extra: &[&str]) -> Sidecar {
+        let mut cmd = Command::new(logbus_bin());
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(["mirror", "--bootstrap-server", bootstrap]);
+        for t in topics {
+            cmd.args(["--topic", t]);
+        }
+        let mut child = cmd
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stderr);
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Sidecar { child, stderr }
+    }
+
+    /// What it printed to stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends `sig` to the process.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own unreaped child takes plain integers.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
+    }
+
+    /// Waits for the exit (panics after `limit`).
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "logbus mirror did not exit within {limit:?}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait(Duration::from_secs(40))
+    }
+
+    /// SIGKILL (kill -9), then reap.
+    pub fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
