@@ -3,7 +3,7 @@
 //! stopped in a local partition.
 
 use crate::error::{Error, Result};
-use crate::log::consumed::ConsumedRecord;
+use crate::ConsumedRecord;
 use crate::topic::Partition;
 
 /// Header holding the Kafka topic name (UTF-8).

@@ -19,7 +19,7 @@ use super::{MirrorBuilder, Shared, OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADE
 use crate::error::{Error, Result};
 use crate::kafka::error::kafka_error;
 use crate::kafka::Admin;
-use crate::log::consumed::ConsumedRecord;
+use crate::ConsumedRecord;
 use crate::names::TopicPartition;
 
 /// Most records read from the source at once.

@@ -14,7 +14,7 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
 use crate::inspect::{Inspector, PartitionReader};
-use crate::log::consumed::ConsumedRecord;
+use crate::ConsumedRecord;
 use crate::names::TopicPartition;
 
 /// Offsets retention deleted before they were shipped, skipped under `OnGap::Skip`.
