@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod index;
+pub mod mirror_progress;
 pub mod offsets;
 pub mod topic_meta;
 pub mod varint;

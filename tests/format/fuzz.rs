@@ -3,7 +3,8 @@
 //! than the input can hold.
 
 use logbus::format::batch::{self, Peek, Records};
-use logbus::format::{checkpoint, index, offsets, topic_meta};
+use logbus::format::walk::{Expect, Walker};
+use logbus::format::{checkpoint, index, mirror_progress, offsets, topic_meta};
 use logbus::Record;
 use proptest::prelude::*;
 
@@ -40,6 +41,50 @@ fn decode_all(data: &[u8]) -> usize {
     let _ = checkpoint::decode(data);
     let _ = topic_meta::decode(data);
     let _ = offsets::decode(data);
+    let _ = mirror_progress::decode(data);
+    walk_all(data);
+    n
+}
+
+/// Walks arbitrary bytes as a segment both ways (zeros allowed at the end
+/// or not, records validated or not): no panic, and every record of every
+/// yielded batch decodes within the bytes.
+fn walk_all(data: &[u8]) -> usize {
+    let mut n = 0;
+    for (zero_tail, validate) in [(false, false), (true, true)] {
+        let mut w = Walker::new(data, 0, Expect::Any);
+        if zero_tail {
+            w = w.zero_tail();
+        }
+        if validate {
+            w = w.validate_records();
+        }
+        let mut skipping = w.clone();
+        skipping.skip_before(u64::MAX / 2);
+        assert!(skipping.pos() <= data.len());
+        let stop = loop {
+            match w.next_batch() {
+                Ok(b) => {
+                    assert!(b.pos + b.bytes.len() <= data.len());
+                    for r in b.records() {
+                        match r {
+                            Ok(r) => {
+                                assert!(r.value.1 as usize <= b.bytes.len());
+                                n += 1;
+                            }
+                            Err(e) => {
+                                let _ = b.bad_record(e).to_string();
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(stop) => break stop,
+            }
+        };
+        assert!(stop.pos <= data.len());
+        let _ = stop.to_string();
+    }
     n
 }
 
