@@ -59,7 +59,11 @@ pub fn encode(entries: &Entries) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Result<Entries, DecodeError> {
     if bytes.len() < MIN_LEN {
         let found = Found::Bytes(bytes.len() as u64);
-        return Err(DecodeError::found(0, "mirror progress file of at least 13 bytes expected", found));
+        return Err(DecodeError::found(
+            0,
+            "mirror progress file of at least 13 bytes expected",
+            found,
+        ));
     }
     let body_len = bytes.len() - 4;
     let body = bytes.get(..body_len).unwrap_or_default();
@@ -71,7 +75,11 @@ pub fn decode(bytes: &[u8]) -> Result<Entries, DecodeError> {
     }
     let magic: [u8; 4] = body.get(..4).and_then(|m| m.try_into().ok()).unwrap_or_default();
     if magic != MAGIC {
-        return Err(DecodeError::found(0, "mirror progress magic \"LBMP\" expected", Found::Magic(magic)));
+        return Err(DecodeError::found(
+            0,
+            "mirror progress magic \"LBMP\" expected",
+            Found::Magic(magic),
+        ));
     }
     let version = body.get(4).copied().unwrap_or(0);
     if version != VERSION {
@@ -84,11 +92,17 @@ pub fn decode(bytes: &[u8]) -> Result<Entries, DecodeError> {
     for _ in 0..count {
         let short = |at: usize, need: u64| {
             let left = body.len().saturating_sub(at) as u64;
-            DecodeError::found(at, "mirror progress entry runs past the file", Found::Short { need, left })
+            DecodeError::found(
+                at,
+                "mirror progress entry runs past the file",
+                Found::Short { need, left },
+            )
         };
         let len = usize::from(le::u16_at(body, at).ok_or_else(|| short(at, 2))?);
         let name_at = at + 2;
-        let name = body.get(name_at..name_at + len).ok_or_else(|| short(name_at, len as u64))?;
+        let name = body
+            .get(name_at..name_at + len)
+            .ok_or_else(|| short(name_at, len as u64))?;
         let name = std::str::from_utf8(name).map_err(|e| {
             let found = Found::Utf8 {
                 valid: e.valid_up_to() as u64,
@@ -108,7 +122,11 @@ pub fn decode(bytes: &[u8]) -> Result<Entries, DecodeError> {
     }
     if at != body.len() {
         let found = Found::Bytes((body.len() - at) as u64);
-        return Err(DecodeError::found(at, "mirror progress: no bytes after the last entry expected", found));
+        return Err(DecodeError::found(
+            at,
+            "mirror progress: no bytes after the last entry expected",
+            found,
+        ));
     }
     Ok(out)
 }
@@ -132,6 +150,9 @@ mod tests {
             assert!(decode(&bytes[..i]).is_err(), "cut at {i}");
         }
         let e = decode(&bytes[..5]).unwrap_err();
-        assert_eq!(e.message(), "mirror progress file of at least 13 bytes expected, found 5 bytes");
+        assert_eq!(
+            e.message(),
+            "mirror progress file of at least 13 bytes expected, found 5 bytes"
+        );
     }
 }

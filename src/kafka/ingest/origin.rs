@@ -3,8 +3,8 @@
 //! stopped in a local partition.
 
 use crate::error::{Error, Result};
-use crate::ConsumedRecord;
 use crate::topic::Partition;
+use crate::ConsumedRecord;
 
 /// Header holding the Kafka topic name (UTF-8).
 pub const TOPIC_HEADER: &str = "kafka.topic";

@@ -19,8 +19,8 @@ use super::{MirrorBuilder, Shared, OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADE
 use crate::error::{Error, Result};
 use crate::kafka::error::kafka_error;
 use crate::kafka::Admin;
-use crate::ConsumedRecord;
 use crate::names::TopicPartition;
+use crate::ConsumedRecord;
 
 /// Most records read from the source at once.
 pub(super) const POLL_MAX: usize = 2000;

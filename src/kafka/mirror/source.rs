@@ -14,8 +14,8 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
 use crate::inspect::{Inspector, PartitionReader};
-use crate::ConsumedRecord;
 use crate::names::TopicPartition;
+use crate::ConsumedRecord;
 
 /// Offsets retention deleted before they were shipped, skipped under `OnGap::Skip`.
 #[derive(Debug, Clone, PartialEq, Eq)]
