@@ -4,4 +4,6 @@
 mod common;
 
 mod errors;
+mod reset_offsets;
+mod run;
 mod workflow;
