@@ -3,7 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin;
 mod errors;
+mod kafka_flags;
 mod reset_offsets;
 mod run;
 mod workflow;
