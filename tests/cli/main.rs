@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod errors;
 mod kafka_flags;
+mod kafka_quickstart;
 mod reset_offsets;
 mod run;
 mod workflow;
