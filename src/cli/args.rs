@@ -25,9 +25,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create, list, describe and delete topics.
-    #[command(subcommand)]
-    Topics(TopicsCommand),
+    /// Create, list, describe, alter and delete topics.
+    Topics(TopicsArgs),
     /// Append records read from standard input, one per line.
     #[command(
         after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin."
@@ -38,9 +37,8 @@ pub enum Command {
         after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data."
     )]
     Consume(ConsumeArgs),
-    /// List, describe and reset consumer groups.
-    #[command(subcommand)]
-    Groups(GroupsCommand),
+    /// List, describe, reset and delete consumer groups.
+    Groups(GroupsArgs),
     /// Print the batches and records of one segment file, with positions and CRC status.
     #[command(
         after_help = "Example:\n  logbus dump ./data/orders/0/00000000000000000000.log\n\nExits with code 1 if the file holds a damaged batch."
@@ -63,33 +61,75 @@ pub enum Command {
     Mirror(super::mirror::MirrorArgs),
 }
 
+/// Kafka's `--bootstrap-server`, accepted so Kafka commands work as typed; logbus has no server.
+#[derive(Debug, Args)]
+pub struct BootstrapArg {
+    /// Ignored (logbus works on --dir); accepted for Kafka's commands.
+    #[arg(long, value_name = "HOST:PORT", global = true, hide = true)]
+    pub bootstrap_server: Option<String>,
+}
+
+/// `topics ...`: Kafka's `kafka-topics`; `--create`, `--list`, `--describe`,
+/// `--alter` and `--delete` are hidden spellings of the subcommands.
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub bootstrap: BootstrapArg,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TopicsCommand,
+}
+
 /// `topics ...`
 #[derive(Debug, Subcommand)]
 pub enum TopicsCommand {
     /// Create a topic.
     #[command(
-        after_help = "Example:\n  logbus --dir ./data topics create orders --partitions 3 --retention-ms 604800000"
+        long_flag_alias = "create",
+        after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3 --retention-ms 604800000\n  logbus --dir ./data topics create orders --partitions 3 --if-not-exists\n\nKafka's spelling works too: logbus topics --create --topic orders --partitions 3.\nNames starting with '-' are refused (they are almost always a mistyped flag)."
     )]
     Create(CreateArgs),
     /// List the topics (read-only).
-    #[command(after_help = "Example:\n  logbus --dir ./data topics list")]
+    #[command(long_flag_alias = "list", after_help = "Example:\n  logbus --dir ./data topics list")]
     List,
-    /// Partitions, offsets, sizes, segment counts and settings of a topic (read-only).
-    #[command(after_help = "Example:\n  logbus --dir ./data topics describe orders")]
-    Describe(TopicArg),
+    /// Partitions, offsets, sizes, segment counts and settings of a topic, or of every topic (read-only).
+    #[command(
+        long_flag_alias = "describe",
+        after_help = "Examples:\n  logbus --dir ./data topics describe orders\n  logbus --dir ./data topics describe          # every topic"
+    )]
+    Describe(OptionalTopicArg),
+    /// Add partitions to a topic (partitions cannot be removed).
+    #[command(
+        long_flag_alias = "alter",
+        after_help = "Example:\n  logbus --dir ./data topics alter orders --partitions 6\n\nAs in Kafka, keys may map to other partitions afterwards, and a count\nsmaller than or equal to the current one is an error."
+    )]
+    Alter(AlterArgs),
     /// Delete a topic and all its records.
-    #[command(after_help = "Example:\n  logbus --dir ./data topics delete orders")]
+    #[command(
+        long_flag_alias = "delete",
+        after_help = "Example:\n  logbus --dir ./data topics delete orders"
+    )]
     Delete(TopicArg),
 }
 
 /// `topics create`
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("topic_name").required(true).args(["name", "topic"])))]
 pub struct CreateArgs {
-    /// The topic name: 1 to 249 characters of [A-Za-z0-9._-].
-    pub name: String,
+    /// The topic name: 1 to 249 characters of [A-Za-z0-9._-], not starting with '-'.
+    pub name: Option<String>,
+    /// Kafka's spelling of the topic name.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub topic: Option<String>,
     /// Number of partitions.
     #[arg(long, default_value_t = 1)]
     pub partitions: u32,
+    /// Kafka's replication factor: logbus keeps one copy, so only 1 is accepted.
+    #[arg(long, value_name = "N", hide = true)]
+    pub replication_factor: Option<u32>,
+    /// Succeed without changing anything when the topic exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
     /// Delete whole segments whose newest record is older than this many milliseconds.
     #[arg(long, value_name = "MS")]
     pub retention_ms: Option<i64>,
@@ -104,11 +144,43 @@ pub struct CreateArgs {
     pub max_record_bytes: Option<u32>,
 }
 
-/// A topic name.
+/// A topic name, positional or as Kafka's `--topic NAME`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("topic_name").required(true).args(["name", "topic"])))]
 pub struct TopicArg {
     /// The topic name.
-    pub name: String,
+    pub name: Option<String>,
+    /// Kafka's spelling of the topic name.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub topic: Option<String>,
+}
+
+impl TopicArg {
+    /// The name, however it was given (clap requires one of the two).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().or(self.topic.as_deref()).unwrap_or_default()
+    }
+}
+
+/// An optional topic name (none: every topic).
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("topic_name").args(["name", "topic"])))]
+pub struct OptionalTopicArg {
+    /// The topic name (default: every topic).
+    pub name: Option<String>,
+    /// Kafka's spelling of the topic name.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub topic: Option<String>,
+}
+
+/// `topics alter`
+#[derive(Debug, Args)]
+pub struct AlterArgs {
+    #[command(flatten)]
+    pub topic: TopicArg,
+    /// The new, larger number of partitions.
+    #[arg(long, value_name = "N")]
+    pub partitions: u32,
 }
 
 /// `produce`
@@ -177,41 +249,75 @@ pub struct ConsumeArgs {
     pub format: Format,
 }
 
+/// `groups ...`: Kafka's `kafka-consumer-groups`; `--list`, `--describe`,
+/// `--reset-offsets` and `--delete` are hidden spellings of the subcommands.
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    #[command(flatten)]
+    pub bootstrap: BootstrapArg,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: GroupsCommand,
+}
+
 /// `groups ...`
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
     /// List groups that have committed offsets (read-only).
-    #[command(after_help = "Example:\n  logbus --dir ./data groups list")]
+    #[command(long_flag_alias = "list", after_help = "Example:\n  logbus --dir ./data groups list")]
     List,
     /// Committed offset, end offset and lag of a group on each partition (read-only).
     #[command(
-        after_help = "Example:\n  logbus --dir ./data groups describe billing\n\nLive members are held in the memory of the process that owns the directory,\nso this command (which reads the files) cannot show them."
+        long_flag_alias = "describe",
+        after_help = "Example:\n  logbus --dir ./data groups describe billing\n\nColumns are Kafka's: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG\nCONSUMER-ID HOST CLIENT-ID. Live members are held in the memory of the process\nthat owns the directory, so this command (which reads the files) shows '-' for\nCONSUMER-ID, HOST and CLIENT-ID. Notes go to stderr."
     )]
     Describe(GroupArg),
-    /// Set a group's committed offsets on every partition of a topic.
+    /// Preview, or with --execute set, a group's committed offsets.
     #[command(
-        after_help = "Examples:\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-earliest\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-offset 100 --partition 2\n\nOnly while the group has no live members: it needs the directory's lock, so the\nprocess that owns the directory must be stopped first."
+        long_flag_alias = "reset-offsets",
+        after_help = "Examples:\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-earliest            # preview\n  logbus --dir ./data groups reset-offsets billing --topic orders --to-earliest --execute  # write\n  logbus --dir ./data groups reset-offsets billing --topic orders:0,2 --shift-by -10 --execute\n  logbus --dir ./data groups reset-offsets billing --all-topics --to-datetime 2024-05-01T12:00:00.000Z\n  logbus --dir ./data groups reset-offsets billing --all-topics --by-duration PT1H\n\nAs in Kafka, nothing is written without --execute: the plan (GROUP TOPIC PARTITION\nNEW-OFFSET) is printed and a note on stderr says so. --to-offset and --shift-by are\nclamped to each partition's first stored offset and end, with a warning.\n--to-datetime takes YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +HH:mm);\nwithout a zone it is UTC. --all-topics means every topic the group has committed on.\nNeeds the directory's lock (the group must have no live members), so the process\nthat owns the directory must be stopped first."
     )]
     ResetOffsets(ResetArgs),
+    /// Delete a group's committed offsets.
+    #[command(
+        long_flag_alias = "delete",
+        after_help = "Example:\n  logbus --dir ./data groups delete billing\n\nLive members exist only in the process that owns the directory; this command\nneeds the directory's lock, so it fails (\"locked by pid N\") while that process runs."
+    )]
+    Delete(GroupArg),
 }
 
-/// A group id.
+/// A group id, positional or as Kafka's `--group G`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("group_id").required(true).args(["group", "group_flag"])))]
 pub struct GroupArg {
     /// The group id.
-    pub group: String,
+    pub group: Option<String>,
+    /// Kafka's spelling of the group id.
+    #[arg(long = "group", id = "group_flag", value_name = "G", hide = true)]
+    pub group_flag: Option<String>,
+}
+
+impl GroupArg {
+    /// The group id, however it was given (clap requires one of the two).
+    pub fn id(&self) -> &str {
+        self.group.as_deref().or(self.group_flag.as_deref()).unwrap_or_default()
+    }
 }
 
 /// `groups reset-offsets`
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "shift_by", "to_datetime", "by_duration"])))]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["topic", "all_topics"])))]
 pub struct ResetArgs {
-    /// The group id.
-    pub group: String,
-    /// The topic whose offsets to reset.
-    #[arg(long, value_name = "T")]
-    pub topic: String,
-    /// Only this partition (default: every partition of the topic).
+    #[command(flatten)]
+    pub group: GroupArg,
+    /// A topic whose offsets to reset, or TOPIC:P,P,... for some partitions (repeatable).
+    #[arg(long, value_name = "T[:P,...]")]
+    pub topic: Vec<String>,
+    /// Every topic the group has committed offsets on.
+    #[arg(long, conflicts_with = "topic")]
+    pub all_topics: bool,
+    /// Only this partition (with one --topic; default: every partition).
     #[arg(long, value_name = "P")]
     pub partition: Option<u32>,
     /// Reset to the first stored offset.
@@ -220,9 +326,24 @@ pub struct ResetArgs {
     /// Reset to the end (skip everything stored now).
     #[arg(long)]
     pub to_latest: bool,
-    /// Reset to this offset (must be between the first stored offset and the end).
+    /// Reset to this offset (clamped to each partition's first stored offset and end).
     #[arg(long, value_name = "N")]
     pub to_offset: Option<u64>,
+    /// Move the committed offset by N (negative: back), clamped like --to-offset.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub shift_by: Option<i64>,
+    /// Reset to the first record at or after this time: YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:mm].
+    #[arg(long, value_name = "DATETIME")]
+    pub to_datetime: Option<String>,
+    /// Reset to the first record at or after now minus this ISO-8601 duration (e.g. PT1H, P1DT30M).
+    #[arg(long, value_name = "DURATION")]
+    pub by_duration: Option<String>,
+    /// Only print the plan (the default; Kafka's flag).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
+    /// Write the new offsets.
+    #[arg(long)]
+    pub execute: bool,
 }
 
 /// `dump`
@@ -261,4 +382,24 @@ pub struct IngestArgs {
     /// A raw librdkafka setting KEY=VALUE (repeatable), e.g. security.protocol=SSL.
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+/// Parses the process's arguments. clap's tip for an unknown flag ("to pass
+/// '--x' as a value, use '-- --x'") is left out: following it would make the
+/// flag a topic or group name.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::error::{ContextKind, ErrorKind};
+    use clap::CommandFactory;
+    Cli::try_parse().map_err(|e| {
+        if e.kind() != ErrorKind::UnknownArgument || e.get(ContextKind::Suggested).is_none() {
+            return e;
+        }
+        let mut cleaned = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(&Cli::command());
+        for (kind, value) in e.context() {
+            if kind != ContextKind::Suggested {
+                cleaned.insert(kind, value.clone());
+            }
+        }
+        cleaned
+    })
 }

@@ -1,15 +1,26 @@
-//! `groups list | describe | reset-offsets`.
+//! `groups list | describe | reset-offsets | delete`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::args::ResetArgs;
-use super::{open_broker, CliError, CliResult};
+use super::args::{GroupsArgs, GroupsCommand};
+use super::{existing_dir, open_broker, CliError, CliResult};
 use crate::inspect::Inspector;
 use crate::TopicPartition;
 
-pub(super) fn list(dir: &Path) -> CliResult<u8> {
+pub(super) fn run(dir: Option<PathBuf>, a: GroupsArgs) -> CliResult<u8> {
+    super::topics::bootstrap_note(&a.bootstrap);
+    let dir = existing_dir(dir)?;
+    match a.command {
+        GroupsCommand::List => list(&dir),
+        GroupsCommand::Describe(g) => describe(&dir, g.id()),
+        GroupsCommand::ResetOffsets(a) => super::reset::run(&dir, a),
+        GroupsCommand::Delete(g) => delete(&dir, g.id()),
+    }
+}
+
+fn list(dir: &Path) -> CliResult<u8> {
     let committed = Inspector::open(dir)?.committed_offsets()?;
     let mut out = std::io::stdout().lock();
     for g in committed.group_names() {
@@ -18,7 +29,7 @@ pub(super) fn list(dir: &Path) -> CliResult<u8> {
     Ok(0)
 }
 
-pub(super) fn describe(dir: &Path, group: &str) -> CliResult<u8> {
+fn describe(dir: &Path, group: &str) -> CliResult<u8> {
     let inspector = Inspector::open(dir)?;
     let committed = inspector.committed_offsets()?;
     let Some(offsets) = committed.groups.get(group).filter(|o| !o.is_empty()) else {
@@ -27,10 +38,11 @@ pub(super) fn describe(dir: &Path, group: &str) -> CliResult<u8> {
         )));
     };
     let mut out = std::io::stdout().lock();
+    let w = group.len().max(5);
     writeln!(
         out,
-        "{:<24}  {:>9}  {:>14}  {:>12}  {:>10}  MEMBER",
-        "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"
+        "{:<w$}  {:<24}  {:>9}  {:>14}  {:>14}  {:>10}  {:<11}  {:<4}  CLIENT-ID",
+        "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST"
     )?;
     // Every partition of each topic the group committed on; '-' where it has no commit.
     let mut rows: BTreeMap<TopicPartition, Option<u64>> =
@@ -59,54 +71,33 @@ pub(super) fn describe(dir: &Path, group: &str) -> CliResult<u8> {
         );
         writeln!(
             out,
-            "{:<24}  {:>9}  {:>14}  {:>12}  {:>10}  -",
-            tp.topic, tp.partition, off_s, end_s, lag
+            "{group:<w$}  {:<24}  {:>9}  {:>14}  {:>14}  {:>10}  {:<11}  {:<4}  -",
+            tp.topic, tp.partition, off_s, end_s, lag, "-", "-"
         )?;
     }
+    let mut err = std::io::stderr().lock();
     writeln!(
-        out,
-        "note: live members are held in the memory of the process that owns the directory and are not visible to this command (MEMBER is '-')"
+        err,
+        "note: live members are held in the memory of the process that owns the directory and are not visible to this command (CONSUMER-ID, HOST and CLIENT-ID are '-')"
     )?;
     if let Some(s) = &committed.stopped_early {
-        writeln!(out, "note: offsets log read up to {s}")?;
+        writeln!(err, "note: offsets log read up to {s}")?;
     }
     Ok(0)
 }
 
-pub(super) fn reset(dir: &Path, a: ResetArgs) -> CliResult<u8> {
+fn delete(dir: &Path, group: &str) -> CliResult<u8> {
+    // Opening the broker takes the directory lock: live members exist only in
+    // the process holding it, so once we have it the group has none.
     let broker = open_broker(dir)?;
-    let topic = broker.topic(&a.topic)?;
-    let partitions: Vec<u32> = match a.partition {
-        Some(p) => vec![topic.partition(p)?.id()],
-        None => (0..topic.partition_count()).collect(),
-    };
-    let mut offsets = Vec::with_capacity(partitions.len());
-    for p in partitions {
-        let part = topic.partition(p)?;
-        let (start, end) = (part.start_offset(), part.end_offset());
-        let target = match a.to_offset {
-            Some(o) if o < start || o > end => {
-                return Err(crate::Error::OffsetOutOfRange {
-                    topic: a.topic.clone(),
-                    partition: p,
-                    offset: o,
-                    start,
-                    end,
-                }
-                .into());
-            }
-            Some(o) => o,
-            None if a.to_earliest => start,
-            None => end,
-        };
-        offsets.push((TopicPartition::new(a.topic.as_str(), p), target));
+    let known = Inspector::open(dir)?.committed_offsets()?;
+    if known.groups.get(group).is_none_or(|o| o.is_empty()) {
+        return Err(CliError::new(format!(
+            "group '{group}' has no committed offsets (see `logbus groups list`)"
+        )));
     }
-    broker.set_group_offsets(&a.group, &offsets)?;
+    broker.delete_group_offsets(group)?;
     broker.close()?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<24}  {:>9}  {:>14}", "TOPIC", "PARTITION", "NEW-OFFSET")?;
-    for (tp, o) in offsets {
-        writeln!(out, "{:<24}  {:>9}  {:>14}", tp.topic, tp.partition, o)?;
-    }
+    writeln!(std::io::stdout(), "Deleted the committed offsets of group {group}.")?;
     Ok(0)
 }

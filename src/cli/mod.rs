@@ -15,6 +15,7 @@ mod ingest;
 mod mirror;
 mod output;
 mod produce;
+mod reset;
 mod tools;
 mod topics;
 
@@ -22,10 +23,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use args::Cli;
-use args::{Command, GroupsCommand, TopicsCommand};
+use args::Command;
 
 /// A failure to report: one line on stderr, then this exit code.
 #[derive(Debug)]
@@ -68,7 +67,7 @@ type CliResult<T = ()> = std::result::Result<T, CliError>;
 
 /// Runs the tool with the process's arguments; the body of `src/bin/logbus.rs`.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match args::parse() {
         Ok(c) => c,
         Err(e) => {
             // Usage errors print clap's message (exit 2); --help and --version exit 0.
@@ -92,15 +91,10 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> CliResult<u8> {
     let dir = cli.dir;
     match cli.command {
-        Command::Topics(TopicsCommand::Create(a)) => topics::create(&data_dir(dir)?, a),
-        Command::Topics(TopicsCommand::List) => topics::list(&existing_dir(dir)?),
-        Command::Topics(TopicsCommand::Describe(a)) => topics::describe(&existing_dir(dir)?, &a.name),
-        Command::Topics(TopicsCommand::Delete(a)) => topics::delete(&existing_dir(dir)?, &a.name),
+        Command::Topics(a) => topics::run(dir, a),
         Command::Produce(a) => produce::run(&existing_dir(dir)?, a),
         Command::Consume(a) => consume::run(&existing_dir(dir)?, a),
-        Command::Groups(GroupsCommand::List) => groups::list(&existing_dir(dir)?),
-        Command::Groups(GroupsCommand::Describe(a)) => groups::describe(&existing_dir(dir)?, &a.group),
-        Command::Groups(GroupsCommand::ResetOffsets(a)) => groups::reset(&existing_dir(dir)?, a),
+        Command::Groups(a) => groups::run(dir, a),
         Command::Dump(a) => tools::dump(a),
         Command::Verify(a) => tools::verify(&existing_dir(dir)?, a.topic.as_deref()),
         #[cfg(feature = "kafka")]

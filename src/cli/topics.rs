@@ -1,16 +1,54 @@
-//! `topics create | list | describe | delete`.
+//! `topics create | list | describe | alter | delete`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::args::CreateArgs;
-use super::{open_broker, CliResult};
+use super::args::{AlterArgs, BootstrapArg, CreateArgs, TopicsArgs, TopicsCommand};
+use super::{data_dir, existing_dir, open_broker, CliError, CliResult};
 use crate::inspect::Inspector;
 use crate::TopicConfig;
 
-pub(super) fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
+pub(super) fn run(dir: Option<PathBuf>, a: TopicsArgs) -> CliResult<u8> {
+    bootstrap_note(&a.bootstrap);
+    match a.command {
+        TopicsCommand::Create(a) => create(&data_dir(dir)?, a),
+        TopicsCommand::List => list(&existing_dir(dir)?),
+        TopicsCommand::Describe(t) => {
+            let dir = existing_dir(dir)?;
+            match t.name.or(t.topic) {
+                Some(name) => describe(&dir, &name),
+                None => describe_all(&dir),
+            }
+        }
+        TopicsCommand::Alter(a) => alter(&existing_dir(dir)?, a),
+        TopicsCommand::Delete(t) => delete(&existing_dir(dir)?, t.name()),
+    }
+}
+
+/// Kafka's `--bootstrap-server` is accepted so Kafka commands run as typed; say it does nothing.
+pub(super) fn bootstrap_note(b: &BootstrapArg) {
+    if let Some(server) = &b.bootstrap_server {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: --bootstrap-server {server} ignored: logbus works on the directory given by --dir or LOGBUS_DIR"
+        );
+    }
+}
+
+fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
+    let name = a.name.or(a.topic).unwrap_or_default();
+    if name.starts_with('-') {
+        return Err(CliError::new(format!(
+            "refusing to create topic '{name}': the command line does not create names starting with '-' (a mistyped flag?); give the name as `logbus topics create NAME` or `--topic NAME`"
+        )));
+    }
     // Check the name before Broker::open creates a directory for a typo.
-    crate::validate_topic_name(&a.name)?;
+    crate::validate_topic_name(&name)?;
+    if let Some(rf) = a.replication_factor.filter(|&rf| rf != 1) {
+        return Err(CliError::new(format!(
+            "--replication-factor {rf}: logbus keeps one copy of each partition, so only 1 is accepted"
+        )));
+    }
     let mut config = TopicConfig::new(a.partitions)
         .retention_ms(a.retention_ms)
         .retention_bytes(a.retention_bytes);
@@ -21,18 +59,45 @@ pub(super) fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
         config = config.max_record_bytes(b);
     }
     let broker = open_broker(dir)?;
-    broker.create_topic(&a.name, config)?;
+    if a.if_not_exists && broker.topics().contains(&name) {
+        broker.close()?;
+        writeln!(
+            std::io::stderr(),
+            "note: topic {name} exists; nothing changed (--if-not-exists)"
+        )?;
+        return Ok(0);
+    }
+    broker.create_topic(&name, config)?;
     broker.close()?;
     writeln!(
         std::io::stdout(),
-        "Created topic {} with {} partition(s).",
-        a.name,
+        "Created topic {name} with {} partition(s).",
         a.partitions
     )?;
     Ok(0)
 }
 
-pub(super) fn list(dir: &Path) -> CliResult<u8> {
+fn alter(dir: &Path, a: AlterArgs) -> CliResult<u8> {
+    let name = a.topic.name();
+    let broker = open_broker(dir)?;
+    let current = broker.topic(name)?.partition_count();
+    if a.partitions <= current {
+        return Err(CliError::new(format!(
+            "topic '{name}' has {current} partition(s); --partitions {} would not add any, and partitions cannot be removed (as in Kafka)",
+            a.partitions
+        )));
+    }
+    broker.add_partitions(name, a.partitions)?;
+    broker.close()?;
+    writeln!(
+        std::io::stdout(),
+        "Topic {name} now has {} partition(s) (was {current}).",
+        a.partitions
+    )?;
+    Ok(0)
+}
+
+fn list(dir: &Path) -> CliResult<u8> {
     let names = Inspector::open(dir)?.topics()?;
     let mut out = std::io::stdout().lock();
     for n in names {
@@ -45,8 +110,24 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "none".to_string(), |v| v.to_string())
 }
 
-pub(super) fn describe(dir: &Path, name: &str) -> CliResult<u8> {
-    let info = Inspector::open(dir)?.describe_topic(name)?;
+fn describe_all(dir: &Path) -> CliResult<u8> {
+    let inspector = Inspector::open(dir)?;
+    for (i, name) in inspector.topics()?.iter().enumerate() {
+        if i > 0 {
+            writeln!(std::io::stdout())?;
+        }
+        describe_one(&inspector, name)?;
+    }
+    Ok(0)
+}
+
+fn describe(dir: &Path, name: &str) -> CliResult<u8> {
+    describe_one(&Inspector::open(dir)?, name)?;
+    Ok(0)
+}
+
+fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
+    let info = inspector.describe_topic(name)?;
     let m = &info.meta;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -91,13 +172,14 @@ pub(super) fn describe(dir: &Path, name: &str) -> CliResult<u8> {
             ));
         }
     }
+    let mut err = std::io::stderr().lock();
     for n in notes {
-        writeln!(out, "{n}")?;
+        writeln!(err, "{n}")?;
     }
-    Ok(0)
+    Ok(())
 }
 
-pub(super) fn delete(dir: &Path, name: &str) -> CliResult<u8> {
+fn delete(dir: &Path, name: &str) -> CliResult<u8> {
     let broker = open_broker(dir)?;
     broker.delete_topic(name)?;
     broker.close()?;

@@ -248,8 +248,20 @@ fn bad_group_input() {
         "unknown topic 'x'",
     );
     fails(
-        logbus(&dir).args(["groups", "reset-offsets", "g", "--topic", "t", "--to-offset", "50"]),
-        "out of range",
+        logbus(&dir).args(["groups", "reset-offsets", "g", "--topic", "t", "--by-duration", "1h"]),
+        "ISO-8601 duration",
+    );
+    fails(
+        logbus(&dir).args([
+            "groups",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "t",
+            "--to-datetime",
+            "yesterday",
+        ]),
+        "YYYY-MM-DDTHH:mm:SS.sss",
     );
     fails(
         logbus(&dir).args([
@@ -300,12 +312,14 @@ fn every_command_has_help_with_an_example() {
         vec!["topics", "create"],
         vec!["topics", "list"],
         vec!["topics", "describe"],
+        vec!["topics", "alter"],
         vec!["topics", "delete"],
         vec!["produce"],
         vec!["consume"],
         vec!["groups", "list"],
         vec!["groups", "describe"],
         vec!["groups", "reset-offsets"],
+        vec!["groups", "delete"],
         vec!["dump"],
         vec!["verify"],
     ];

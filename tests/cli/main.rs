@@ -3,5 +3,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod admin;
 mod errors;
+mod kafka_flags;
+mod kafka_quickstart;
+mod reset_offsets;
+mod run;
 mod workflow;

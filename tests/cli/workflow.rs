@@ -110,9 +110,10 @@ fn quick_start_create_produce_consume_and_group_lag() {
     ]));
     assert_eq!(first.lines().count(), 12);
     assert_eq!(stdout_of(logbus(&dir).args(["groups", "list"])), "billing\n");
-    let lag = stdout_of(logbus(&dir).args(["groups", "describe", "billing"]));
+    let described = logbus(&dir).args(["groups", "describe", "billing"]).output().unwrap();
+    let lag = String::from_utf8(described.stdout).unwrap();
     assert_eq!(column_sum(&lag, "LAG"), 18, "{lag}");
-    assert!(lag.contains("not visible"));
+    assert!(String::from_utf8(described.stderr).unwrap().contains("not visible"));
     // The group goes on from its committed offsets.
     let rest = stdout_of(logbus(&dir).args(["consume", "orders", "--group", "billing"]));
     assert_eq!(rest.lines().count(), 18);
@@ -133,6 +134,7 @@ fn quick_start_create_produce_consume_and_group_lag() {
         "--topic",
         "orders",
         "--to-earliest",
+        "--execute",
     ]));
     assert_eq!(column_sum(&reset, "NEW-OFFSET"), 0);
     assert_eq!(
@@ -140,7 +142,15 @@ fn quick_start_create_produce_consume_and_group_lag() {
         30
     );
     logbus(&dir)
-        .args(["groups", "reset-offsets", "billing", "--topic", "orders", "--to-latest"])
+        .args([
+            "groups",
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-latest",
+            "--execute",
+        ])
         .assert()
         .success();
     assert_eq!(
