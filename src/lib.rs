@@ -81,4 +81,4 @@ pub use names::TopicPartition;
 pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
 pub use record::{BorrowedRecord, Record, RecordMetadata};
-pub use topic::{validate_topic_name, Partition, Topic};
+pub use topic::{validate_topic_name, Partition, ReadProgress, Topic};

@@ -132,9 +132,11 @@ impl Consumer {
     /// [`poll`](Self::poll) that lends each record to `f` instead of
     /// returning owned ones: the record is borrowed from the segment for the
     /// call, so a poll costs no allocation and no reference count per record
-    /// (BENCHMARKS.md, scan). Returns how
-    /// many records `f` saw (0 on timeout); positions move past each of them,
-    /// as with `poll`. Copy out what must outlive the call
+    /// (BENCHMARKS.md, scan). Returns **how
+    /// many records `f` saw** (0 on timeout), like `poll(..)?.len()`, not an
+    /// offset (unlike [`Partition::read_with`](crate::Partition::read_with),
+    /// which returns the next offset): the consumer keeps its positions
+    /// itself and moves them past each record, as with `poll`. Copy out what must outlive the call
     /// ([`RecordView::to_record`]).
     ///
     /// ```

@@ -7,6 +7,7 @@ mod common;
 mod consumer;
 mod consumer_poll_with;
 mod errors;
+mod lent_read_returns;
 mod producer;
 mod producer_borrowed;
 mod producer_routes;
