@@ -7,6 +7,7 @@ mod common;
 mod consumer;
 mod consumer_poll_with;
 mod durability_docs;
+mod error_debug;
 mod errors;
 mod lent_read_returns;
 mod producer;
