@@ -74,7 +74,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};
-pub use group::{GroupDescription, MemberDescription, PartitionLag};
+pub use group::{GroupDescription, GroupState, MemberDescription, PartitionLag};
 pub use log::consumed::{ConsumedRecord, RecordView};
 pub use log::{Appended, Log, RecoveryReport};
 pub use names::TopicPartition;
