@@ -349,6 +349,17 @@ impl Coordinator {
         }
     }
 
+    /// Whether the member has seen the current generation and owns exactly
+    /// its target partitions: the rebalance is over as far as it is concerned.
+    pub(crate) fn holds_target(&self, group: &str, member: u64) -> bool {
+        let groups = self.groups.lock();
+        let Some(g) = groups.get(group) else { return false };
+        let Some(m) = g.members.get(&member) else { return false };
+        m.generation == g.generation
+            && m.stale.is_empty()
+            && g.target.get(&member).map_or(m.owned.is_empty(), |t| *t == m.owned)
+    }
+
     /// Whether the member has something to do (a rebalance or a partition to take).
     pub(crate) fn needs_sync(&self, group: &str, member: u64) -> bool {
         let groups = self.groups.lock();
