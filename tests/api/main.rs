@@ -14,6 +14,8 @@ mod producer;
 mod producer_borrowed;
 mod producer_routes;
 mod read_with;
+mod readme_typed;
 mod surface;
 mod topics;
 mod typed;
+mod typed_more;
