@@ -261,7 +261,10 @@ impl<T, C: Codec<T>> TypedConsumer<T, C> {
                     }
                 }
             }
-            if !rewind.iter().any(|(tp, _)| tp.partition == r.partition() && tp.topic == r.topic()) {
+            if !rewind
+                .iter()
+                .any(|(tp, _)| tp.partition == r.partition() && tp.topic == r.topic())
+            {
                 rewind.push((TopicPartition::new(r.topic(), r.partition()), r.offset()));
             }
         })?;

@@ -267,7 +267,7 @@ impl fmt::Debug for Error {
                 f.debug_struct($name)$(.field(stringify!($field), $field))*.finish()
             };
         }
-        write!(f, "{self}\n")?;
+        writeln!(f, "{self}")?;
         match self {
             Error::Io { context, path, source } => variant!("Io", context, path, source),
             Error::Corruption { path, position, reason } => variant!("Corruption", path, position, reason),
@@ -291,7 +291,11 @@ impl fmt::Debug for Error {
                 start,
                 end,
             } => variant!("OffsetOutOfRange", topic, partition, offset, start, end),
-            Error::NoOffset { group, topic, partition } => variant!("NoOffset", group, topic, partition),
+            Error::NoOffset {
+                group,
+                topic,
+                partition,
+            } => variant!("NoOffset", group, topic, partition),
             Error::Locked { path, pid } => variant!("Locked", path, pid),
             Error::Fenced {
                 group,

@@ -24,19 +24,30 @@ fn fsync_phrase() -> String {
 #[test]
 fn readme_durability_table_quotes_the_page_cache_fsync_defaults() {
     let row = page_cache_row(README, "| `PageCache` (default)");
-    assert!(row.contains(&fsync_phrase()), "README's PageCache row must say {:?}: {row}", fsync_phrase());
+    assert!(
+        row.contains(&fsync_phrase()),
+        "README's PageCache row must say {:?}: {row}",
+        fsync_phrase()
+    );
     let elsewhere = format!(
         "every {} s or {} MiB",
         BrokerConfig::DEFAULT_CHECKPOINT_INTERVAL.as_secs(),
         BrokerConfig::DEFAULT_CHECKPOINT_BYTES >> 20
     );
-    assert!(row.contains(&elsewhere), "README's PageCache row must say {elsewhere:?} outside Linux: {row}");
+    assert!(
+        row.contains(&elsewhere),
+        "README's PageCache row must say {elsewhere:?} outside Linux: {row}"
+    );
 }
 
 #[test]
 fn durability_rustdoc_quotes_the_page_cache_fsync_defaults() {
     let row = page_cache_row(CONFIG_RS, "/// | `PageCache` |");
-    assert!(row.contains(&fsync_phrase()), "Durability's PageCache row must say {:?}: {row}", fsync_phrase());
+    assert!(
+        row.contains(&fsync_phrase()),
+        "Durability's PageCache row must say {:?}: {row}",
+        fsync_phrase()
+    );
     assert!(!row.contains("once a second"), "{row}");
 }
 
@@ -46,7 +57,10 @@ fn broker_config_default_uses_the_published_defaults() {
     for part in [
         format!("checkpoint_interval: {:?}", BrokerConfig::DEFAULT_CHECKPOINT_INTERVAL),
         format!("checkpoint_bytes: {}", BrokerConfig::DEFAULT_CHECKPOINT_BYTES),
-        format!("sync_checkpoint_interval: {:?}", BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL),
+        format!(
+            "sync_checkpoint_interval: {:?}",
+            BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL
+        ),
         format!("sync_checkpoint_bytes: {}", BrokerConfig::DEFAULT_SYNC_CHECKPOINT_BYTES),
     ] {
         assert!(shown.contains(&part), "{part} not in {shown}");

@@ -7,10 +7,16 @@ use logbus::{Broker, Error, Record, TopicConfig};
 fn assert_debug_shows_display_then_fields(err: &Error, variant: &str, field: &str) {
     let display = err.to_string();
     let debug = format!("{err:?}");
-    assert!(debug.starts_with(&display), "Debug must start with Display:\n{debug}\n---\n{display}");
+    assert!(
+        debug.starts_with(&display),
+        "Debug must start with Display:\n{debug}\n---\n{display}"
+    );
     let rest = &debug[display.len()..];
     assert!(rest.starts_with('\n'), "fields on their own line: {debug:?}");
-    assert!(rest.trim_start().starts_with(variant), "variant {variant} after the message: {debug}");
+    assert!(
+        rest.trim_start().starts_with(variant),
+        "variant {variant} after the message: {debug}"
+    );
     assert!(rest.contains(field), "field {field} in {debug}");
 }
 
@@ -24,7 +30,10 @@ fn debug_of_an_error_contains_its_display_message_and_its_fields() {
     assert_debug_shows_display_then_fields(&unknown, "UnknownTopic {", "topic: \"nope\"");
     assert!(format!("{unknown:?}").contains("create it first"), "{unknown:?}");
 
-    let partition = broker.producer().send("orders", Record::new("x").with_partition(7)).unwrap_err();
+    let partition = broker
+        .producer()
+        .send("orders", Record::new("x").with_partition(7))
+        .unwrap_err();
     assert_debug_shows_display_then_fields(&partition, "UnknownPartition {", "partition_count: 2");
 
     let config = broker.create_topic("zero", TopicConfig::new(0)).unwrap_err();

@@ -24,14 +24,32 @@ fn read_with_returns_the_next_offset_and_poll_with_a_count_from_the_same_start()
 
     let mut visited = 0;
     let next = p.read_with(10, 100, |_| visited += 1).unwrap();
-    assert_eq!((next, visited), (25, 15), "read_with returns the next offset, not the count");
+    assert_eq!(
+        (next, visited),
+        (25, 15),
+        "read_with returns the next offset, not the count"
+    );
 
     let progress = p.read_with_progress(10, 100, |_| {}).unwrap();
-    assert_eq!(progress, ReadProgress { next_offset: 25, count: 15 });
+    assert_eq!(
+        progress,
+        ReadProgress {
+            next_offset: 25,
+            count: 15
+        }
+    );
     let at_end = p.read_with_progress(25, 100, |_| {}).unwrap();
-    assert_eq!(at_end, ReadProgress { next_offset: 25, count: 0 });
+    assert_eq!(
+        at_end,
+        ReadProgress {
+            next_offset: 25,
+            count: 0
+        }
+    );
 
-    let mut consumer = broker.consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest)).unwrap();
+    let mut consumer = broker
+        .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
+        .unwrap();
     let tp = TopicPartition::new("events", 0);
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.seek(&tp, 10).unwrap();

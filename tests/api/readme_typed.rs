@@ -16,7 +16,10 @@ fn readme_typed_section_is_the_example_word_for_word() {
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
         .expect("a Typed records section in README.md");
-    assert!(section.contains(&format!("```rust\n{code}```")), "README's code differs from examples/typed.rs");
+    assert!(
+        section.contains(&format!("```rust\n{code}```")),
+        "README's code differs from examples/typed.rs"
+    );
     assert!(
         section.contains(r#"serde = { version = "1", features = ["derive"] }"#),
         "README says the user's crate needs serde with derive"

@@ -63,7 +63,10 @@ fn send_batch_stores_every_value_in_order_and_poll_with_decodes_them() {
     let producer = TypedProducer::new(broker.producer(), "orders", Postcard);
     let orders: Vec<Order> = (0..50).map(order).collect();
     let md = producer.send_batch(&orders).unwrap();
-    assert_eq!(md.iter().map(|m| m.offset()).collect::<Vec<_>>(), (0..50).collect::<Vec<u64>>());
+    assert_eq!(
+        md.iter().map(|m| m.offset()).collect::<Vec<_>>(),
+        (0..50).collect::<Vec<u64>>()
+    );
 
     let got = drain_with(&mut consumer(&broker, 1));
     assert_eq!(got.len(), 50);
@@ -82,7 +85,11 @@ fn send_batch_keyed_routes_by_key_like_send_keyed() {
         .unwrap();
     for (o, m) in orders.iter().zip(&md) {
         let single = producer.send_keyed(format!("customer-{}", o.id % 5), o).unwrap();
-        assert_eq!(m.partition(), single.partition(), "same key, same partition as send_keyed");
+        assert_eq!(
+            m.partition(),
+            single.partition(),
+            "same key, same partition as send_keyed"
+        );
     }
     let got = drain_with(&mut consumer(&broker, 4));
     assert_eq!(got.len(), 80);
@@ -95,13 +102,19 @@ fn send_batch_keyed_routes_by_key_like_send_keyed() {
 fn a_typed_batch_with_a_record_too_large_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
-    broker.create_topic("orders", TopicConfig::new(1).max_record_bytes(64)).unwrap();
+    broker
+        .create_topic("orders", TopicConfig::new(1).max_record_bytes(64))
+        .unwrap();
     let producer = TypedProducer::new(broker.producer(), "orders", Postcard);
     let mut orders: Vec<Order> = (0..5).map(order).collect();
     orders[3].item = "x".repeat(500);
     let err = producer.send_batch(&orders).unwrap_err();
     assert!(matches!(err, Error::RecordTooLarge { .. }), "{err:?}");
-    assert_eq!(broker.topic("orders").unwrap().partition(0).unwrap().end_offset(), 0, "all or nothing");
+    assert_eq!(
+        broker.topic("orders").unwrap().partition(0).unwrap().end_offset(),
+        0,
+        "all or nothing"
+    );
 }
 
 /// Postcard, except that it refuses to encode order 13.
@@ -126,9 +139,20 @@ fn a_typed_batch_with_a_value_that_fails_to_encode_writes_nothing() {
     let producer = TypedProducer::new(broker.producer(), "orders", NoThirteen);
     let orders: Vec<Order> = (10..20).map(order).collect();
     let err = producer.send_batch(&orders).unwrap_err();
-    assert!(matches!(&err, Error::Encode { topic, reason } if topic == "orders" && reason.contains("unlucky")), "{err:?}");
-    assert_eq!(broker.topic("orders").unwrap().partition(0).unwrap().end_offset(), 0, "all or nothing");
-    assert_eq!(producer.send_batch(&orders[4..]).unwrap().len(), 6, "the batch without it goes through");
+    assert!(
+        matches!(&err, Error::Encode { topic, reason } if topic == "orders" && reason.contains("unlucky")),
+        "{err:?}"
+    );
+    assert_eq!(
+        broker.topic("orders").unwrap().partition(0).unwrap().end_offset(),
+        0,
+        "all or nothing"
+    );
+    assert_eq!(
+        producer.send_batch(&orders[4..]).unwrap().len(),
+        6,
+        "the batch without it goes through"
+    );
 }
 
 #[test]
@@ -136,7 +160,9 @@ fn poll_with_lends_what_poll_returns() {
     let (_dir, broker) = setup(3);
     let producer = TypedProducer::new(broker.producer(), "orders", Postcard);
     let orders: Vec<Order> = (0..60).map(order).collect();
-    producer.send_batch_keyed(orders.iter().map(|o| (format!("k{}", o.id), o))).unwrap();
+    producer
+        .send_batch_keyed(orders.iter().map(|o| (format!("k{}", o.id), o)))
+        .unwrap();
 
     let mut polled: Vec<(u32, u64, Option<Vec<u8>>, Order)> = Vec::new();
     let mut c = consumer(&broker, 3);
@@ -146,7 +172,12 @@ fn poll_with_lends_what_poll_returns() {
             break;
         }
         polled.extend(got.into_iter().map(|t| {
-            (t.record.partition(), t.record.offset(), t.record.key().map(<[u8]>::to_vec), t.value)
+            (
+                t.record.partition(),
+                t.record.offset(),
+                t.record.key().map(<[u8]>::to_vec),
+                t.value,
+            )
         }));
     }
     let mut lent = drain_with(&mut consumer(&broker, 3));
@@ -169,10 +200,24 @@ fn poll_with_stops_at_an_undecodable_value_and_reports_it_next() {
     let seen = c.poll_with(Duration::from_secs(1), |o, _| ids.push(o.id)).unwrap();
     assert_eq!((seen, ids.clone()), (2, vec![0, 1]), "the records before the bad one");
     let tp = TopicPartition::new("orders", 0);
-    assert_eq!(c.consumer().position(&tp).unwrap(), 2, "the position stays on the bad record");
+    assert_eq!(
+        c.consumer().position(&tp).unwrap(),
+        2,
+        "the position stays on the bad record"
+    );
 
     let err = c.poll_with(Duration::from_secs(1), |o, _| ids.push(o.id)).unwrap_err();
-    assert!(matches!(err, Error::Decode { partition: 0, offset: 2, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Decode {
+                partition: 0,
+                offset: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(ids, vec![0, 1], "nothing lent by the failing poll");
 
     c.consumer().seek(&tp, 3).unwrap();
@@ -198,7 +243,10 @@ fn a_cloned_typed_producer_sends_from_another_thread() {
         h.join().unwrap();
     }
     producer.send(&order(999)).unwrap();
-    let mut ids: Vec<u64> = drain_with(&mut consumer(&broker, 2)).into_iter().map(|t| t.3.id).collect();
+    let mut ids: Vec<u64> = drain_with(&mut consumer(&broker, 2))
+        .into_iter()
+        .map(|t| t.3.id)
+        .collect();
     ids.sort_unstable();
     let mut want: Vec<u64> = (0..4u64).flat_map(|t| (0..25).map(move |i| t * 100 + i)).collect();
     want.push(999);

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use logbus::{Broker, Consumer, ConsumerConfig, Error, GroupState, OffsetReset, PartitionLag, Record, TopicConfig, TopicPartition};
+use logbus::{
+    Broker, Consumer, ConsumerConfig, Error, GroupState, OffsetReset, PartitionLag, Record, TopicConfig, TopicPartition,
+};
 
 use crate::common::wait_until;
 
@@ -213,7 +215,10 @@ fn describe_group_reports_stable_empty_and_dead_instead_of_failing() {
 
     let never = broker.describe_group("never-used").unwrap();
     assert_eq!(never.state, GroupState::Dead);
-    assert_eq!((never.generation, never.members.len(), never.partitions.len()), (0, 0, 0));
+    assert_eq!(
+        (never.generation, never.members.len(), never.partitions.len()),
+        (0, 0, 0)
+    );
 
     // A member that leaves without committing ends the group: Dead.
     let mut quiet = member(&broker, "quiet");

@@ -23,7 +23,10 @@ fn a_lone_member_gets_every_partition_and_no_record_is_consumed() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
     broker.create_topic("t", TopicConfig::new(4)).unwrap();
-    broker.producer().send_batch("t", (0..20).map(|i| Record::new(format!("{i}")))).unwrap();
+    broker
+        .producer()
+        .send_batch("t", (0..20).map(|i| Record::new(format!("{i}"))))
+        .unwrap();
 
     let mut c = member(&broker);
     assert!(c.assignment().is_empty(), "nothing before the group forms");
@@ -81,7 +84,10 @@ fn on_timeout_it_returns_what_the_member_owns_so_far() {
     let mut second = member(&broker);
     let start = Instant::now();
     let owned = second.wait_for_assignment(Duration::from_millis(200)).unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(200), "it waited the whole timeout");
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "it waited the whole timeout"
+    );
     assert!(owned.is_empty(), "{owned:?}");
     assert_eq!(owned, second.assignment());
 }
@@ -94,6 +100,9 @@ fn without_a_subscription_it_returns_the_manual_assignment_at_once() {
     let mut c = broker.consumer(ConsumerConfig::new()).unwrap();
     c.assign(&[TopicPartition::new("t", 1)]).unwrap();
     let start = Instant::now();
-    assert_eq!(c.wait_for_assignment(Duration::from_secs(10)).unwrap(), vec![TopicPartition::new("t", 1)]);
+    assert_eq!(
+        c.wait_for_assignment(Duration::from_secs(10)).unwrap(),
+        vec![TopicPartition::new("t", 1)]
+    );
     assert!(start.elapsed() < Duration::from_secs(5));
 }
