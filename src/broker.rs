@@ -289,6 +289,14 @@ impl Broker {
     }
 
     /// Members, assignments, committed offsets, end offsets and lag of a group.
+    ///
+    /// As in Kafka, describing a group never fails for want of the group: one
+    /// with no members and no committed offsets (never used, ended without a
+    /// commit, or deleted with `delete_group_offsets`) is
+    /// [`GroupState::Dead`](crate::GroupState::Dead) with no members and no
+    /// partitions; one with only committed offsets is
+    /// [`GroupState::Empty`](crate::GroupState::Empty). Fails only with
+    /// `Error::Closed`.
     pub fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         self.inner.check_open()?;
         let counts = |t: &str| self.inner.partition_count(t);

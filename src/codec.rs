@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
-use crate::log::consumed::ConsumedRecord;
+use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::names::TopicPartition;
 use crate::producer::Producer;
 use crate::record::{Record, RecordMetadata};
@@ -76,6 +76,19 @@ impl<T, C: std::fmt::Debug> std::fmt::Debug for TypedProducer<T, C> {
     }
 }
 
+/// A clone sends to the same topic through the same broker, with a clone of
+/// the codec; like [`Producer`], many threads may share one or each hold one.
+impl<T, C: Clone> Clone for TypedProducer<T, C> {
+    fn clone(&self) -> Self {
+        TypedProducer {
+            producer: self.producer.clone(),
+            topic: self.topic.clone(),
+            codec: self.codec.clone(),
+            _values: PhantomData,
+        }
+    }
+}
+
 impl<T, C: Codec<T>> TypedProducer<T, C> {
     /// A producer of `T` values to `topic`.
     pub fn new(producer: Producer, topic: impl Into<String>, codec: C) -> TypedProducer<T, C> {
@@ -103,6 +116,37 @@ impl<T, C: Codec<T>> TypedProducer<T, C> {
     pub fn send_keyed(&self, key: impl Into<Vec<u8>>, value: &T) -> Result<RecordMetadata> {
         self.producer
             .send(&self.topic, Record::new(self.encode(value)?).with_key(key))
+    }
+
+    /// Sends values without keys as one batch, like [`Producer::send_batch`]:
+    /// all or nothing, so a value that fails to encode (`Error::Encode`) or a
+    /// record the topic refuses writes none of them. Returns each value's
+    /// metadata, in order.
+    pub fn send_batch<'v>(&self, values: impl IntoIterator<Item = &'v T>) -> Result<Vec<RecordMetadata>>
+    where
+        T: 'v,
+    {
+        let records = values
+            .into_iter()
+            .map(|v| self.encode(v).map(Record::new))
+            .collect::<Result<Vec<Record>>>()?;
+        self.producer.send_batch(&self.topic, records)
+    }
+
+    /// [`send_batch`](Self::send_batch) of `(key, value)` pairs (same key,
+    /// same partition); all or nothing.
+    pub fn send_batch_keyed<'v, K: Into<Vec<u8>>>(
+        &self,
+        items: impl IntoIterator<Item = (K, &'v T)>,
+    ) -> Result<Vec<RecordMetadata>>
+    where
+        T: 'v,
+    {
+        let records = items
+            .into_iter()
+            .map(|(k, v)| self.encode(v).map(|bytes| Record::new(bytes).with_key(k)))
+            .collect::<Result<Vec<Record>>>()?;
+        self.producer.send_batch(&self.topic, records)
     }
 
     /// Sends a prepared record whose value is replaced by the encoded `value`.
@@ -159,6 +203,78 @@ impl<T, C: Codec<T>> TypedConsumer<T, C> {
     /// Unwraps the consumer.
     pub fn into_inner(self) -> Consumer {
         self.consumer
+    }
+
+    /// [`poll`](Self::poll) that decodes each record and lends it to `f`
+    /// with the raw record as a [`RecordView`] (key, headers, position)
+    /// borrowed from the segment: no `ConsumedRecord` is allocated or
+    /// reference-counted per record ([`Consumer::poll_with`]). Returns how
+    /// many values `f` saw (a count, like `poll(..)?.len()`).
+    ///
+    /// A value that fails to decode is handled as in `poll`: `f` sees the
+    /// records before it, the position of its partition stays on it (and each
+    /// other partition's on its first record `f` did not see), and the error
+    /// comes from this call if `f` saw nothing, else from the next one.
+    ///
+    /// ```
+    /// # #[cfg(feature = "serde")] fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use logbus::{Broker, ConsumerConfig, OffsetReset, Postcard, TopicConfig, TopicPartition, TypedConsumer, TypedProducer};
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("cents", TopicConfig::new(1))?;
+    /// TypedProducer::new(broker.producer(), "cents", Postcard).send_batch(&[500u64, 250])?;
+    ///
+    /// let mut consumer = broker.consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))?;
+    /// consumer.assign(&[TopicPartition::new("cents", 0)])?;
+    /// let mut typed = TypedConsumer::<u64, _>::new(consumer, Postcard);
+    /// let mut total = 0;
+    /// let seen = typed.poll_with(Duration::from_secs(1), |cents, record| {
+    ///     assert!(record.offset() < 2);
+    ///     total += cents;
+    /// })?;
+    /// assert_eq!((seen, total), (2, 750));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "serde"))] fn main() {}
+    /// ```
+    pub fn poll_with<F: FnMut(T, RecordView<'_>)>(&mut self, timeout: Duration, mut f: F) -> Result<usize> {
+        let codec = &self.codec;
+        let mut seen = 0;
+        let mut failed: Option<Error> = None;
+        // Each partition's first record `f` did not see, once a decode failed.
+        let mut rewind: Vec<(TopicPartition, u64)> = Vec::new();
+        self.consumer.poll_with(timeout, |r| {
+            if failed.is_none() {
+                match codec.decode(r.value()) {
+                    Ok(value) => {
+                        seen += 1;
+                        f(value, r);
+                        return;
+                    }
+                    Err(reason) => {
+                        failed = Some(Error::Decode {
+                            topic: r.topic().to_string(),
+                            partition: r.partition(),
+                            offset: r.offset(),
+                            reason,
+                        });
+                    }
+                }
+            }
+            if !rewind
+                .iter()
+                .any(|(tp, _)| tp.partition == r.partition() && tp.topic == r.topic())
+            {
+                rewind.push((TopicPartition::new(r.topic(), r.partition()), r.offset()));
+            }
+        })?;
+        for (tp, offset) in &rewind {
+            self.consumer.seek(tp, *offset)?;
+        }
+        match failed {
+            Some(e) if seen == 0 => Err(e),
+            _ => Ok(seen),
+        }
     }
 
     /// Polls and decodes.

@@ -11,9 +11,32 @@ use crate::format::batch;
 ///
 /// | mode | acknowledged when | process crash (kill -9, panic) | power loss / kernel crash |
 /// |---|---|---|---|
-/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | the last unsynced moments may be lost (a background checkpoint fsyncs about once a second, and every 64 MiB written); the log stays a gap-free prefix |
+/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | what the kernel had not written back may be lost (it writes dirty pages back within ~30 s; logbus fsyncs every 30 s or 1 GiB written); the log stays a gap-free prefix |
 /// | `Sync` | after `fdatasync` (group commit: concurrent writers share one fsync) | everything acknowledged survives | everything acknowledged survives |
 /// | `Interval(d)` | bytes are in the page cache; fsync at least every `d` | everything acknowledged survives | at most the last `d` of acknowledged writes may be lost |
+///
+/// Under `PageCache` a partition with new records fsyncs its segments, with an
+/// fsynced recovery checkpoint, every
+/// [`DEFAULT_SYNC_CHECKPOINT_INTERVAL`](BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL)
+/// (30 s) or [`DEFAULT_SYNC_CHECKPOINT_BYTES`](BrokerConfig::DEFAULT_SYNC_CHECKPOINT_BYTES)
+/// (1 GiB) written, whichever comes first (set them with
+/// [`BrokerConfig::sync_checkpoint_interval`] / [`sync_checkpoint_bytes`](BrokerConfig::sync_checkpoint_bytes)).
+/// In between, every
+/// [`DEFAULT_CHECKPOINT_INTERVAL`](BrokerConfig::DEFAULT_CHECKPOINT_INTERVAL) (1 s) or
+/// [`DEFAULT_CHECKPOINT_BYTES`](BrokerConfig::DEFAULT_CHECKPOINT_BYTES) (64 MiB), it writes a
+/// *live* checkpoint without fsync, which only bounds the scan after a process crash.
+/// Where live checkpoints are unavailable (outside Linux) every checkpoint is
+/// fsynced, so the fsyncs come every 1 s or 64 MiB there.
+///
+/// ```
+/// use std::time::Duration;
+/// use logbus::BrokerConfig;
+/// // The figures in the prose above (and in README.md's Durability table).
+/// assert_eq!(BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL, Duration::from_secs(30));
+/// assert_eq!(BrokerConfig::DEFAULT_SYNC_CHECKPOINT_BYTES, 1 << 30);
+/// assert_eq!(BrokerConfig::DEFAULT_CHECKPOINT_INTERVAL, Duration::from_secs(1));
+/// assert_eq!(BrokerConfig::DEFAULT_CHECKPOINT_BYTES, 64 << 20);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// Acknowledge once the bytes are in the OS page cache. Survives a process crash, not power loss.
@@ -40,10 +63,10 @@ impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         BrokerConfig {
             durability: Durability::PageCache,
-            checkpoint_interval: Duration::from_secs(1),
-            checkpoint_bytes: 64 * 1024 * 1024,
-            sync_checkpoint_interval: Duration::from_secs(30),
-            sync_checkpoint_bytes: 1024 * 1024 * 1024,
+            checkpoint_interval: BrokerConfig::DEFAULT_CHECKPOINT_INTERVAL,
+            checkpoint_bytes: BrokerConfig::DEFAULT_CHECKPOINT_BYTES,
+            sync_checkpoint_interval: BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL,
+            sync_checkpoint_bytes: BrokerConfig::DEFAULT_SYNC_CHECKPOINT_BYTES,
         }
     }
 }
@@ -63,6 +86,17 @@ pub(crate) struct CheckpointPolicy {
 }
 
 impl BrokerConfig {
+    /// Default [`checkpoint_interval`](Self::checkpoint_interval): 1 s.
+    pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+    /// Default [`checkpoint_bytes`](Self::checkpoint_bytes): 64 MiB.
+    pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+    /// Default [`sync_checkpoint_interval`](Self::sync_checkpoint_interval):
+    /// 30 s, how often `PageCache` fsyncs a partition with new records.
+    pub const DEFAULT_SYNC_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+    /// Default [`sync_checkpoint_bytes`](Self::sync_checkpoint_bytes): 1 GiB,
+    /// the most `PageCache` writes to a partition between fsyncs.
+    pub const DEFAULT_SYNC_CHECKPOINT_BYTES: u64 = 1024 * 1024 * 1024;
+
     /// The default configuration.
     pub fn new() -> BrokerConfig {
         BrokerConfig::default()

@@ -1,5 +1,6 @@
 //! The one error type of the crate.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -10,7 +11,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Every variant carries the context needed to act on it (topic, partition,
 /// offset, path), and its `Display` says what happened and what to do.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the `Display` message first, then the variant and its
+/// fields, so `fn main() -> logbus::Result<()>` (which reports an error with
+/// `Debug`) shows what to do:
+///
+/// ```
+/// let err = logbus::Error::UnknownTopic { topic: "orders".into() };
+/// let debug = format!("{err:?}");
+/// assert!(debug.starts_with(&err.to_string()));
+/// assert!(debug.ends_with(r#"UnknownTopic { topic: "orders" }"#));
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O call failed.
@@ -242,6 +254,80 @@ impl Error {
             field,
             value: value.to_string(),
             reason: reason.into(),
+        }
+    }
+}
+
+/// The `Display` message, then the variant with its fields (as a derived
+/// `Debug` would print them) on the next line.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        macro_rules! variant {
+            ($name:literal $(, $field:ident)*) => {
+                f.debug_struct($name)$(.field(stringify!($field), $field))*.finish()
+            };
+        }
+        writeln!(f, "{self}")?;
+        match self {
+            Error::Io { context, path, source } => variant!("Io", context, path, source),
+            Error::Corruption { path, position, reason } => variant!("Corruption", path, position, reason),
+            Error::UnsupportedVersion { path, found, supported } => {
+                variant!("UnsupportedVersion", path, found, supported)
+            }
+            Error::TopicExists { topic } => variant!("TopicExists", topic),
+            Error::UnknownTopic { topic } => variant!("UnknownTopic", topic),
+            Error::UnknownPartition {
+                topic,
+                partition,
+                partition_count,
+            } => variant!("UnknownPartition", topic, partition, partition_count),
+            Error::InvalidConfig { field, value, reason } => variant!("InvalidConfig", field, value, reason),
+            Error::InvalidTopicName { name, reason } => variant!("InvalidTopicName", name, reason),
+            Error::RecordTooLarge { topic, size, max } => variant!("RecordTooLarge", topic, size, max),
+            Error::OffsetOutOfRange {
+                topic,
+                partition,
+                offset,
+                start,
+                end,
+            } => variant!("OffsetOutOfRange", topic, partition, offset, start, end),
+            Error::NoOffset {
+                group,
+                topic,
+                partition,
+            } => variant!("NoOffset", group, topic, partition),
+            Error::Locked { path, pid } => variant!("Locked", path, pid),
+            Error::Fenced {
+                group,
+                member,
+                member_generation,
+                current,
+            } => variant!("Fenced", group, member, member_generation, current),
+            // `source` is the same failure as `reason`, already in the message.
+            Error::Poisoned {
+                topic,
+                partition,
+                reason,
+                source: _,
+            } => variant!("Poisoned", topic, partition, reason),
+            Error::Decode {
+                topic,
+                partition,
+                offset,
+                reason,
+            } => variant!("Decode", topic, partition, offset, reason),
+            Error::Encode { topic, reason } => variant!("Encode", topic, reason),
+            Error::NotAssigned { topic, partition } => variant!("NotAssigned", topic, partition),
+            Error::Closed => f.write_str("Closed"),
+            #[cfg(feature = "kafka")]
+            Error::Kafka { context, source } => variant!("Kafka", context, source),
+            #[cfg(feature = "kafka")]
+            Error::MirrorGap {
+                topic,
+                partition,
+                from,
+                to,
+            } => variant!("MirrorGap", topic, partition, from, to),
         }
     }
 }

@@ -74,11 +74,11 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};
-pub use group::{GroupDescription, MemberDescription, PartitionLag};
+pub use group::{GroupDescription, GroupState, MemberDescription, PartitionLag};
 pub use log::consumed::{ConsumedRecord, RecordView};
 pub use log::{Appended, Log, RecoveryReport};
 pub use names::TopicPartition;
 pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
 pub use record::{BorrowedRecord, Record, RecordMetadata};
-pub use topic::{validate_topic_name, Partition, Topic};
+pub use topic::{validate_topic_name, Partition, ReadProgress, Topic};

@@ -282,6 +282,16 @@ impl Topic {
     }
 }
 
+/// What [`Partition::read_with_progress`] did: where to read next and how
+/// many records it lent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadProgress {
+    /// The next offset to read: pass it as `offset` to the next call.
+    pub next_offset: u64,
+    /// How many records the callback saw.
+    pub count: usize,
+}
+
 /// One partition of a topic: an ordered log of records. Cheap to clone.
 #[derive(Clone)]
 pub struct Partition {
@@ -336,9 +346,12 @@ impl Partition {
     }
 
     /// Calls `f` with each of up to `max_records` records from `offset`, in
-    /// order, and returns the offset to read next (the one after the last
-    /// record visited; `offset` itself at the end of the log). Validation and
-    /// errors are those of [`read`](Self::read).
+    /// order, and returns the **next offset to read** (the one after the last
+    /// record visited; `offset` itself at the end of the log), **not a
+    /// count**: assign it (`offset = p.read_with(offset, ..)?`), never add it.
+    /// [`Consumer::poll_with`](crate::Consumer::poll_with) returns a count
+    /// instead; [`read_with_progress`](Self::read_with_progress) returns both,
+    /// by name. Validation and errors are those of [`read`](Self::read).
     ///
     /// For scans and replays: each [`RecordView`] borrows straight from the
     /// segment's memory map for the duration of the callback only, so there
@@ -371,6 +384,47 @@ impl Partition {
     pub fn read_with(&self, offset: u64, max_records: usize, f: impl FnMut(RecordView<'_>)) -> Result<u64> {
         self.check()?;
         self.log.read_with(offset, max_records, f)
+    }
+
+    /// [`read_with`](Self::read_with) that returns both the next offset to
+    /// read and how many records `f` saw, as named fields, so neither can be
+    /// taken for the other. The two differ by more than `offset`: offsets
+    /// removed by compaction are skipped without a call to `f`.
+    ///
+    /// ```
+    /// # fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use logbus::{Broker, Record, TopicConfig};
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("events", TopicConfig::new(1))?;
+    /// broker.producer().send_batch("events", (0..25).map(|i| Record::new(format!("event {i}"))))?;
+    ///
+    /// let p = broker.topic("events")?.partition(0)?;
+    /// let mut offset = p.start_offset();
+    /// let mut seen = 0;
+    /// loop {
+    ///     let progress = p.read_with_progress(offset, 10, |_r| {})?;
+    ///     if progress.count == 0 {
+    ///         break;
+    ///     }
+    ///     seen += progress.count;
+    ///     offset = progress.next_offset;
+    /// }
+    /// assert_eq!((seen, offset), (25, 25));
+    /// # Ok(()) }
+    /// ```
+    pub fn read_with_progress(
+        &self,
+        offset: u64,
+        max_records: usize,
+        mut f: impl FnMut(RecordView<'_>),
+    ) -> Result<ReadProgress> {
+        let mut count = 0;
+        let next_offset = self.read_with(offset, max_records, |r| {
+            count += 1;
+            f(r)
+        })?;
+        Ok(ReadProgress { next_offset, count })
     }
 
     /// First offset whose timestamp is `>= ts_ms`, `None` if all records are older.

@@ -115,6 +115,51 @@ impl Consumer {
         self.core.assignment()
     }
 
+    /// Waits, up to `timeout`, until the group has given this member its
+    /// partitions, without reading a record, and returns its assignment
+    /// (sorted). For a subscribed member it returns once the member has seen
+    /// the group's latest rebalance and owns every partition the group
+    /// assigned it (other members hand theirs over at their next poll, as in
+    /// Kafka's cooperative rebalancing); that may be none when the group has
+    /// more members than partitions. On timeout it returns what the member
+    /// owns so far, possibly nothing. Rebalance callbacks run here as in
+    /// `poll`. Without a subscription it returns `assignment()` at once.
+    ///
+    /// ```
+    /// # fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use logbus::{Broker, ConsumerConfig, TopicConfig};
+    /// let broker = Broker::open(dir.path())?;
+    /// broker.create_topic("events", TopicConfig::new(2))?;
+    /// let mut consumer = broker.consumer(ConsumerConfig::new().group("billing"))?;
+    /// consumer.subscribe(&["events"])?;
+    /// let owned = consumer.wait_for_assignment(Duration::from_secs(5))?;
+    /// assert_eq!(owned.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_assignment(&mut self, timeout: Duration) -> Result<Vec<TopicPartition>> {
+        self.core.check()?;
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout).unwrap_or(start + FOREVER);
+        loop {
+            let Mode::Subscribed { member, .. } = &self.core.mode else {
+                return Ok(self.assignment());
+            };
+            let member = *member;
+            self.group_sync()?;
+            self.core.end_poll();
+            let done = self.core.broker.groups.holds_target(self.core.group()?, member);
+            let now = Instant::now();
+            if done || now >= deadline || self.core.broker.is_closed() {
+                self.core.check()?;
+                return Ok(self.assignment());
+            }
+            // Owners hand partitions over at their next poll: look again soon.
+            std::thread::park_timeout((deadline - now).min(Duration::from_millis(2)));
+        }
+    }
+
     /// Returns the next records from the assigned partitions, waiting up to
     /// `timeout` for some to arrive (empty on timeout). Runs rebalance
     /// callbacks and, with auto commit, commits the previous poll's positions.
@@ -132,9 +177,11 @@ impl Consumer {
     /// [`poll`](Self::poll) that lends each record to `f` instead of
     /// returning owned ones: the record is borrowed from the segment for the
     /// call, so a poll costs no allocation and no reference count per record
-    /// (BENCHMARKS.md, scan). Returns how
-    /// many records `f` saw (0 on timeout); positions move past each of them,
-    /// as with `poll`. Copy out what must outlive the call
+    /// (BENCHMARKS.md, scan). Returns **how
+    /// many records `f` saw** (0 on timeout), like `poll(..)?.len()`, not an
+    /// offset (unlike [`Partition::read_with`](crate::Partition::read_with),
+    /// which returns the next offset): the consumer keeps its positions
+    /// itself and moves them past each record, as with `poll`. Copy out what must outlive the call
     /// ([`RecordView::to_record`]).
     ///
     /// ```

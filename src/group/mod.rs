@@ -24,11 +24,27 @@ use crate::names::TopicPartition;
 use assign::{Assignment, Subscriptions};
 use store::OffsetStore;
 
+/// Whether a group has members, only committed offsets, or nothing (Kafka's
+/// group states, as `kafka-consumer-groups --describe --state` shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// At least one live member.
+    Stable,
+    /// No members, but committed offsets: a new member resumes from them.
+    Empty,
+    /// No members and no committed offsets: the group was never used, its
+    /// last member left without committing, or its offsets were deleted.
+    Dead,
+}
+
 /// A group's state as `Broker::describe_group` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     /// The group id.
     pub group: String,
+    /// `Stable`, `Empty` or `Dead` (then `members` and `partitions` are empty).
+    pub state: GroupState,
     /// Current generation (incremented by every rebalance).
     pub generation: u64,
     /// Live members.
@@ -333,6 +349,17 @@ impl Coordinator {
         }
     }
 
+    /// Whether the member has seen the current generation and owns exactly
+    /// its target partitions: the rebalance is over as far as it is concerned.
+    pub(crate) fn holds_target(&self, group: &str, member: u64) -> bool {
+        let groups = self.groups.lock();
+        let Some(g) = groups.get(group) else { return false };
+        let Some(m) = g.members.get(&member) else { return false };
+        m.generation == g.generation
+            && m.stale.is_empty()
+            && g.target.get(&member).map_or(m.owned.is_empty(), |t| *t == m.owned)
+    }
+
     /// Whether the member has something to do (a rebalance or a partition to take).
     pub(crate) fn needs_sync(&self, group: &str, member: u64) -> bool {
         let groups = self.groups.lock();
@@ -455,13 +482,6 @@ impl Coordinator {
         let store = self.store.lock();
         let g = groups.get(group);
         let committed = store.group(group);
-        if g.is_none() && committed.is_none() {
-            return Err(Error::config(
-                "group",
-                group,
-                "no such group: it has no members and no committed offsets",
-            ));
-        }
         let mut members = Vec::new();
         let mut tps: BTreeSet<TopicPartition> = committed.map(|c| c.keys().cloned().collect()).unwrap_or_default();
         if let Some(g) = g {
@@ -492,8 +512,16 @@ impl Coordinator {
                 }
             })
             .collect();
+        let state = if !members.is_empty() {
+            GroupState::Stable
+        } else if committed.is_some_and(|c| !c.is_empty()) {
+            GroupState::Empty
+        } else {
+            GroupState::Dead
+        };
         Ok(GroupDescription {
             group: group.to_string(),
+            state,
             generation: g.map_or(0, |g| g.generation),
             members,
             partitions,

@@ -191,8 +191,8 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering after an unclean shutdown.
     ///
     /// A standalone log runs its own background thread (as a broker does for
-    /// its logs): `Durability::Interval` fsyncs, recovery checkpoints every
-    /// second or 64 MiB, time-based retention, and segment pre-allocation.
+    /// its logs): `Durability::Interval` fsyncs, recovery checkpoints as
+    /// [`BrokerConfig::default`](crate::BrokerConfig) schedules them, time-based retention, and segment pre-allocation.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
         let dir = dir.as_ref();
         let name: Arc<str> = dir

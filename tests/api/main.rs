@@ -6,11 +6,16 @@ mod common;
 
 mod consumer;
 mod consumer_poll_with;
+mod durability_docs;
+mod error_debug;
 mod errors;
+mod lent_read_returns;
 mod producer;
 mod producer_borrowed;
 mod producer_routes;
 mod read_with;
+mod readme_typed;
 mod surface;
 mod topics;
 mod typed;
+mod typed_more;

@@ -1,11 +1,13 @@
-//! Consumer groups seen from the admin side: describe_group (members,
+//! Consumer groups seen from the admin side: describe_group (state, members,
 //! assignment, committed offsets, end offsets, lag), groups(),
 //! delete_group_offsets and set_group_offsets.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use logbus::{Broker, Consumer, ConsumerConfig, Error, OffsetReset, PartitionLag, Record, TopicConfig, TopicPartition};
+use logbus::{
+    Broker, Consumer, ConsumerConfig, Error, GroupState, OffsetReset, PartitionLag, Record, TopicConfig, TopicPartition,
+};
 
 use crate::common::wait_until;
 
@@ -115,7 +117,7 @@ fn groups_lists_groups_with_members_or_commits() {
         let broker = Broker::open(dir.path()).unwrap();
         broker.create_topic("t", TopicConfig::new(1)).unwrap();
         assert!(broker.groups().is_empty());
-        assert!(broker.describe_group("nobody").is_err());
+        assert_eq!(broker.describe_group("nobody").unwrap().state, GroupState::Dead);
         let live = member(&broker, "z-live");
         let mut committed = member(&broker, "a-committed");
         committed.poll(Duration::ZERO).unwrap();
@@ -156,7 +158,9 @@ fn delete_group_offsets_fails_with_members_and_works_after() {
 
         broker.delete_group_offsets("g").unwrap();
         assert!(broker.groups().is_empty());
-        assert!(broker.describe_group("g").is_err());
+        let gone = broker.describe_group("g").unwrap();
+        assert_eq!(gone.state, GroupState::Dead, "{gone:?}");
+        assert!(gone.partitions.is_empty() && gone.members.is_empty(), "{gone:?}");
         broker.close().unwrap();
     }
     // The deletion is durable; a new member starts over from its reset policy.
@@ -197,4 +201,45 @@ fn set_group_offsets_fails_with_members_and_moves_an_idle_group() {
         got.len() >= 2
     });
     assert_eq!(got, vec![8, 9]);
+}
+
+/// Kafka's `describe` of a group that has ended (or never was) reports its
+/// state instead of failing: `Empty` while committed offsets remain, `Dead`
+/// once there are neither members nor commits.
+#[test]
+fn describe_group_reports_stable_empty_and_dead_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(2)).unwrap();
+    produce(&broker, 0, 5);
+
+    let never = broker.describe_group("never-used").unwrap();
+    assert_eq!(never.state, GroupState::Dead);
+    assert_eq!(
+        (never.generation, never.members.len(), never.partitions.len()),
+        (0, 0, 0)
+    );
+
+    // A member that leaves without committing ends the group: Dead.
+    let mut quiet = member(&broker, "quiet");
+    quiet.poll(Duration::ZERO).unwrap();
+    assert_eq!(broker.describe_group("quiet").unwrap().state, GroupState::Stable);
+    quiet.close().unwrap();
+    let ended = broker.describe_group("quiet").unwrap();
+    assert_eq!(ended.state, GroupState::Dead, "{ended:?}");
+    assert!(ended.members.is_empty() && ended.partitions.is_empty(), "{ended:?}");
+
+    // A member that committed and left: Empty, with its commits and lag.
+    let mut c = member(&broker, "billing");
+    c.poll(Duration::ZERO).unwrap();
+    c.commit_offsets(&[(tp("t", 0), 3)]).unwrap();
+    assert_eq!(broker.describe_group("billing").unwrap().state, GroupState::Stable);
+    c.close().unwrap();
+    let empty = broker.describe_group("billing").unwrap();
+    assert_eq!(empty.state, GroupState::Empty, "{empty:?}");
+    assert!(empty.members.is_empty(), "{empty:?}");
+    assert_eq!(lag_of(&empty.partitions, &tp("t", 0)).committed, Some(3));
+
+    broker.delete_group_offsets("billing").unwrap();
+    assert_eq!(broker.describe_group("billing").unwrap().state, GroupState::Dead);
 }

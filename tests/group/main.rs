@@ -10,3 +10,4 @@ mod crash;
 mod fast_path;
 mod lag;
 mod rebalance;
+mod wait_for_assignment;
