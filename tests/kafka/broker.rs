@@ -99,6 +99,28 @@ impl Tansu {
     /// Freezes the broker (SIGSTOP): connections stay open, nothing answers.
     pub fn pause(&self) {
         self.signal(libc::SIGSTOP);
+        // kill(2) returns before the stop takes effect: on a busy machine the
+        // broker could still answer a request sent right after. Wait until
+        // every thread of it is stopped.
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let stopped = || {
+            fs::read_dir(&tasks).is_ok_and(|threads| {
+                threads.flatten().all(|t| {
+                    let stat = fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    // The state follows the parenthesised command name.
+                    let state = stat.rsplit(')').next().and_then(|r| r.trim_start().chars().next());
+                    matches!(state, Some('T') | Some('t'))
+                })
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !stopped() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the broker did not stop after SIGSTOP"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Thaws a paused broker (SIGCONT).
