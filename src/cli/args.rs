@@ -115,7 +115,20 @@ pub struct TopicArg {
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// The topic to write to.
-    pub topic: String,
+    #[arg(required_unless_present = "topic_flag")]
+    pub topic: Option<String>,
+    /// Kafka's spelling of the topic argument.
+    #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
+    pub topic_flag: Option<String>,
+    /// Kafka's `--bootstrap-server`: accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true)]
+    pub bootstrap_server: Option<String>,
+    /// Kafka's `--property NAME=VALUE`: `parse.key=true`, `key.separator=SEP`.
+    #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
+    pub properties: Vec<String>,
+    /// Skip (and report on stderr) lines without the key separator instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
     /// Split each line at the first SEP into key and value (a line without SEP is an error).
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
@@ -141,7 +154,17 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// The topic to read.
-    pub topic: String,
+    #[arg(required_unless_present = "topic_flag")]
+    pub topic: Option<String>,
+    /// Kafka's spelling of the topic argument.
+    #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
+    pub topic_flag: Option<String>,
+    /// Kafka's `--bootstrap-server`: accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true)]
+    pub bootstrap_server: Option<String>,
+    /// Kafka's `--property NAME=VALUE`: `print.key`, `print.timestamp`, `print.offset`, `print.partition`, `print.headers`.
+    #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
+    pub properties: Vec<String>,
     /// Start at the first stored offset (for a group: when it has no committed offset).
     #[arg(long, conflicts_with = "offset")]
     pub from_beginning: bool,
@@ -228,11 +251,23 @@ pub struct ResetArgs {
 /// `dump`
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// A segment file (`<dir>/<topic>/<partition>/<20 digits>.log`).
-    pub path: PathBuf,
+    /// A segment file (`<dir>/<topic>/<partition>/<20 digits>.log`), or its `.index` / `.timeindex`.
+    #[arg(required_unless_present = "files")]
+    pub path: Option<PathBuf>,
+    /// Kafka's spelling of the path argument.
+    #[arg(long, value_name = "PATH", hide = true, conflicts_with = "path")]
+    pub files: Option<PathBuf>,
+    /// Kafka's `--print-data-log`: accepted; records are printed unless --batches-only.
+    #[arg(long, hide = true)]
+    pub print_data_log: bool,
     /// Print batches only, not their records.
     #[arg(long)]
     pub batches_only: bool,
+}
+
+/// The topic given as the positional argument or as Kafka's `--topic`.
+pub(super) fn topic_of(positional: &Option<String>, flag: &Option<String>) -> String {
+    positional.clone().or_else(|| flag.clone()).unwrap_or_default()
 }
 
 /// `verify`

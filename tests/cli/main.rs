@@ -4,4 +4,6 @@
 mod common;
 
 mod errors;
+mod io;
+mod terms;
 mod workflow;
