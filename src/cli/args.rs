@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "logbus",
     version,
     about = "Inspect and operate a logbus data directory: topics, records, consumer groups, segment files",
-    after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3\n  printf 'k1:hello\\nk2:world\\n' | logbus --dir ./data produce orders --key-separator :\n  logbus --dir ./data consume orders --from-beginning --print-key\n  LOGBUS_DIR=./data logbus groups describe billing\n\nInspection commands (topics list/describe, consume without --group, groups list/describe,\ndump, verify) work while another process owns the directory; the others need the\ndirectory's lock and fail with \"locked by pid N\" while another process holds it."
+    after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3\n  printf 'k1:hello\\nk2:world\\n' | logbus --dir ./data produce orders --key-separator :\n  logbus --dir ./data consume orders --from-beginning --print-key\n  LOGBUS_DIR=./data logbus groups describe billing\n\nInspection commands (topics list/describe, consume without --group, groups list/describe,\ndump, verify) work while another process owns the directory; the others need the\ndirectory's lock and fail with \"locked by `COMMAND` (pid N)\" while another process holds it."
 )]
 pub struct Cli {
     /// The data directory (the one given to `Broker::open`).
@@ -30,20 +30,20 @@ pub enum Command {
     Topics(TopicsCommand),
     /// Append records read from standard input, one per line.
     #[command(
-        after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin."
+        after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin.\nA line without the key separator stops produce: the lines before it are stored,\nit and the rest are not (--skip-bad-lines skips it instead). The summary and\nany error say how many records were stored."
     )]
     Produce(ProduceArgs),
     /// Print records of a topic.
     #[command(
-        after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data."
+        after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data (and, when it printed\nnothing, says why on stderr). --follow reads partitions added while it runs."
     )]
     Consume(ConsumeArgs),
     /// List, describe and reset consumer groups.
     #[command(subcommand)]
     Groups(GroupsCommand),
-    /// Print the batches and records of one segment file, with positions and CRC status.
+    /// Print the batches and records of one segment file (or the entries of its index), with positions and CRC status.
     #[command(
-        after_help = "Example:\n  logbus dump ./data/orders/0/00000000000000000000.log\n\nExits with code 1 if the file holds a damaged batch."
+        after_help = "Examples:\n  logbus dump ./data/orders/0/00000000000000000000.log\n  logbus dump ./data/orders/0/00000000000000000000.timeindex\n\nExits with code 1 if the file holds a damaged batch (or is a damaged index)."
     )]
     Dump(DumpArgs),
     /// Check the checksum of every batch of every segment.

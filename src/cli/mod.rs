@@ -190,7 +190,7 @@ fn data_dir(dir: Option<PathBuf>) -> CliResult<PathBuf> {
             dir.display()
         ))),
         Ok(_) if !is_logbus_dir(&dir) => Err(CliError::new(format!(
-            "{} is not a logbus data directory (no @lock file and no topics, but other files); pass the directory given to Broker::open, or a new or empty one",
+            "{} is not a logbus data directory (no @lock file and no topics, but other files); pass the data directory your application opens, or a new or empty one",
             dir.display()
         ))),
         _ => Ok(dir),

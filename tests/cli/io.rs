@@ -320,3 +320,48 @@ fn dump_prints_index_and_time_index_entries() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("DAMAGE at byte 44") && text.contains("CRC"), "{text}");
 }
+
+#[test]
+fn produce_on_a_full_disk_reports_exactly_what_was_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    logbus(&dir)
+        .args([
+            "topics",
+            "create",
+            "t",
+            "--partitions",
+            "3",
+            "--segment-bytes",
+            "8388608",
+        ])
+        .assert()
+        .success();
+    let lines: String = (0..60_000).map(|i| format!("k{i}:{}\n", "v".repeat(300))).collect();
+    // A full disk, for real: the kernel refuses writes that would make a file
+    // larger than RLIMIT_FSIZE (2 or 4 MiB, by the shell's block size), and
+    // SIGXFSZ is ignored so the write fails instead of killing the process.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 4096; exec \"$0\" --dir \"$1\" produce t --key-separator :",
+            BIN,
+        ])
+        .arg(&dir)
+        .env_remove("LOGBUS_DIR")
+        .write_stdin(lines)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let reported: u64 = err
+        .split("Stored ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stored count in {err}"));
+    assert!(reported > 0 && reported < 60_000, "{err}");
+    assert!(err.contains("not written"), "{err}");
+    // Reopened without the limit: exactly what the message said.
+    assert_eq!(stored(&dir, "t"), reported, "{err}");
+}
