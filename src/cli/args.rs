@@ -120,8 +120,8 @@ pub struct ProduceArgs {
     /// Kafka's spelling of the topic argument.
     #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
     pub topic_flag: Option<String>,
-    /// Kafka's `--bootstrap-server`: accepted and ignored (logbus reads --dir).
-    #[arg(long, value_name = "HOST:PORT", hide = true)]
+    /// Kafka's `--bootstrap-server` (or older `--broker-list`): accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true, alias = "broker-list")]
     pub bootstrap_server: Option<String>,
     /// Kafka's `--property NAME=VALUE`: `parse.key=true`, `key.separator=SEP`.
     #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
@@ -159,10 +159,10 @@ pub struct ConsumeArgs {
     /// Kafka's spelling of the topic argument.
     #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
     pub topic_flag: Option<String>,
-    /// Kafka's `--bootstrap-server`: accepted and ignored (logbus reads --dir).
-    #[arg(long, value_name = "HOST:PORT", hide = true)]
+    /// Kafka's `--bootstrap-server` (or older `--broker-list`): accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true, alias = "broker-list")]
     pub bootstrap_server: Option<String>,
-    /// Kafka's `--property NAME=VALUE`: `print.key`, `print.timestamp`, `print.offset`, `print.partition`, `print.headers`.
+    /// Kafka's `--property NAME=VALUE`: `print.key`, `print.timestamp`, `print.offset`, `print.partition`, `print.headers`, `key.separator`.
     #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
     pub properties: Vec<String>,
     /// Start at the first stored offset (for a group: when it has no committed offset).
@@ -198,6 +198,9 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Between the printed fields of the text format (a tab unless Kafka's `--property key.separator=SEP`).
+    #[arg(skip)]
+    pub field_separator: Option<String>,
 }
 
 /// `groups ...`
@@ -258,7 +261,7 @@ pub struct DumpArgs {
     #[arg(long, value_name = "PATH", hide = true, conflicts_with = "path")]
     pub files: Option<PathBuf>,
     /// Kafka's `--print-data-log`: accepted; records are printed unless --batches-only.
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, conflicts_with = "batches_only")]
     pub print_data_log: bool,
     /// Print batches only, not their records.
     #[arg(long)]

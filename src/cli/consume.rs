@@ -37,6 +37,10 @@ pub(super) fn run(dir: &Path, mut a: ConsumeArgs) -> CliResult<u8> {
 fn apply_properties(a: &mut ConsumeArgs) -> CliResult {
     for p in std::mem::take(&mut a.properties) {
         let (name, value) = p.split_once('=').unwrap_or((p.as_str(), ""));
+        if name == "key.separator" && !value.is_empty() {
+            a.field_separator = Some(value.to_string());
+            continue;
+        }
         let on = match value.to_ascii_lowercase().as_str() {
             "true" => Some(true),
             "false" => Some(false),
@@ -54,7 +58,7 @@ fn apply_properties(a: &mut ConsumeArgs) -> CliResult {
             (Some(f), Some(on)) => *f |= on,
             _ => {
                 return Err(CliError::new(format!(
-                    "unsupported --property {p:?}; consume supports print.key, print.timestamp, print.offset, print.partition and print.headers (each =true or =false), the same as --print-key, --print-timestamp, --print-offset, --print-headers"
+                    "unsupported --property {p:?}; consume supports print.key, print.timestamp, print.offset, print.partition and print.headers (each =true or =false, the same as --print-key, --print-timestamp, --print-offset, --print-headers) and key.separator=SEP (between printed fields; a tab by default)"
                 )))
             }
         }

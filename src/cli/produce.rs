@@ -119,10 +119,14 @@ pub(super) fn run(dir: &Path, a: ProduceArgs) -> CliResult<u8> {
             send(&producer, &topic_name, std::mem::take(&mut pending), &mut stored)?;
         }
         if let Some(reason) = bad {
+            let before = match line_no {
+                1 => String::new(),
+                2 => " from line 1".to_string(),
+                n => format!(" from lines 1-{}", n - 1),
+            };
             return Err(CliError::new(format!(
-                "line {line_no}: {reason}. Stored {} record(s) from lines 1-{}; line {line_no} and everything after it were not written (fix the line and send again from line {line_no}, or pass --skip-bad-lines)",
+                "line {line_no}: {reason}. Stored {} record(s){before}; line {line_no} and everything after it were not written (fix the line and send again from line {line_no}, or pass --skip-bad-lines)",
                 stored.count,
-                line_no - 1
             )));
         }
         if n == 0 {

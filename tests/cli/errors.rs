@@ -164,7 +164,7 @@ fn bad_produce_input() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("line 2: no key separator \":\""), "{err}");
-    assert!(err.contains("Stored 1 record(s) from lines 1-1"), "{err}");
+    assert!(err.contains("Stored 1 record(s) from line 1;"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
     logbus(&dir)

@@ -81,6 +81,25 @@ fn produce_stores_every_line_before_a_bad_one_every_time() {
 }
 
 #[test]
+fn produce_with_a_bad_first_line_stores_nothing_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    create(&dir, "t", 1);
+    let out = logbus(&dir)
+        .args(["produce", "t", "--key-separator", ":"])
+        .write_stdin(input(5, 1))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 1: no key separator") && err.contains("Stored 0 record(s); line 1 and everything"),
+        "{err}"
+    );
+    assert_eq!(stored(&dir, "t"), 0);
+}
+
+#[test]
 fn produce_skip_bad_lines_stores_the_others_and_names_the_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
@@ -147,6 +166,27 @@ fn produce_and_consume_take_kafkas_flags() {
     assert!(String::from_utf8(out.stderr)
         .unwrap()
         .contains("--bootstrap-server is ignored"));
+    // key.separator on the consumer separates the printed fields; --broker-list is the old spelling.
+    let out = logbus(&dir)
+        .args([
+            "consume",
+            "--broker-list",
+            "localhost:9092",
+            "--topic",
+            "t",
+            "--from-beginning",
+        ])
+        .args([
+            "--property",
+            "print.key=true",
+            "--property",
+            "key.separator=:",
+            "--max-messages",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "a:1\n");
 
     for (cmd, prop, supported) in [
         ("produce", "acks=all", "parse.key=true and key.separator"),
