@@ -72,9 +72,20 @@ pub(crate) fn cli_terms(e: &crate::Error) -> String {
             path.display(),
             holder(*pid)
         ),
+        Error::OffsetOutOfRange {
+            topic,
+            partition,
+            offset,
+            start,
+            end,
+        } => format!(
+            "offset {offset} is out of range for topic '{topic}' partition {partition} (stored offsets are {start}..{end}); give an offset in that range, or `earliest` / `latest`"
+        ),
         e => e
             .to_string()
             .replace("Broker::create_topic", "`logbus topics create`")
+            .replace("(run `verify`,", "(run `logbus verify`,")
+            .replace("reopen the broker to recover", "run the command again to recover")
             .replace("open it again with Broker::open", "run the command again"),
     }
 }

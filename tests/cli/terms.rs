@@ -42,6 +42,11 @@ fn errors_name_commands_and_flags_not_api() {
     );
     assert!(!err.contains("Broker::"), "{err}");
     fails(logbus(&dir).args(["consume", "nope"]), &["`logbus topics create nope`"]);
+    let err = fails(
+        logbus(&dir).args(["consume", "t", "--partition", "0", "--offset", "99"]),
+        &["out of range", "give an offset in that range"],
+    );
+    assert!(!err.contains("seek"), "{err}");
     logbus(&dir)
         .args([
             "topics",
