@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "logbus",
     version,
     about = "Inspect and operate a logbus data directory: topics, records, consumer groups, segment files",
-    after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3\n  printf 'k1:hello\\nk2:world\\n' | logbus --dir ./data produce orders --key-separator :\n  logbus --dir ./data consume orders --from-beginning --print-key\n  LOGBUS_DIR=./data logbus groups describe billing\n\nInspection commands (topics list/describe, consume without --group, groups list/describe,\ndump, verify) work while another process owns the directory; the others need the\ndirectory's lock and fail with \"locked by pid N\" while another process holds it."
+    after_help = "Examples:\n  logbus --dir ./data topics create orders --partitions 3\n  printf 'k1:hello\\nk2:world\\n' | logbus --dir ./data produce orders --key-separator :\n  logbus --dir ./data consume orders --from-beginning --print-key\n  LOGBUS_DIR=./data logbus groups describe billing\n\nInspection commands (topics list/describe, consume without --group, groups list/describe,\ndump, verify) work while another process owns the directory; the others need the\ndirectory's lock and fail with \"locked by `COMMAND` (pid N)\" while another process holds it."
 )]
 pub struct Cli {
     /// The data directory (the one given to `Broker::open`).
@@ -29,19 +29,19 @@ pub enum Command {
     Topics(TopicsArgs),
     /// Append records read from standard input, one per line.
     #[command(
-        after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin."
+        after_help = "Example:\n  printf 'customer-1:order created\\ncustomer-2:order paid\\n' \\\n    | logbus --dir ./data produce orders --key-separator : --header source=cli\n\nEach line becomes one record (the line ending is removed). Records go to the\npartition given by --partition, else by the key's hash, else round-robin.\nA line without the key separator stops produce: the lines before it are stored,\nit and the rest are not (--skip-bad-lines skips it instead). The summary and\nany error say how many records were stored."
     )]
     Produce(ProduceArgs),
     /// Print records of a topic.
     #[command(
-        after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data."
+        after_help = "Examples:\n  logbus --dir ./data consume orders --from-beginning --print-key --print-offset\n  logbus --dir ./data consume orders --partition 1 --offset 40 --max-messages 10 --format json\n  logbus --dir ./data consume orders --follow\n  logbus --dir ./data consume orders --group billing --from-beginning\n\nWithout --group the read is read-only (it works while another process owns the\ndirectory) and starts at the end of each partition unless --from-beginning or\n--offset says otherwise. With --group it joins the group (this needs the\ndirectory's lock), starts at the group's committed offsets and commits what it\nprints. Without --follow it stops at the end of the data (and, when it printed\nnothing, says why on stderr). --follow reads partitions added while it runs."
     )]
     Consume(ConsumeArgs),
     /// List, describe, reset and delete consumer groups.
     Groups(GroupsArgs),
-    /// Print the batches and records of one segment file, with positions and CRC status.
+    /// Print the batches and records of one segment file (or the entries of its index), with positions and CRC status.
     #[command(
-        after_help = "Example:\n  logbus dump ./data/orders/0/00000000000000000000.log\n\nExits with code 1 if the file holds a damaged batch."
+        after_help = "Examples:\n  logbus dump ./data/orders/0/00000000000000000000.log\n  logbus dump ./data/orders/0/00000000000000000000.timeindex\n\nExits with code 1 if the file holds a damaged batch (or is a damaged index)."
     )]
     Dump(DumpArgs),
     /// Check the checksum of every batch of every segment.
@@ -187,7 +187,20 @@ pub struct AlterArgs {
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
     /// The topic to write to.
-    pub topic: String,
+    #[arg(required_unless_present = "topic_flag")]
+    pub topic: Option<String>,
+    /// Kafka's spelling of the topic argument.
+    #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
+    pub topic_flag: Option<String>,
+    /// Kafka's `--bootstrap-server` (or older `--broker-list`): accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true, alias = "broker-list")]
+    pub bootstrap_server: Option<String>,
+    /// Kafka's `--property NAME=VALUE`: `parse.key=true`, `key.separator=SEP`.
+    #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
+    pub properties: Vec<String>,
+    /// Skip (and report on stderr) lines without the key separator instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
     /// Split each line at the first SEP into key and value (a line without SEP is an error).
     #[arg(long, value_name = "SEP")]
     pub key_separator: Option<String>,
@@ -213,7 +226,17 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
     /// The topic to read.
-    pub topic: String,
+    #[arg(required_unless_present = "topic_flag")]
+    pub topic: Option<String>,
+    /// Kafka's spelling of the topic argument.
+    #[arg(long = "topic", value_name = "T", hide = true, conflicts_with = "topic")]
+    pub topic_flag: Option<String>,
+    /// Kafka's `--bootstrap-server` (or older `--broker-list`): accepted and ignored (logbus reads --dir).
+    #[arg(long, value_name = "HOST:PORT", hide = true, alias = "broker-list")]
+    pub bootstrap_server: Option<String>,
+    /// Kafka's `--property NAME=VALUE`: `print.key`, `print.timestamp`, `print.offset`, `print.partition`, `print.headers`, `key.separator`.
+    #[arg(long = "property", value_name = "NAME=VALUE", hide = true)]
+    pub properties: Vec<String>,
     /// Start at the first stored offset (for a group: when it has no committed offset).
     #[arg(long, conflicts_with = "offset")]
     pub from_beginning: bool,
@@ -247,6 +270,9 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Between the printed fields of the text format (a tab unless Kafka's `--property key.separator=SEP`).
+    #[arg(skip)]
+    pub field_separator: Option<String>,
 }
 
 /// `groups ...`: Kafka's `kafka-consumer-groups`; `--list`, `--describe`,
@@ -349,11 +375,23 @@ pub struct ResetArgs {
 /// `dump`
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// A segment file (`<dir>/<topic>/<partition>/<20 digits>.log`).
-    pub path: PathBuf,
+    /// A segment file (`<dir>/<topic>/<partition>/<20 digits>.log`), or its `.index` / `.timeindex`.
+    #[arg(required_unless_present = "files")]
+    pub path: Option<PathBuf>,
+    /// Kafka's spelling of the path argument.
+    #[arg(long, value_name = "PATH", hide = true, conflicts_with = "path")]
+    pub files: Option<PathBuf>,
+    /// Kafka's `--print-data-log`: accepted; records are printed unless --batches-only.
+    #[arg(long, hide = true, conflicts_with = "batches_only")]
+    pub print_data_log: bool,
     /// Print batches only, not their records.
     #[arg(long)]
     pub batches_only: bool,
+}
+
+/// The topic given as the positional argument or as Kafka's `--topic`.
+pub(super) fn topic_of(positional: &Option<String>, flag: &Option<String>) -> String {
+    positional.clone().or_else(|| flag.clone()).unwrap_or_default()
 }
 
 /// `verify`

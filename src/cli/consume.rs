@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::args::ConsumeArgs;
+use super::args::{topic_of, ConsumeArgs};
 use super::output::Printer;
-use super::{open_broker, CliError, CliResult};
+use super::{note, open_broker, CliError, CliResult};
 use crate::inspect::{Inspector, PartitionReader};
 use crate::{ConsumerConfig, OffsetReset, TopicPartition};
 
@@ -15,7 +15,15 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// Records read per partition per round.
 const ROUND: usize = 500;
 
-pub(super) fn run(dir: &Path, a: ConsumeArgs) -> CliResult<u8> {
+/// How often `--follow` reads the topic's partition count again.
+const PARTITION_RECHECK: Duration = Duration::from_secs(1);
+
+pub(super) fn run(dir: &Path, mut a: ConsumeArgs) -> CliResult<u8> {
+    a.topic = Some(topic_of(&a.topic, &a.topic_flag));
+    if a.bootstrap_server.is_some() {
+        note("note: --bootstrap-server is ignored; logbus reads the directory given by --dir");
+    }
+    apply_properties(&mut a)?;
     if a.max_messages == Some(0) {
         return Ok(0);
     }
@@ -23,6 +31,39 @@ pub(super) fn run(dir: &Path, a: ConsumeArgs) -> CliResult<u8> {
         Some(g) => with_group(dir, &a, &g),
         None => read_only(dir, &a),
     }
+}
+
+/// Kafka's `--property print.key=true` and friends, as logbus's `--print-*` options.
+fn apply_properties(a: &mut ConsumeArgs) -> CliResult {
+    for p in std::mem::take(&mut a.properties) {
+        let (name, value) = p.split_once('=').unwrap_or((p.as_str(), ""));
+        if name == "key.separator" && !value.is_empty() {
+            a.field_separator = Some(value.to_string());
+            continue;
+        }
+        let on = match value.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        let flag = match name {
+            "print.key" => Some(&mut a.print_key),
+            "print.timestamp" => Some(&mut a.print_timestamp),
+            // logbus prints partition and offset together, as partition:offset.
+            "print.offset" | "print.partition" => Some(&mut a.print_offset),
+            "print.headers" => Some(&mut a.print_headers),
+            _ => None,
+        };
+        match (flag, on) {
+            (Some(f), Some(on)) => *f |= on,
+            _ => {
+                return Err(CliError::new(format!(
+                    "unsupported --property {p:?}; consume supports print.key, print.timestamp, print.offset, print.partition and print.headers (each =true or =false, the same as --print-key, --print-timestamp, --print-offset, --print-headers) and key.separator=SEP (between printed fields; a tab by default)"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where to start on one partition.
@@ -48,27 +89,47 @@ fn start_offset(a: &ConsumeArgs, start: u64, end: u64, topic: &str, partition: u
     Ok(offset)
 }
 
+/// The topic to read (`run` has resolved `--topic` into the positional argument).
+fn topic_name(a: &ConsumeArgs) -> &str {
+    a.topic.as_deref().unwrap_or_default()
+}
+
+/// A read error in the follower's terms: a topic deleted under it says so.
+fn read_error(inspector: &Inspector, topic: &str, e: crate::Error) -> CliError {
+    match inspector.topic_meta(topic) {
+        Err(crate::Error::UnknownTopic { .. }) => deleted(topic),
+        _ => e.into(),
+    }
+}
+
+fn deleted(topic: &str) -> CliError {
+    CliError::new(format!("topic '{topic}' was deleted"))
+}
+
 fn read_only(dir: &Path, a: &ConsumeArgs) -> CliResult<u8> {
+    let topic = topic_name(a);
     let inspector = Inspector::open(dir)?;
-    let meta = inspector.topic_meta(&a.topic)?;
+    let meta = inspector.topic_meta(topic)?;
     let partitions: Vec<u32> = match a.partition {
         Some(p) => vec![p],
         None => (0..meta.partitions).collect(),
     };
+    let mut known = meta.partitions;
     let mut readers: Vec<PartitionReader> = Vec::with_capacity(partitions.len());
     for p in partitions {
-        let info = inspector.partition_info(&a.topic, p)?;
-        let offset = start_offset(a, info.start_offset, info.end_offset, &a.topic, p)?;
-        readers.push(inspector.reader(&a.topic, p, offset)?);
+        let info = inspector.partition_info(topic, p)?;
+        let offset = start_offset(a, info.start_offset, info.end_offset, topic, p)?;
+        readers.push(inspector.reader(topic, p, offset)?);
     }
     let mut printer = Printer::new(a);
     let mut printed = 0u64;
     let limit = a.max_messages.unwrap_or(u64::MAX);
+    let mut checked = Instant::now();
     loop {
         let mut progressed = false;
         for r in &mut readers {
             let want = usize::try_from(limit - printed).unwrap_or(ROUND).min(ROUND);
-            let records = r.poll(want)?;
+            let records = r.poll(want).map_err(|e| read_error(&inspector, topic, e))?;
             progressed |= !records.is_empty();
             for rec in &records {
                 printer.print(rec)?;
@@ -84,31 +145,46 @@ fn read_only(dir: &Path, a: &ConsumeArgs) -> CliResult<u8> {
             if !a.follow {
                 for r in &readers {
                     if let Some(d) = r.tail_damage() {
-                        eprintln_quiet(&format!("warning: partition {} stops at {d}", r.partition()));
+                        note(&format!("warning: partition {} stops at {d}", r.partition()));
                     }
                 }
+                if printed == 0 && !a.from_beginning && a.offset.is_none() {
+                    note("note: no records printed: consume starts at the end of each partition (as Kafka's console consumer does) and, without --follow, stops there; pass --from-beginning to read the stored records, or --follow to wait for new ones");
+                }
                 return Ok(0);
+            }
+            if checked.elapsed() >= PARTITION_RECHECK {
+                checked = Instant::now();
+                // Another process may have added partitions, or deleted the topic.
+                let now = match inspector.topic_meta(topic) {
+                    Ok(m) => m.partitions,
+                    Err(crate::Error::UnknownTopic { .. }) => return Err(deleted(topic)),
+                    Err(e) => return Err(e.into()),
+                };
+                if a.partition.is_none() && now > known {
+                    for p in known..now {
+                        // A new partition is read from its start: all of it is new.
+                        let info = inspector.partition_info(topic, p)?;
+                        readers.push(inspector.reader(topic, p, info.start_offset)?);
+                    }
+                    known = now;
+                }
             }
             std::thread::sleep(FOLLOW_POLL);
         }
     }
 }
 
-fn eprintln_quiet(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
-
 fn with_group(dir: &Path, a: &ConsumeArgs, group: &str) -> CliResult<u8> {
     let broker = open_broker(dir)?;
-    let topic = broker.topic(&a.topic)?;
+    let topic = broker.topic(topic_name(a))?;
     let reset = if a.from_beginning {
         OffsetReset::Earliest
     } else {
         OffsetReset::Latest
     };
     let mut consumer = broker.consumer(ConsumerConfig::new().group(group).offset_reset(reset))?;
-    consumer.subscribe(&[a.topic.as_str()])?;
+    consumer.subscribe(&[topic_name(a)])?;
     let mut printer = Printer::new(a);
     let mut printed = 0u64;
     let limit = a.max_messages.unwrap_or(u64::MAX);

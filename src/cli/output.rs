@@ -16,6 +16,7 @@ pub(super) struct Printer {
     offset: bool,
     timestamp: bool,
     headers: bool,
+    separator: String,
 }
 
 impl Printer {
@@ -27,6 +28,7 @@ impl Printer {
             offset: a.print_offset,
             timestamp: a.print_timestamp,
             headers: a.print_headers,
+            separator: a.field_separator.clone().unwrap_or_else(|| "\t".to_string()),
         }
     }
 
@@ -52,7 +54,7 @@ impl Printer {
                     fields.push(hs.join(","));
                 }
                 fields.push(lossy(r.value()));
-                writeln!(self.out, "{}", fields.join("\t"))
+                writeln!(self.out, "{}", fields.join(&self.separator))
             }
         }
     }

@@ -8,16 +8,23 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::args::DumpArgs;
 use super::output::preview;
 use super::{CliError, CliResult};
+use crate::format::index;
 use crate::inspect::{BatchStatus, Inspector, SegmentFile, WalkOptions, WalkStop};
 
 pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
-    if !a.path.is_file() {
+    let path = a.path.clone().or_else(|| a.files.clone()).unwrap_or_default();
+    if !path.is_file() {
         return Err(CliError::new(format!(
-            "{} is not a file; give the path of a segment's .log file",
-            a.path.display()
+            "{} is not a file; give the path of a segment's .log, .index or .timeindex file",
+            path.display()
         )));
     }
-    let seg = SegmentFile::open(&a.path)?;
+    if let Some(kind) = index_kind(&path)? {
+        return dump_index(&path, kind);
+    }
+    let a = DumpArgs { path: Some(path), ..a };
+    let path = a.path.as_deref().unwrap_or(Path::new(""));
+    let seg = SegmentFile::open(path)?;
     let len = seg.len()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let base = seg
@@ -26,7 +33,7 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
     writeln!(
         out,
         "Segment {}: base offset {base}, {len} bytes on disk",
-        a.path.display()
+        path.display()
     )?;
     let mut io_err = None;
     let (mut batches, mut bad) = (0u64, 0u64);
@@ -95,6 +102,94 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
     } else {
         0
     })
+}
+
+/// Which index `path` is, by its name or (for any other name) its magic.
+fn index_kind(path: &Path) -> CliResult<Option<index::Kind>> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("index") => return Ok(Some(index::Kind::Offset)),
+        Some("timeindex") => return Ok(Some(index::Kind::Time)),
+        Some("log") => return Ok(None),
+        _ => {}
+    }
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
+    if std::io::Read::read_exact(&mut f, &mut magic).is_err() {
+        return Ok(None);
+    }
+    Ok(match magic {
+        index::OFFSET_MAGIC => Some(index::Kind::Offset),
+        index::TIME_MAGIC => Some(index::Kind::Time),
+        _ => None,
+    })
+}
+
+/// `dump` of an offset index or time index: its header and entries, or where it is damaged.
+fn dump_index(path: &Path, kind: index::Kind) -> CliResult<u8> {
+    let bytes = std::fs::read(path).map_err(|e| CliError::new(format!("reading {}: {e}", path.display())))?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let what = match kind {
+        index::Kind::Offset => "Offset index",
+        index::Kind::Time => "Time index",
+    };
+    let decoded = match kind {
+        index::Kind::Offset => index::decode_offset(&bytes).map(|f| {
+            let lines = f.entries.iter().map(|e| {
+                format!(
+                    "offset {} (relative {}) at byte {}",
+                    f.base_offset + u64::from(e.rel_offset),
+                    e.rel_offset,
+                    e.position
+                )
+            });
+            (f.base_offset, f.seal, lines.collect::<Vec<_>>())
+        }),
+        index::Kind::Time => index::decode_time(&bytes).map(|f| {
+            let lines = f.entries.iter().map(|e| {
+                format!(
+                    "timestamp {} up to offset {} (relative {})",
+                    e.timestamp,
+                    f.base_offset + u64::from(e.rel_offset),
+                    e.rel_offset
+                )
+            });
+            (f.base_offset, f.seal, lines.collect::<Vec<_>>())
+        }),
+    };
+    match decoded {
+        Ok((base, seal, entries)) => {
+            let state = match seal {
+                Some(s) => format!(
+                    "sealed: log {} bytes, next offset {}, max timestamp {}",
+                    s.log_len, s.next_offset, s.max_ts
+                ),
+                None => "unsealed (the active segment's index)".to_string(),
+            };
+            writeln!(
+                out,
+                "{what} {}: base offset {base}, {} bytes, {state}, {} entries",
+                path.display(),
+                bytes.len(),
+                entries.len()
+            )?;
+            for e in entries {
+                writeln!(out, "  {e}")?;
+            }
+            out.flush()?;
+            Ok(0)
+        }
+        Err(e) => {
+            writeln!(out, "{what} {}: {} bytes", path.display(), bytes.len())?;
+            writeln!(
+                out,
+                "DAMAGE at byte {}: {}; logbus does not use this index (it is a cache, rebuilt from the .log when needed)",
+                e.at,
+                e.message()
+            )?;
+            out.flush()?;
+            Ok(1)
+        }
+    }
 }
 
 pub(super) fn verify(dir: &Path, topic: Option<&str>) -> CliResult<u8> {

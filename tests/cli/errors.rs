@@ -60,7 +60,8 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn missing_or_wrong_data_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    fails(bare().args(["topics", "list"]), "pass --dir DATA or set LOGBUS_DIR");
+    // A missing --dir is a usage mistake (exit 2).
+    usage(bare().args(["topics", "list"]), "pass --dir DATA or set LOGBUS_DIR");
     let missing = tmp.path().join("nope");
     for args in [
         vec!["topics", "list"],
@@ -96,7 +97,7 @@ fn bad_topic_input() {
     );
     fails(
         logbus(&dir).args(["topics", "create", "z", "--segment-bytes", "10"]),
-        "segment_bytes",
+        "--segment-bytes",
     );
     fails(
         logbus(&dir).args([
@@ -108,7 +109,7 @@ fn bad_topic_input() {
             "--max-record-bytes",
             "100000",
         ]),
-        "max_record_bytes",
+        "--max-record-bytes",
     );
     usage(
         logbus(&dir).args(["topics", "create", "z", "--partitions", "-1"]),
@@ -162,7 +163,8 @@ fn bad_produce_input() {
         .unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.contains("line 2 has no key separator \":\""), "{err}");
+    assert!(err.contains("line 2: no key separator \":\""), "{err}");
+    assert!(err.contains("Stored 1 record(s) from line 1;"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
     logbus(&dir)

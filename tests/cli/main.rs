@@ -5,8 +5,10 @@ mod common;
 
 mod admin;
 mod errors;
+mod io;
 mod kafka_flags;
 mod kafka_quickstart;
 mod reset_offsets;
 mod run;
+mod terms;
 mod workflow;

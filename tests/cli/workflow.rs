@@ -263,7 +263,8 @@ fn inspection_works_while_another_process_owns_the_directory() {
     assert!(dump.contains("crc") && dump.contains(" ok"));
 
     // Writing commands need the lock and say who has it.
-    let owner = format!("locked by pid {}", std::process::id());
+    // Named by its command line (this test binary here), with its pid.
+    let owner = format!("(pid {})", std::process::id());
     let writes: Vec<Vec<&str>> = vec![
         vec!["topics", "create", "other"],
         vec!["topics", "delete", "events"],
@@ -275,7 +276,7 @@ fn inspection_works_while_another_process_owns_the_directory() {
         let out = logbus(dir).args(&args).write_stdin("x\n").output().unwrap();
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(err.contains(&owner), "{args:?}: {err}");
+        assert!(err.contains("locked by `") && err.contains(&owner), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
     c.close().unwrap();

@@ -204,7 +204,11 @@ fn sigterm_stops_cleanly_with_exit_0_and_a_restart_ingests_nothing_twice() {
     );
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1));
-    assert!(err.contains("locked by pid"), "{err}");
+    // The holder is named by its command line, with its pid.
+    assert!(
+        err.contains("locked by `logbus") && err.contains("ingest") && err.contains("(pid "),
+        "{err}"
+    );
     sigterm(&child);
     let out = wait_exit(child, Duration::from_secs(20));
     let err = String::from_utf8_lossy(&out.stderr);
