@@ -307,7 +307,7 @@ pub enum GroupsCommand {
     /// Delete a group's committed offsets.
     #[command(
         long_flag_alias = "delete",
-        after_help = "Example:\n  logbus --dir ./data groups delete billing\n\nLive members exist only in the process that owns the directory; this command\nneeds the directory's lock, so it fails (\"locked by pid N\") while that process runs."
+        after_help = "Example:\n  logbus --dir ./data groups delete billing\n\nLive members exist only in the process that owns the directory; this command\nneeds the directory's lock, so it fails (\"locked by ... (pid N)\") while that process runs."
     )]
     Delete(GroupArg),
 }

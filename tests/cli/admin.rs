@@ -137,7 +137,7 @@ fn groups_delete_removes_committed_offsets_and_waits_for_the_owner() {
             )
             .unwrap();
         c.subscribe(&["orders"]).unwrap();
-        fails(&dir, &["groups", "delete", "billing"], "locked by pid");
+        fails(&dir, &["groups", "delete", "billing"], "is locked by");
         c.close().unwrap();
         broker.close().unwrap();
     }
