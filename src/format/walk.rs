@@ -364,10 +364,13 @@ impl<'a> Walker<'a> {
         let pos = self.pos;
         match self.tail {
             Tail::BatchesOnly => self.damage(pos, Damage::Zeros),
-            Tail::Zeros => match rest.iter().position(|&b| b != 0) {
-                None => self.stop(pos, StopKind::End),
-                Some(i) => self.damage(pos, Damage::ZerosThenData { data_at: pos + i }),
-            },
+            // Word-wide first: a reopen checks an active segment's whole
+            // zero tail, up to its preallocated room.
+            Tail::Zeros if super::all_zero(rest) => self.stop(pos, StopKind::End),
+            Tail::Zeros => {
+                let data_at = pos + rest.iter().position(|&b| b != 0).unwrap_or(0);
+                self.damage(pos, Damage::ZerosThenData { data_at })
+            }
         }
     }
 
