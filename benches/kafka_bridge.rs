@@ -13,6 +13,8 @@
 
 #[path = "../tests/kafka/broker.rs"]
 mod broker;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
 

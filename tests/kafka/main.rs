@@ -1,6 +1,9 @@
 //! logbus's Kafka client (`logbus::kafka`, cargo feature `kafka`) against a
 //! real Kafka-compatible broker, tansu, started per test (see `broker.rs`).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod admin;
 mod broker;
 mod client_shape;

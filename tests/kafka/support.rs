@@ -2,12 +2,13 @@
 //! polling until a count.
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use logbus::kafka::{Admin, Consumer, ConsumerBuilder, KafkaRecord, Producer};
 use logbus::OffsetReset;
 
 use crate::broker::Tansu;
+use crate::common::Deadline;
 
 /// How long a test waits for records that were acknowledged.
 pub const RECORDS_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,14 +47,10 @@ pub fn group_consumer(broker: &Tansu, group: &str) -> ConsumerBuilder {
 
 /// Polls until `n` records arrived (panics after `RECORDS_TIMEOUT`).
 pub fn poll_n(consumer: &mut Consumer, n: usize) -> Vec<KafkaRecord> {
-    let deadline = Instant::now() + RECORDS_TIMEOUT;
+    let deadline = Deadline::new(RECORDS_TIMEOUT, format!("{n} records"));
     let mut out = Vec::new();
     while out.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "got {} of {n} records within {RECORDS_TIMEOUT:?}: {out:?}",
-            out.len()
-        );
+        deadline.check_with(|| format!("got {}: {out:?}", out.len()));
         out.extend(consumer.poll(Duration::from_millis(500)).unwrap());
     }
     assert_eq!(out.len(), n, "more records than expected: {out:?}");
@@ -62,9 +59,9 @@ pub fn poll_n(consumer: &mut Consumer, n: usize) -> Vec<KafkaRecord> {
 
 /// Polls for `d` and returns whatever came.
 pub fn poll_for(consumer: &mut Consumer, d: Duration) -> Vec<KafkaRecord> {
-    let deadline = Instant::now() + d;
+    let deadline = Deadline::new(d, "the end of the polling time");
     let mut out = Vec::new();
-    while Instant::now() < deadline {
+    while !deadline.passed() {
         out.extend(consumer.poll(Duration::from_millis(200)).unwrap());
     }
     out

@@ -12,20 +12,10 @@ use logbus::{Record, TopicConfig};
 
 use super::{local, origin, read_all, wait_until, Sidecar};
 use crate::broker::Tansu;
+use crate::common::Rng;
 
 const PARTITIONS: u32 = 4;
 const KILLS: usize = 20;
-
-/// xorshift64*: enough randomness for kill timing; the seed is printed.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 #[test]
 fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
@@ -35,7 +25,7 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
         .unwrap()
         .as_nanos() as u64
         | 1;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let kafka = Tansu::start();
     // Small segments: the sidecar follows many segment rolls.
     let (dir, broker) = local("stream", TopicConfig::new(PARTITIONS).segment_bytes(256 * 1024));

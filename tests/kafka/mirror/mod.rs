@@ -19,6 +19,7 @@ use logbus::kafka::{KafkaRecord, MirrorStatus};
 use logbus::{Broker, TopicConfig, TopicPartition};
 
 use crate::broker::Tansu;
+use crate::common::Deadline;
 use crate::support::consumer;
 
 /// A local broker in a fresh directory with one topic.
@@ -31,16 +32,13 @@ pub fn local(topic: &str, config: TopicConfig) -> (tempfile::TempDir, Broker) {
 
 /// Waits until `f` holds, panicking with `what` (and the last value) after `limit`.
 pub fn wait_until<T: std::fmt::Debug>(limit: Duration, what: &str, mut f: impl FnMut() -> (bool, T)) -> T {
-    let deadline = Instant::now() + limit;
+    let deadline = Deadline::new(limit, what);
     loop {
         let (ok, v) = f();
         if ok {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reached within {limit:?}; last: {v:?}"
-        );
+        deadline.check_with(|| format!("last: {v:?}"));
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -60,7 +58,10 @@ pub fn read_all(broker: &Tansu, topic: &str, partitions: u32, at_least: usize, q
     let mut c = consumer(broker).max_poll_records(5000).build().unwrap();
     let tps: Vec<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
     c.assign(&tps).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Deadline::new(
+        Duration::from_secs(60),
+        format!("{at_least} records of '{topic}' at Kafka"),
+    );
     let mut out = Vec::new();
     let mut last_new = Instant::now();
     loop {
@@ -72,11 +73,7 @@ pub fn read_all(broker: &Tansu, topic: &str, partitions: u32, at_least: usize, q
         if out.len() >= at_least && last_new.elapsed() >= quiet {
             return out;
         }
-        assert!(
-            Instant::now() < deadline,
-            "read {} of at least {at_least} records of '{topic}' at Kafka within 60 s",
-            out.len()
-        );
+        deadline.check_with(|| format!("read {}", out.len()));
     }
 }
 
@@ -181,14 +178,14 @@ impl Sidecar {
 
     /// Waits for the exit (panics after `limit`).
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
+        let deadline = Deadline::new(limit, "logbus mirror to exit");
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
                 // Let the reader thread take the last lines.
                 std::thread::sleep(Duration::from_millis(100));
                 return st;
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 let _ = self.child.kill();
                 panic!(
                     "logbus mirror did not exit within {limit:?}; stderr: {:#?}",
