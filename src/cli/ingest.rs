@@ -3,12 +3,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::args::IngestArgs;
-use super::{open_broker, CliError, CliResult};
+use super::{open_broker, signals, CliResult};
 use crate::kafka::{Ingest, IngestStatus};
 
 /// How often the loop looks at the stop flag and the ingest's health.
@@ -17,13 +16,7 @@ const TICK: Duration = Duration::from_millis(50);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) fn run(dir: &Path, a: IngestArgs) -> CliResult<u8> {
-    // Registered before anything is written: a signal at any later point ends
-    // the loop below, which stops the ingest cleanly.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| CliError::new(format!("installing the handler of signal {sig}: {e}")))?;
-    }
+    let stop = signals::stop_flag()?;
     let broker = open_broker(dir)?;
     let mut builder = Ingest::builder(&a.bootstrap_server).assign_all(a.assign);
     for t in &a.topic {
@@ -32,10 +25,7 @@ pub(super) fn run(dir: &Path, a: IngestArgs) -> CliResult<u8> {
     if let Some(g) = &a.group {
         builder = builder.group(g);
     }
-    for kv in &a.set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| CliError::new(format!("--set {kv:?} is not KEY=VALUE")))?;
+    for (k, v) in signals::settings(&a.set)? {
         builder = builder.set(k, v);
     }
     let ingest = builder.start(&broker)?;

@@ -3,12 +3,12 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, CliResult};
+use super::{signals, CliResult};
 use crate::kafka::{Mirror, OnGap};
 
 pub(super) const HELP: &str =
@@ -72,37 +72,12 @@ pub enum GapPolicy {
     Skip,
 }
 
-/// Set by SIGINT/SIGTERM.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-/// Routes SIGINT and SIGTERM to [`STOP`].
-#[allow(unsafe_code)]
-fn install_signal_handlers() -> CliResult {
-    let handler: extern "C" fn(libc::c_int) = on_signal;
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe,
-        // and it is a plain `extern "C" fn` that lives for the whole process.
-        let old = unsafe { libc::signal(sig, handler as libc::sighandler_t) };
-        if old == libc::SIG_ERR {
-            return Err(CliError::new(format!(
-                "cannot install a handler for signal {sig}: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-    }
-    Ok(())
-}
-
 fn say(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "logbus mirror: {msg}");
 }
 
 pub(super) fn run(dir: &Path, a: MirrorArgs) -> CliResult<u8> {
-    install_signal_handlers()?;
+    let stop = signals::stop_flag()?;
     let mut b = Mirror::builder(a.bootstrap_server)
         .topics(a.topic)
         .group(a.group)
@@ -116,31 +91,28 @@ pub(super) fn run(dir: &Path, a: MirrorArgs) -> CliResult<u8> {
     if let Some(id) = a.source_id {
         b = b.source_id(id);
     }
-    for kv in &a.settings {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| CliError::new(format!("--set {kv:?} is not KEY=VALUE")))?;
+    for (k, v) in signals::settings(&a.settings)? {
         b = b.set(k, v);
     }
     let mirror = b.start_sidecar(dir)?;
     let interval = Duration::from_millis(a.progress_interval_ms);
     let mut last_line = Instant::now();
     let mut shown_error: Option<String> = None;
-    while !STOP.load(Ordering::SeqCst) && mirror.is_running() {
+    while !stop.load(Ordering::SeqCst) && mirror.is_running() {
         std::thread::sleep(Duration::from_millis(50));
         let st = mirror.status();
         if st.last_error != shown_error {
             if let Some(e) = &st.last_error {
                 say(e);
             }
-            shown_error = st.last_error;
+            shown_error = st.last_error.clone();
         }
         if !interval.is_zero() && last_line.elapsed() >= interval {
-            say(&mirror.status().to_string());
+            say(&st.to_string());
             last_line = Instant::now();
         }
     }
-    let stopping = STOP.load(Ordering::SeqCst);
+    let stopping = stop.load(Ordering::SeqCst);
     let status = mirror.stop()?;
     say(&format!("{}: {}", if stopping { "stopped" } else { "ended" }, status));
     for p in &status.partitions {

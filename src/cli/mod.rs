@@ -16,6 +16,8 @@ mod mirror;
 mod output;
 mod produce;
 mod reset;
+#[cfg(feature = "kafka")]
+mod signals;
 mod tools;
 mod topics;
 
