@@ -8,7 +8,6 @@ use crate::broker::BrokerInner;
 use crate::error::{Error, Result};
 use crate::format::batch::Encode;
 use crate::log::Log;
-use crate::partitioner::partition_for_key;
 use crate::record::{BorrowedRecord, Record, RecordMetadata};
 use crate::topic::TopicInner;
 
@@ -92,27 +91,6 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-fn choose_partition<R: Encode>(topic: &TopicInner, record: &R, count: u32) -> Result<u32> {
-    if let Some(p) = record.target_partition() {
-        if p >= count {
-            return Err(Error::UnknownPartition {
-                topic: topic.name.to_string(),
-                partition: p,
-                partition_count: count,
-            });
-        }
-        return Ok(p);
-    }
-    if let Some(key) = record.key_bytes() {
-        return Ok(partition_for_key(topic.partitioner, key, count));
-    }
-    if count <= 1 {
-        return Ok(0);
-    }
-    let n = topic.round_robin.fetch_add(1, Ordering::Relaxed);
-    Ok((n % u64::from(count)) as u32)
-}
-
 fn metadata<R: Encode>(
     topic: &TopicInner,
     partition: u32,
@@ -146,7 +124,7 @@ impl Producer {
     fn send_one<R: Encode>(&self, topic: &str, record: &R) -> Result<RecordMetadata> {
         self.with_topic(topic, |t, logs| {
             t.check_live()?;
-            let partition = choose_partition(t, record, logs.len() as u32)?;
+            let partition = t.choose_partition(record, logs.len() as u32)?;
             let Some(log) = logs.get(partition as usize) else {
                 return Err(Error::UnknownTopic {
                     topic: topic.to_string(),
@@ -229,7 +207,7 @@ impl Producer {
         let count = logs.len() as u32;
         let parts = records
             .iter()
-            .map(|r| choose_partition(t, r, count))
+            .map(|r| t.choose_partition(r, count))
             .collect::<Result<Vec<u32>>>()?;
         let meta = |log: &Log, p: u32, first: u64, k: usize, r: &R, at: i64| {
             metadata(t, p, first + k as u64, r, at, log.log_append_time())

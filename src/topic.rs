@@ -9,10 +9,12 @@ use parking_lot::RwLock;
 use crate::broker::BrokerInner;
 use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
+use crate::format::batch::Encode;
 use crate::format::topic_meta::{self, TopicMeta};
 use crate::log::consumed::{ConsumedRecord, RecordView};
 use crate::log::Log;
 use crate::names::TopicName;
+use crate::partitioner::partition_for_key;
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
@@ -62,6 +64,31 @@ pub(crate) struct TopicInner {
 }
 
 impl TopicInner {
+    /// The partition a record goes to: its own, else its key's hash, else
+    /// the next in round-robin order (the producer's routing, also used by
+    /// `logbus produce`, which needs to know it before sending).
+    #[inline]
+    pub(crate) fn choose_partition<R: Encode>(&self, record: &R, count: u32) -> Result<u32> {
+        if let Some(p) = record.target_partition() {
+            if p >= count {
+                return Err(Error::UnknownPartition {
+                    topic: self.name.to_string(),
+                    partition: p,
+                    partition_count: count,
+                });
+            }
+            return Ok(p);
+        }
+        if let Some(key) = record.key_bytes() {
+            return Ok(partition_for_key(self.partitioner, key, count));
+        }
+        if count <= 1 {
+            return Ok(0);
+        }
+        let n = self.round_robin.fetch_add(1, Ordering::Relaxed);
+        Ok((n % u64::from(count)) as u32)
+    }
+
     /// Creates the topic's directories and metadata (metadata last: a topic
     /// directory without `topic.meta` is an interrupted create).
     pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, durability: Durability) -> Result<TopicInner> {
@@ -256,6 +283,11 @@ impl Topic {
     /// Number of partitions.
     pub fn partition_count(&self) -> u32 {
         self.inner.partition_count()
+    }
+
+    /// The partition `record` goes to if sent now (see `TopicInner::choose_partition`).
+    pub(crate) fn partition_for(&self, record: &crate::Record) -> Result<u32> {
+        self.inner.choose_partition(record, self.partition_count())
     }
 
     /// A handle on one partition.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::args::{topic_of, ProduceArgs};
 use super::{note, open_broker, CliError, CliResult};
-use crate::{partition_for_key, Record};
+use crate::Record;
 
 /// Records sent per batch when input arrives faster than it is sent.
 const BATCH: usize = 1000;
@@ -73,8 +73,6 @@ pub(super) fn run(dir: &Path, a: ProduceArgs) -> CliResult<u8> {
     if let Some(p) = a.partition {
         topic.partition(p)?;
     }
-    let (count, partitioner) = (topic.partition_count(), topic.config().partitioner);
-    let mut round_robin = 0u64;
     let producer = broker.producer();
     let mut input = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     let mut pending: Vec<Line> = Vec::new();
@@ -91,13 +89,11 @@ pub(super) fn run(dir: &Path, a: ProduceArgs) -> CliResult<u8> {
             line_no += 1;
             match to_record(&buf, sep.as_deref(), &headers) {
                 Ok(record) => {
-                    let partition = a.partition.unwrap_or_else(|| match record.key() {
-                        Some(k) => partition_for_key(partitioner, k, count),
-                        None => {
-                            round_robin += 1;
-                            ((round_robin - 1) % u64::from(count.max(1))) as u32
-                        }
-                    });
+                    let record = match a.partition {
+                        Some(p) => record.with_partition(p),
+                        None => record,
+                    };
+                    let partition = topic.partition_for(&record)?;
                     let record = record.with_partition(partition);
                     pending.push(Line {
                         no: line_no,
