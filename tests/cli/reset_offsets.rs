@@ -187,6 +187,12 @@ fn to_offset_and_shift_by_are_clamped_with_a_warning() {
     );
 }
 
+/// The NEW-OFFSET column of `groups reset-offsets g --topic a MODE VALUE` (a preview).
+fn new_offsets(dir: &Path, mode: &str, value: &str) -> Vec<u64> {
+    let out = ok(dir, &["groups", "reset-offsets", "g", "--topic", "a", mode, value]);
+    numbers(&out, "NEW-OFFSET")
+}
+
 #[test]
 fn to_datetime_and_by_duration_find_the_first_record_at_or_after_the_time() {
     let (_tmp, dir) = setup();
@@ -196,58 +202,14 @@ fn to_datetime_and_by_duration_find_the_first_record_at_or_after_the_time() {
         "2023-11-15T00:13:23.500+02:00",
         "2023-11-14T22:13:23.500",
     ] {
-        let out = ok(
-            &dir,
-            &["groups", "reset-offsets", "g", "--topic", "a", "--to-datetime", when],
-        );
-        assert_eq!(numbers(&out, "NEW-OFFSET"), [4, 4], "{when}");
+        assert_eq!(new_offsets(&dir, "--to-datetime", when), [4, 4], "{when}");
     }
     // Before every record: the start; after every record: the end.
-    let out = ok(
-        &dir,
-        &[
-            "groups",
-            "reset-offsets",
-            "g",
-            "--topic",
-            "a",
-            "--to-datetime",
-            "2000-01-01T00:00:00.000",
-        ],
-    );
-    assert_eq!(numbers(&out, "NEW-OFFSET"), [0, 0]);
-    let out = ok(
-        &dir,
-        &[
-            "groups",
-            "reset-offsets",
-            "g",
-            "--topic",
-            "a",
-            "--to-datetime",
-            "2100-01-01T00:00:00.000Z",
-        ],
-    );
-    assert_eq!(numbers(&out, "NEW-OFFSET"), [10, 10]);
+    assert_eq!(new_offsets(&dir, "--to-datetime", "2000-01-01T00:00:00.000"), [0, 0]);
+    assert_eq!(new_offsets(&dir, "--to-datetime", "2100-01-01T00:00:00.000Z"), [10, 10]);
     // The records are years old: one hour back is after all of them, 100000 days back before.
-    let out = ok(
-        &dir,
-        &["groups", "reset-offsets", "g", "--topic", "a", "--by-duration", "PT1H"],
-    );
-    assert_eq!(numbers(&out, "NEW-OFFSET"), [10, 10]);
-    let out = ok(
-        &dir,
-        &[
-            "groups",
-            "reset-offsets",
-            "g",
-            "--topic",
-            "a",
-            "--by-duration",
-            "P100000D",
-        ],
-    );
-    assert_eq!(numbers(&out, "NEW-OFFSET"), [0, 0]);
+    assert_eq!(new_offsets(&dir, "--by-duration", "PT1H"), [10, 10]);
+    assert_eq!(new_offsets(&dir, "--by-duration", "P100000D"), [0, 0]);
     fails(
         &dir,
         &["groups", "reset-offsets", "g", "--topic", "a", "--by-duration", "1h"],
