@@ -19,7 +19,7 @@ use super::{LogInner, Writer};
 use crate::config::LogConfig;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
-use crate::format::walk::{Expect, Walker};
+use crate::format::walk::{Expect, StopKind, Walker};
 use crate::fs as lfs;
 
 /// What opening a log found.
@@ -280,8 +280,9 @@ impl Recovery<'_> {
         let end = segment::scan(map.bytes(), pos0, s.next_offset, |p, h| {
             index.on_batch(base, p as u32, h)
         });
-        self.report.scanned_bytes += (end.pos - pos0) as u64;
-        if let Some(found) = end.unsupported {
+        let stop = &end.stop;
+        self.report.scanned_bytes += (stop.pos - pos0) as u64;
+        if let StopKind::Unsupported(found) = stop.kind {
             // Written by a newer logbus: refuse to open rather than cut it.
             return Err(Error::UnsupportedVersion {
                 path: s.path.clone(),
@@ -289,15 +290,16 @@ impl Recovery<'_> {
                 supported: crate::format::batch::VERSION,
             });
         }
-        if let Some(d) = &end.damage {
+        let damaged = stop.damage().is_some();
+        if damaged {
             self.report
                 .damage
-                .push(format!("{} at byte {}: {d}", s.path.display(), end.pos));
-            self.report.truncated_bytes += (s.len - end.pos) as u64;
+                .push(format!("{} at byte {}: {stop}", s.path.display(), stop.pos));
+            self.report.truncated_bytes += (s.len - stop.pos) as u64;
         }
-        s.end_pos = end.pos;
+        s.end_pos = stop.pos;
         s.next_offset = end.next_offset;
-        Ok(end.damage.is_some())
+        Ok(damaged)
     }
 
     /// After the scan of segment `bases[i]`: removes every later segment if

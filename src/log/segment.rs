@@ -57,15 +57,12 @@ pub fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf, PathBuf) {
 /// Result of scanning batches from a position.
 #[derive(Debug)]
 pub struct ScanEnd {
-    /// Position after the last valid batch.
-    pub pos: usize,
     /// Offset after the last valid batch.
     pub next_offset: u64,
-    /// Why the scan stopped, when not at a clean end (zeros or end of bytes).
-    pub damage: Option<String>,
-    /// The scan stopped at an intact batch (its CRC holds) of a newer format
-    /// version: not damage, and nothing may be cut.
-    pub unsupported: Option<u8>,
+    /// Where and why the scan stopped: at the end (zeros or end of bytes), at
+    /// damage, or at an intact batch of a newer format version (not damage:
+    /// nothing may be cut).
+    pub stop: Stop,
 }
 
 /// Walks the batches in `bytes` from `pos` (see [`Walker`]: zeros to the
@@ -85,17 +82,7 @@ pub fn scan(bytes: &[u8], pos: usize, next_offset: u64, mut on_batch: impl FnMut
             Err(stop) => break stop,
         }
     };
-    let (damage, unsupported) = match &stop.kind {
-        StopKind::End => (None, None),
-        StopKind::Unsupported(v) => (None, Some(*v)),
-        StopKind::Damage(d) => (Some(d.to_string()), None),
-    };
-    ScanEnd {
-        pos: stop.pos,
-        next_offset,
-        damage,
-        unsupported,
-    }
+    ScanEnd { next_offset, stop }
 }
 
 impl Segment {
@@ -153,7 +140,7 @@ impl Segment {
         // Best effort: a failed write only means another rebuild next time.
         // Not for a segment retention already deleted (a reader may still
         // hold it): that would leave index files without a log.
-        if end.damage.is_none() && self.path.exists() {
+        if end.stop.damage().is_none() && self.path.exists() {
             let _ = ix.write_sealed(&ipath, &tpath, self.base, len);
         }
         ix
