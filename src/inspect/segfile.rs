@@ -266,7 +266,9 @@ impl SegmentFile {
         let mut p = pos;
         loop {
             let chunk = self.read_at(p, CHUNK)?;
-            if let Some(i) = chunk.iter().position(|&b| b != 0) {
+            // Word-wide first, as the walker does: up to a segment's whole preallocated room.
+            if !crate::format::all_zero(&chunk) {
+                let i = chunk.iter().position(|&b| b != 0).unwrap_or(0);
                 let data_at = usize::try_from(p + i as u64).unwrap_or(usize::MAX);
                 return Ok(damage(Damage::ZerosThenData { data_at }));
             }
