@@ -286,6 +286,7 @@ impl Topic {
     }
 
     /// The partition `record` goes to if sent now (see `TopicInner::choose_partition`).
+    #[cfg(feature = "cli")]
     pub(crate) fn partition_for(&self, record: &crate::Record) -> Result<u32> {
         self.inner.choose_partition(record, self.partition_count())
     }
