@@ -49,7 +49,7 @@ pub enum Error {
     },
 
     /// A file was written by a newer (or unknown) version of the format.
-    #[error("{path} uses format version {found}, this build of logbus reads version {supported}; upgrade logbus", path = .path.display())]
+    #[error("{path} uses format version {found}, this build of logbus reads versions up to {supported}; upgrade logbus", path = .path.display())]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,

@@ -2,37 +2,57 @@
 //!
 //! ```text
 //! offset size field
-//!  0     4    magic           "LBat"
-//!  4     4    batch_len       u32 LE, whole batch including this header
-//!  8     4    crc             CRC-32 (IEEE) of bytes 12..batch_len
-//! 12     1    version         1
-//! 13     1    attributes      bit 0: timestamps are log-append time
-//! 14     2    reserved        0
-//! 16     8    base_offset     u64 LE
-//! 24     8    base_timestamp  i64 LE (first record's timestamp)
-//! 32     8    max_timestamp   i64 LE
-//! 40     4    record_count    u32 LE, >= 1
-//! 44     ..   records
+//!  0     4    magic              "LBat"
+//!  4     4    batch_len          u32 LE, whole batch including this header
+//!  8     4    crc                CRC-32 (IEEE) of bytes 12..batch_len
+//! 12     1    version            1 or 2
+//! 13     1    attributes         bit 0: log-append time; v2: bit 1 transactional, bit 2 control
+//! 14     2    reserved           0
+//! 16     8    base_offset        u64 LE
+//! 24     8    base_timestamp     i64 LE (first record's timestamp)
+//! 32     8    max_timestamp      i64 LE
+//! 40     4    record_count       u32 LE, >= 1 (v2: may be 0)
+//! 44     4    last_offset_delta  v2 only: the batch covers base_offset ..= base_offset + this
+//! 48     8    producer_id        v2 only: the transaction of a transactional batch, else 0
+//! 44/56  ..   records
 //! ```
 //!
 //! Each record: `varint body_len`, then the body: `varint offset_delta`
-//! (equal to the record's index in the batch), `varint zigzag(ts - base_ts)`,
-//! `varint key_len + 1` (0 = no key) and the key, `varint value_len` and the
-//! value, `varint header_count`, then per header `varint name_len`, UTF-8
-//! name, `varint value_len`, value.
+//! (v1: the record's index in the batch; v2: increasing, at most
+//! `last_offset_delta`), `varint zigzag(ts - base_ts)`, `varint key_len + 1`
+//! (0 = no key) and the key, the value (v1: `varint value_len`; v2:
+//! `varint value_len + 1`, 0 = a null value) and the value bytes,
+//! `varint header_count`, then per header `varint name_len`, UTF-8 name,
+//! `varint value_len`, value.
+//!
+//! Version 1 is written whenever a batch needs nothing of version 2, so the
+//! common batch keeps its bytes; [`Shape`] says which a batch is.
 
 use super::{le, varint, DecodeError, Malformed};
 
 /// First four bytes of every batch.
 pub const MAGIC: [u8; 4] = *b"LBat";
-/// The batch format version this build writes and reads.
-pub const VERSION: u8 = 1;
-/// Size of the fixed batch header.
+/// Batch format version 1: records at contiguous offsets, no null values.
+pub const V1: u8 = 1;
+/// Batch format version 2: offset gaps, null values, transactions.
+pub const V2: u8 = 2;
+/// The newest batch format version this build reads and writes.
+pub const VERSION: u8 = V2;
+/// Size of the fixed header of a version 1 batch (the batches most appends write).
 pub const HEADER_LEN: usize = 44;
+/// Size of the fixed header of a version 2 batch.
+pub const HEADER_LEN_V2: usize = 56;
 /// Attribute bit: timestamps were assigned by the log at append time.
 pub const ATTR_LOG_APPEND_TIME: u8 = 0x01;
-/// Attribute bits this version understands.
-const KNOWN_ATTRS: u8 = ATTR_LOG_APPEND_TIME;
+/// Attribute bit (version 2): the batch belongs to the transaction `producer_id`.
+pub const ATTR_TRANSACTIONAL: u8 = 0x02;
+/// Attribute bit (version 2): the batch is a control batch (a transaction
+/// marker); it is also transactional.
+pub const ATTR_CONTROL: u8 = 0x04;
+/// Attribute bits version 1 understands.
+const KNOWN_ATTRS_V1: u8 = ATTR_LOG_APPEND_TIME;
+/// Attribute bits version 2 understands.
+const KNOWN_ATTRS_V2: u8 = ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL;
 /// Largest record framing overhead beyond key + value + header bytes, for one
 /// record with no headers (length prefix, deltas, key and value lengths, header count).
 pub const RECORD_OVERHEAD: usize = 5 * varint::MAX_LEN;
@@ -44,8 +64,13 @@ pub const RECORD_OVERHEAD: usize = 5 * varint::MAX_LEN;
 pub trait Encode {
     /// The key, if any.
     fn key_bytes(&self) -> Option<&[u8]>;
-    /// The value.
+    /// The value (empty for a null value).
     fn value_bytes(&self) -> &[u8];
+    /// Whether the value is null (a tombstone), as distinct from empty. Only
+    /// a version 2 batch can hold a null value.
+    fn value_is_null(&self) -> bool {
+        false
+    }
     /// Number of headers.
     fn header_count(&self) -> usize;
     /// The headers in order, as (UTF-8 name bytes, value).
@@ -68,6 +93,9 @@ impl<T: Encode> Encode for &T {
     }
     fn value_bytes(&self) -> &[u8] {
         (**self).value_bytes()
+    }
+    fn value_is_null(&self) -> bool {
+        (**self).value_is_null()
     }
     fn header_count(&self) -> usize {
         (**self).header_count()
@@ -103,12 +131,119 @@ pub struct BatchHeader {
     pub max_timestamp: i64,
     /// Number of records.
     pub count: u32,
+    /// Format version ([`V1`] or [`V2`]).
+    pub version: u8,
+    /// The batch covers offsets `base_offset ..= base_offset + last_offset_delta`
+    /// (version 1: `count - 1`; version 2 may leave offsets without a record).
+    pub last_offset_delta: u32,
+    /// The transaction of a transactional or control batch; 0 otherwise.
+    pub producer_id: u64,
 }
 
 impl BatchHeader {
-    /// Offset after the last record of this batch.
+    /// Offset after the last offset this batch covers: the next batch's base offset.
     pub fn next_offset(&self) -> u64 {
-        self.base_offset.saturating_add(u64::from(self.count))
+        self.base_offset
+            .saturating_add(u64::from(self.last_offset_delta))
+            .saturating_add(1)
+    }
+
+    /// Size of this batch's fixed header.
+    pub fn header_len(&self) -> usize {
+        if self.version == V1 {
+            HEADER_LEN
+        } else {
+            HEADER_LEN_V2
+        }
+    }
+
+    /// Whether the batch belongs to a transaction (control batches included).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// Whether the batch is a control batch (a transaction marker).
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+}
+
+/// How a batch is laid out: its version and the fields only version 2 has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape<'a> {
+    /// [`V1`] or [`V2`].
+    pub version: u8,
+    /// Attribute bits.
+    pub attributes: u8,
+    /// The transaction of a transactional batch (version 2); 0 otherwise.
+    pub producer_id: u64,
+    /// Each record's offset delta, increasing (version 2); `None`: 0, 1, 2, ...
+    pub deltas: Option<&'a [u32]>,
+    /// Offsets covered minus one (version 2); `None`: the last record's delta.
+    pub last_offset_delta: Option<u32>,
+}
+
+impl Shape<'static> {
+    /// A version 1 batch: contiguous offsets, no null values.
+    pub const fn v1(attributes: u8) -> Shape<'static> {
+        Shape {
+            version: V1,
+            attributes,
+            producer_id: 0,
+            deltas: None,
+            last_offset_delta: None,
+        }
+    }
+
+    /// A version 2 batch with contiguous offsets.
+    pub const fn v2(attributes: u8, producer_id: u64) -> Shape<'static> {
+        Shape {
+            version: V2,
+            attributes,
+            producer_id,
+            deltas: None,
+            last_offset_delta: None,
+        }
+    }
+
+    /// The oldest version that can hold `records`: version 2 only if one has a null value.
+    pub fn for_records<R: Encode>(attributes: u8, records: &[R]) -> Shape<'static> {
+        if records.iter().any(Encode::value_is_null) {
+            Shape::v2(attributes, 0)
+        } else {
+            Shape::v1(attributes)
+        }
+    }
+}
+
+impl<'a> Shape<'a> {
+    /// This version 2 shape with the records at `deltas` (increasing) and the
+    /// batch covering `last_offset_delta + 1` offsets.
+    pub fn with_deltas<'b>(self, deltas: &'b [u32], last_offset_delta: u32) -> Shape<'b> {
+        Shape {
+            version: V2,
+            attributes: self.attributes,
+            producer_id: self.producer_id,
+            deltas: Some(deltas),
+            last_offset_delta: Some(last_offset_delta),
+        }
+    }
+
+    /// Size of the fixed header.
+    pub fn header_len(&self) -> usize {
+        if self.version == V1 {
+            HEADER_LEN
+        } else {
+            HEADER_LEN_V2
+        }
+    }
+
+    #[inline]
+    fn delta(&self, i: usize) -> u32 {
+        match self.deltas {
+            None => u32::try_from(i).unwrap_or(u32::MAX),
+            Some(d) => d.get(i).copied().unwrap_or(u32::MAX),
+        }
     }
 }
 
@@ -127,19 +262,20 @@ pub enum Peek {
     Invalid(DecodeError),
 }
 
-/// Bytes a record takes inside a batch, length prefix included.
+/// Bytes a record takes inside a version 1 batch (version 2 when its value
+/// is null), length prefix included.
 #[inline]
 pub fn record_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
-    let body = record_body_len(r, ts, base_ts, offset_delta);
+    let body = record_body_len(r, ts, base_ts, offset_delta, r.value_is_null());
     varint::len(body as u64) + body
 }
 
 #[inline]
-fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) -> usize {
+fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32, v2: bool) -> usize {
     let value = r.value_bytes();
     let mut n = varint::len(u64::from(offset_delta))
         + varint::len(varint::zigzag(ts.wrapping_sub(base_ts)))
-        + varint::len(value.len() as u64)
+        + varint::len(value_field(r, v2))
         + value.len()
         + varint::len(r.header_count() as u64);
     n += match r.key_bytes() {
@@ -152,29 +288,45 @@ fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) -
     n
 }
 
-/// How many records from the front of `records` fit in one batch of at most
-/// `max_len` bytes, and that batch's length. `(0, 0)` when not even the first fits.
-pub fn plan<R: Encode>(records: &[R], ts: impl Fn(&R) -> i64, max_len: usize) -> (usize, usize) {
-    plan_lens(records, ts, max_len, &mut Vec::new())
+/// The varint before the value bytes: v1 the length; v2 the length + 1, 0 for null.
+#[inline]
+fn value_field<R: Encode>(r: &R, v2: bool) -> u64 {
+    let len = r.value_bytes().len() as u64;
+    match (v2, r.value_is_null()) {
+        (false, _) => len,
+        (true, true) => 0,
+        (true, false) => len + 1,
+    }
 }
 
-/// [`plan`], also leaving each planned record's body length in `body_lens`
-/// for [`encode_planned`], so lengths are computed once per record.
+/// How many records from the front of `records` fit in one version 1 batch
+/// of at most `max_len` bytes, and that batch's length. `(0, 0)` when not
+/// even the first fits.
+pub fn plan<R: Encode>(records: &[R], ts: impl Fn(&R) -> i64, max_len: usize) -> (usize, usize) {
+    plan_lens(records, ts, max_len, &Shape::v1(0), &mut Vec::new())
+}
+
+/// How many records from the front of `records` fit in one batch of `shape`
+/// of at most `max_len` bytes, and that batch's length, leaving each planned
+/// record's body length in `body_lens` for [`encode_planned`], so lengths are
+/// computed once per record. `(0, 0)` when not even the first fits.
 pub fn plan_lens<R: Encode>(
     records: &[R],
     ts: impl Fn(&R) -> i64,
     max_len: usize,
+    shape: &Shape<'_>,
     body_lens: &mut Vec<u32>,
 ) -> (usize, usize) {
     body_lens.clear();
     let Some(first) = records.first() else {
         return (0, 0);
     };
+    let v2 = shape.version != V1;
+    let limit = shape.deltas.map_or(u32::MAX as usize, <[u32]>::len);
     let base_ts = ts(first);
-    let mut len = HEADER_LEN;
-    for (i, r) in records.iter().enumerate() {
-        let delta = u32::try_from(i).unwrap_or(u32::MAX);
-        let body = record_body_len(r, ts(r), base_ts, delta);
+    let mut len = shape.header_len();
+    for (i, r) in records.iter().enumerate().take(limit) {
+        let body = record_body_len(r, ts(r), base_ts, shape.delta(i), v2);
         let next = len + varint::len(body as u64) + body;
         if next > max_len || body_lens.len() == u32::MAX as usize {
             break;
@@ -189,8 +341,8 @@ pub fn plan_lens<R: Encode>(
     }
 }
 
-/// Encodes `records` as one batch into `dst`, which must be exactly the
-/// length [`plan`] returned for them. Returns the batch header written.
+/// Encodes `records` as one version 1 batch into `dst`, which must be
+/// exactly the length [`plan`] returned for them. Returns the header written.
 pub fn encode<R: Encode>(
     dst: &mut [u8],
     base_offset: u64,
@@ -198,45 +350,64 @@ pub fn encode<R: Encode>(
     records: &[R],
     ts: impl Fn(&R) -> i64,
 ) -> BatchHeader {
-    let mut lens = Vec::with_capacity(records.len());
-    plan_lens(records, &ts, usize::MAX, &mut lens);
-    encode_planned(dst, base_offset, attributes, records, ts, &lens)
+    encode_shaped(dst, base_offset, &Shape::v1(attributes), records, ts)
 }
 
-/// [`encode`] with the body lengths [`plan_lens`] computed.
+/// Encodes `records` as one batch of `shape` into `dst`, which must be
+/// exactly the length [`plan_lens`] returned for them.
+pub fn encode_shaped<R: Encode>(
+    dst: &mut [u8],
+    base_offset: u64,
+    shape: &Shape<'_>,
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
+) -> BatchHeader {
+    let mut lens = Vec::with_capacity(records.len());
+    plan_lens(records, &ts, usize::MAX, shape, &mut lens);
+    encode_planned(dst, base_offset, shape, records, ts, &lens)
+}
+
+/// Encodes the records [`plan_lens`] planned, with the body lengths it computed.
+/// With no records (version 2 only: a batch whose records compaction removed),
+/// the timestamps are 0 and `shape.last_offset_delta` gives the offsets covered.
 pub fn encode_planned<R: Encode>(
     dst: &mut [u8],
     base_offset: u64,
-    attributes: u8,
+    shape: &Shape<'_>,
     records: &[R],
     ts: impl Fn(&R) -> i64,
     body_lens: &[u32],
 ) -> BatchHeader {
+    let v2 = shape.version != V1;
     let base_ts = records.first().map(&ts).unwrap_or(0);
-    let mut max_ts = i64::MIN;
-    let mut pos = HEADER_LEN;
+    let mut max_ts = if records.is_empty() { 0 } else { i64::MIN };
+    let mut pos = shape.header_len();
+    let mut last_delta = 0;
     for (i, (r, &body)) in records.iter().zip(body_lens).enumerate() {
         let t = ts(r);
         max_ts = max_ts.max(t);
-        let delta = u32::try_from(i).unwrap_or(u32::MAX);
+        last_delta = shape.delta(i);
         let rest = dst.get_mut(pos..).unwrap_or_default();
-        pos += write_record(rest, r, body as usize, t.wrapping_sub(base_ts), delta);
+        pos += write_record(rest, r, body as usize, t.wrapping_sub(base_ts), last_delta, v2);
     }
     let header = BatchHeader {
         len: u32::try_from(pos).unwrap_or(u32::MAX),
         crc: 0,
-        attributes,
+        attributes: shape.attributes,
         base_offset,
         base_timestamp: base_ts,
         max_timestamp: max_ts,
         count: u32::try_from(body_lens.len().min(records.len())).unwrap_or(u32::MAX),
+        version: shape.version,
+        last_offset_delta: shape.last_offset_delta.unwrap_or(last_delta),
+        producer_id: shape.producer_id,
     };
     let crc = write_header(dst, &header);
     BatchHeader { crc, ..header }
 }
 
 #[inline]
-fn write_record<R: Encode>(dst: &mut [u8], r: &R, body: usize, ts_delta: i64, offset_delta: u32) -> usize {
+fn write_record<R: Encode>(dst: &mut [u8], r: &R, body: usize, ts_delta: i64, offset_delta: u32, v2: bool) -> usize {
     let mut w = Writer { dst, pos: 0 };
     w.varint(body as u64);
     w.varint(u64::from(offset_delta));
@@ -248,9 +419,8 @@ fn write_record<R: Encode>(dst: &mut [u8], r: &R, body: usize, ts_delta: i64, of
             w.bytes(k);
         }
     }
-    let value = r.value_bytes();
-    w.varint(value.len() as u64);
-    w.bytes(value);
+    w.varint(value_field(r, v2));
+    w.bytes(r.value_bytes());
     w.varint(r.header_count() as u64);
     for (name, value) in r.header_pairs() {
         w.varint(name.len() as u64);
@@ -284,11 +454,15 @@ impl Writer<'_> {
 fn write_header(dst: &mut [u8], h: &BatchHeader) -> u32 {
     le::put(dst, 0, &MAGIC);
     le::put(dst, 4, &h.len.to_le_bytes());
-    le::put(dst, 12, &[VERSION, h.attributes, 0, 0]);
+    le::put(dst, 12, &[h.version, h.attributes, 0, 0]);
     le::put(dst, 16, &h.base_offset.to_le_bytes());
     le::put(dst, 24, &h.base_timestamp.to_le_bytes());
     le::put(dst, 32, &h.max_timestamp.to_le_bytes());
     le::put(dst, 40, &h.count.to_le_bytes());
+    if h.version != V1 {
+        le::put(dst, 44, &h.last_offset_delta.to_le_bytes());
+        le::put(dst, 48, &h.producer_id.to_le_bytes());
+    }
     let crc = crc32fast::hash(dst.get(12..h.len as usize).unwrap_or_default());
     le::put(dst, 8, &crc.to_le_bytes());
     crc
@@ -314,19 +488,26 @@ pub fn peek(buf: &[u8]) -> Peek {
     let len = field(4);
     let version = head.get(12).copied().unwrap_or(0);
     let attributes = head.get(13).copied().unwrap_or(0);
-    if version != VERSION {
-        return Peek::Unsupported(version);
-    }
-    if attributes & !KNOWN_ATTRS != 0 || le::u16_at(head, 14) != Some(0) {
-        return Peek::Invalid(DecodeError::new(13, "unknown batch attribute bits"));
-    }
-    if (len as usize) < HEADER_LEN + 1 {
-        return Peek::Invalid(DecodeError::new(4, "batch length shorter than a header and one record"));
-    }
     let count = field(40);
-    if count == 0 {
-        return Peek::Invalid(DecodeError::new(40, "batch with zero records"));
-    }
+    let (last_offset_delta, producer_id) = match version {
+        V1 => {
+            if attributes & !KNOWN_ATTRS_V1 != 0 || le::u16_at(head, 14) != Some(0) {
+                return Peek::Invalid(DecodeError::new(13, "unknown batch attribute bits"));
+            }
+            if (len as usize) < HEADER_LEN + 1 {
+                return Peek::Invalid(DecodeError::new(4, "batch length shorter than a header and one record"));
+            }
+            if count == 0 {
+                return Peek::Invalid(DecodeError::new(40, "batch with zero records"));
+            }
+            (count - 1, 0)
+        }
+        V2 => match peek_v2(buf, attributes, len, count) {
+            Ok(fields) => fields,
+            Err(p) => return p,
+        },
+        _ => return Peek::Unsupported(version),
+    };
     let header = BatchHeader {
         len,
         crc: field(8),
@@ -335,11 +516,45 @@ pub fn peek(buf: &[u8]) -> Peek {
         base_timestamp: le::i64_at(head, 24).unwrap_or(0),
         max_timestamp: le::i64_at(head, 32).unwrap_or(0),
         count,
+        version,
+        last_offset_delta,
+        producer_id,
     };
     if buf.len() < len as usize {
         return Peek::Truncated;
     }
     Peek::Batch(header)
+}
+
+/// The header checks and fields only version 2 has: `(last_offset_delta, producer_id)`.
+#[cold]
+fn peek_v2(buf: &[u8], attributes: u8, len: u32, count: u32) -> Result<(u32, u64), Peek> {
+    let Some(head) = buf.get(..HEADER_LEN_V2) else {
+        return Err(Peek::Truncated);
+    };
+    let invalid = |at, why| Err(Peek::Invalid(DecodeError::new(at, why)));
+    if attributes & !KNOWN_ATTRS_V2 != 0 || le::u16_at(head, 14) != Some(0) {
+        return invalid(13, "unknown batch attribute bits");
+    }
+    if (len as usize) < HEADER_LEN_V2 {
+        return invalid(4, "batch length shorter than a header");
+    }
+    let last_offset_delta = le::u32_at(head, 44).unwrap_or(0);
+    let producer_id = le::u64_at(head, 48).unwrap_or(0);
+    if u64::from(count) > u64::from(last_offset_delta) + 1 {
+        return invalid(40, "more records than offsets the batch covers");
+    }
+    let transactional = attributes & ATTR_TRANSACTIONAL != 0;
+    if attributes & ATTR_CONTROL != 0 && !transactional {
+        return invalid(13, "a control batch that is not transactional");
+    }
+    if transactional != (producer_id != 0) {
+        return invalid(
+            48,
+            "a producer id on a batch that is not transactional, or none on one that is",
+        );
+    }
+    Ok((last_offset_delta, producer_id))
 }
 
 /// Checks the CRC of the batch at the start of `buf` from its length and CRC
@@ -367,8 +582,10 @@ pub struct RecordRef {
     pub timestamp: i64,
     /// Key bytes, if the record has a key.
     pub key: Option<(u32, u32)>,
-    /// Value bytes.
+    /// Value bytes (empty for a null value).
     pub value: (u32, u32),
+    /// The value is null (a tombstone), as distinct from empty (version 2 only).
+    pub null_value: bool,
     /// The encoded headers (count, then name/value pairs).
     pub headers: (u32, u32),
     /// Number of headers.
@@ -381,6 +598,8 @@ pub struct Records<'a> {
     batch: &'a [u8],
     pos: usize,
     index: u32,
+    /// The smallest offset delta the next record may have.
+    next_delta: u64,
     header: BatchHeader,
 }
 
@@ -390,8 +609,9 @@ impl<'a> Records<'a> {
         let end = (header.len as usize).min(batch.len());
         Records {
             batch: batch.get(..end).unwrap_or_default(),
-            pos: HEADER_LEN,
+            pos: header.header_len(),
             index: 0,
+            next_delta: 0,
             header,
         }
     }
@@ -425,8 +645,14 @@ impl<'a> Records<'a> {
             .filter(|&e| e <= b.len())
             .ok_or(Malformed::new(start, "record length runs past the batch"))?;
         let body = b.get(..body_end).unwrap_or_default();
+        let v2 = self.header.version != V1;
         let offset_delta = varint::get(body, &mut p)?;
-        if offset_delta != u64::from(self.index) {
+        let in_sequence = if v2 {
+            offset_delta >= self.next_delta && offset_delta <= u64::from(self.header.last_offset_delta)
+        } else {
+            offset_delta == self.next_delta
+        };
+        if !in_sequence {
             return Err(Malformed::new(start, "record offset delta out of sequence"));
         }
         let ts_delta = varint::unzigzag(varint::get(body, &mut p)?);
@@ -435,7 +661,11 @@ impl<'a> Records<'a> {
             0 => None,
             n => Some(take(body, &mut p, n - 1, "record key runs past the record")?),
         };
-        let vlen = varint::get(body, &mut p)?;
+        let (vlen, null_value) = match varint::get(body, &mut p)? {
+            0 if v2 => (0, true),
+            n if v2 => (n - 1, false),
+            n => (n, false),
+        };
         let value = take(body, &mut p, vlen, "record value runs past the record")?;
         let hcount = varint::get(body, &mut p)?;
         let hstart = p;
@@ -454,11 +684,13 @@ impl<'a> Records<'a> {
             return Err(Malformed::new(p, "record body length does not match its fields"));
         }
         self.pos = body_end;
+        self.next_delta = offset_delta + 1;
         Ok(RecordRef {
-            offset_delta: self.index,
+            offset_delta: offset_delta as u32,
             timestamp,
             key,
             value,
+            null_value,
             headers: (hstart as u32, body_end as u32),
             header_count: u32::try_from(hcount).unwrap_or(u32::MAX),
         })
@@ -628,5 +860,119 @@ mod tests {
         let Peek::Batch(h) = peek(&buf) else { panic!() };
         buf[len - 1] ^= 1;
         assert!(!crc_ok(&buf, &h));
+    }
+
+    /// A record with a null value (what compaction's tombstones are).
+    struct Null(&'static [u8]);
+
+    impl Encode for Null {
+        fn key_bytes(&self) -> Option<&[u8]> {
+            Some(self.0)
+        }
+        fn value_bytes(&self) -> &[u8] {
+            &[]
+        }
+        fn value_is_null(&self) -> bool {
+            true
+        }
+        fn header_count(&self) -> usize {
+            0
+        }
+        fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+            std::iter::empty()
+        }
+        fn create_time(&self) -> Option<i64> {
+            Some(7)
+        }
+        fn target_partition(&self) -> Option<u32> {
+            None
+        }
+    }
+
+    fn encode_v2<R: Encode>(base: u64, shape: &Shape<'_>, rs: &[R], ts: impl Fn(&R) -> i64) -> Vec<u8> {
+        let mut lens = Vec::new();
+        let len = match plan_lens(rs, &ts, usize::MAX, shape, &mut lens) {
+            (0, _) => shape.header_len(),
+            (_, len) => len,
+        };
+        let mut buf = vec![0u8; len];
+        let h = encode_planned(&mut buf, base, shape, rs, ts, &lens);
+        assert_eq!(h.len as usize, len);
+        buf
+    }
+
+    #[test]
+    fn version_2_keeps_gaps_null_values_and_the_producer_id() {
+        let rs = recs();
+        let deltas = [0, 5, 9];
+        let shape = Shape::v2(ATTR_TRANSACTIONAL, 77).with_deltas(&deltas, 12);
+        let buf = encode_v2(100, &shape, &rs, ts);
+        let Peek::Batch(h) = peek(&buf) else { panic!("no batch") };
+        assert_eq!(
+            (h.version, h.count, h.last_offset_delta, h.producer_id),
+            (V2, 3, 12, 77)
+        );
+        assert_eq!(h.next_offset(), 113);
+        assert!(h.is_transactional() && !h.is_control());
+        assert!(crc_ok(&buf, &h));
+        Records::validate(&buf, h).unwrap();
+        let out: Vec<RecordRef> = Records::new(&buf, h).map(|r| r.unwrap()).collect();
+        assert_eq!(out.iter().map(|r| r.offset_delta).collect::<Vec<_>>(), deltas);
+        let slice = |r: (u32, u32)| &buf[r.0 as usize..r.1 as usize];
+        assert_eq!(slice(out[0].value), b"hello");
+        assert_eq!(slice(out[2].value).len(), 300);
+        assert!(out.iter().all(|r| !r.null_value));
+
+        // A null value is distinct from an empty one, and picks version 2 by itself.
+        let nulls = [Null(b"gone")];
+        let shape = Shape::for_records(0, &nulls);
+        assert_eq!(shape.version, V2);
+        let buf = encode_v2(0, &shape, &nulls, |_| 7);
+        let Peek::Batch(h) = peek(&buf) else { panic!("no batch") };
+        let r = Records::new(&buf, h).next().unwrap().unwrap();
+        assert!(r.null_value);
+        assert_eq!(slice_of(&buf, r.key.unwrap()), b"gone");
+        assert_eq!(Shape::for_records(0, &rs).version, V1);
+    }
+
+    fn slice_of(buf: &[u8], r: (u32, u32)) -> &[u8] {
+        &buf[r.0 as usize..r.1 as usize]
+    }
+
+    #[test]
+    fn an_empty_version_2_batch_covers_its_offsets() {
+        let shape = Shape::v2(0, 0).with_deltas(&[], 4);
+        let buf = encode_v2::<Rec>(10, &shape, &[], ts);
+        assert_eq!(buf.len(), HEADER_LEN_V2);
+        let Peek::Batch(h) = peek(&buf) else { panic!("no batch") };
+        assert_eq!((h.count, h.next_offset()), (0, 15));
+        Records::validate(&buf, h).unwrap();
+        assert_eq!(Records::new(&buf, h).count(), 0);
+    }
+
+    #[test]
+    fn version_2_header_rules() {
+        let rs = recs();
+        let bad = |shape: Shape<'_>, why: &str| {
+            let buf = encode_v2(0, &shape, &rs, ts);
+            match peek(&buf) {
+                Peek::Invalid(e) => assert!(e.reason.contains(why), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        };
+        bad(Shape::v2(ATTR_CONTROL, 5), "control batch");
+        bad(Shape::v2(0, 5), "producer id");
+        bad(Shape::v2(ATTR_TRANSACTIONAL, 0), "producer id");
+        bad(Shape::v2(0, 0).with_deltas(&[0, 1, 2], 1), "more records");
+        // Deltas must increase and stay within the batch's offsets.
+        for deltas in [[0u32, 3, 3], [2, 1, 5]] {
+            let buf = encode_v2(0, &Shape::v2(0, 0).with_deltas(&deltas, 9), &rs, ts);
+            let Peek::Batch(h) = peek(&buf) else { panic!("no batch") };
+            let e = Records::validate(&buf, h).unwrap_err();
+            assert!(e.reason.contains("offset delta"), "{e}");
+        }
+        // A version 2 header cut before its last field is torn, not valid.
+        let buf = encode_v2(0, &Shape::v2(0, 0), &rs, ts);
+        assert_eq!(peek(&buf[..50]), Peek::Truncated);
     }
 }

@@ -106,7 +106,7 @@ impl fmt::Display for Stop {
             StopKind::End => write!(f, "end of the segment's batches"),
             StopKind::Unsupported(v) => write!(
                 f,
-                "batch format version {v} (written by a newer logbus; this build reads version {})",
+                "batch format version {v} (written by a newer logbus; this build reads versions 1 to {})",
                 batch::VERSION
             ),
             StopKind::Damage(d) => d.fmt(f),
@@ -440,6 +440,35 @@ mod tests {
         assert_eq!(bases, [10, 12, 14]);
         assert!(stop.is_end());
         assert_eq!(stop.pos, seg.len());
+    }
+
+    #[test]
+    fn version_2_batches_with_gaps_follow_on_by_the_offsets_they_cover() {
+        use crate::format::batch::{encode_planned, plan_lens, Shape};
+        let mut seg = segment(); // 10..16
+        let rs = [Rec(b"kept"), Rec(b"also kept")];
+        let shape = Shape::v2(0, 0).with_deltas(&[1, 4], 6); // offsets 16..23, records at 17 and 20
+        let mut lens = Vec::new();
+        let (_, len) = plan_lens(&rs, |_| 7, usize::MAX, &shape, &mut lens);
+        let mut buf = vec![0u8; len];
+        encode_planned(&mut buf, 16, &shape, &rs, |_| 7, &lens);
+        seg.extend_from_slice(&buf);
+        let (_, len) = plan(&rs, |_| 7, usize::MAX);
+        let mut buf = vec![0u8; len];
+        encode(&mut buf, 23, 0, &rs, |_| 7);
+        seg.extend_from_slice(&buf);
+
+        let mut w = Walker::new(&seg, 0, Expect::Exactly(10)).validate_records();
+        let (bases, stop) = walk_all(&mut w);
+        assert_eq!(bases, [10, 12, 14, 16, 23]);
+        assert!(stop.is_end(), "{stop}");
+        // A reader after offset 18 skips to the batch covering it.
+        let mut w = Walker::new(&seg, 0, Expect::Exactly(10));
+        w.skip_before(18);
+        let b = w.next_batch().unwrap();
+        assert_eq!(b.header.base_offset, 16);
+        let offsets: Vec<u64> = b.records().map(|r| 16 + u64::from(r.unwrap().offset_delta)).collect();
+        assert_eq!(offsets, [17, 20]);
     }
 
     #[test]

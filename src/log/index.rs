@@ -46,7 +46,7 @@ impl SegIndex {
     /// Accounts for a batch appended (or recovered) at `pos`.
     pub fn on_batch(&mut self, seg_base: u64, pos: u32, h: &BatchHeader) {
         let rel = h.base_offset.saturating_sub(seg_base) as u32;
-        let last_rel = rel.saturating_add(h.count - 1);
+        let last_rel = rel.saturating_add(h.last_offset_delta);
         self.max_ts = self.max_ts.max(h.max_timestamp);
         self.next_rel = last_rel.saturating_add(1);
         if pos >= self.last_pos.saturating_add(INDEX_INTERVAL) {
@@ -281,6 +281,9 @@ mod tests {
             base_timestamp: max_ts,
             max_timestamp: max_ts,
             count,
+            version: crate::format::batch::V1,
+            last_offset_delta: count - 1,
+            producer_id: 0,
         }
     }
 

@@ -27,11 +27,16 @@ impl LogInner {
         for r in records {
             let size = r.payload_size();
             // Exact framing only matters when the record is near a segment's size.
-            let bound = size + batch::HEADER_LEN + batch::RECORD_OVERHEAD + r.header_count() * 2 * 10;
+            let header = if r.value_is_null() {
+                batch::HEADER_LEN_V2
+            } else {
+                batch::HEADER_LEN
+            };
+            let bound = size + header + batch::RECORD_OVERHEAD + r.header_count() * 2 * 10;
             let framed = if bound <= room {
                 0
             } else {
-                batch::HEADER_LEN + batch::record_len(&r, 0, 0, 0)
+                header + batch::record_len(&r, 0, 0, 0)
             };
             if size > max || framed > room {
                 return Err(Error::RecordTooLarge {
@@ -52,6 +57,7 @@ impl LogInner {
         let append_time = self.config.log_append_time;
         let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
+        let shape = batch::Shape::for_records(attrs, records);
 
         let mut guard = self.writer.lock();
         let w: &mut Writer = &mut guard;
@@ -65,7 +71,7 @@ impl LogInner {
         let mut rest = records;
         while !rest.is_empty() {
             let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
-            let (n, len) = batch::plan_lens(rest, ts, room, &mut w.body_lens);
+            let (n, len) = batch::plan_lens(rest, ts, room, &shape, &mut w.body_lens);
             if n == 0 {
                 if w.active.size() == 0 {
                     // validate_records guarantees this cannot happen.
@@ -87,7 +93,7 @@ impl LogInner {
             };
             let lens = &w.body_lens;
             map.append(len, |dst| {
-                header = Some(batch::encode_planned(dst, offset, attrs, chunk, ts, lens))
+                header = Some(batch::encode_planned(dst, offset, &shape, chunk, ts, lens))
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
             w.last_batch = Some(u64::from(pos));
@@ -257,19 +263,7 @@ impl LogInner {
         // readers of the old file keep their mapping of the old inode.
         let tmp = crate::fs::tmp_path(&seg.path);
         let bytes = seg.map.bytes();
-        let mut tail = Vec::new();
-        if !partial.is_empty() {
-            let ts = |r: &Record| r.timestamp.unwrap_or(0);
-            let (_, len) = batch::plan(&partial, ts, usize::MAX);
-            tail.resize(len, 0);
-            let first = offset - partial.len() as u64;
-            let attrs = if self.config.log_append_time {
-                batch::ATTR_LOG_APPEND_TIME
-            } else {
-                0
-            };
-            batch::encode(&mut tail, first, attrs, &partial, ts);
-        }
+        let tail = partial.map(|p| p.encode(offset)).unwrap_or_default();
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(bytes.get(..cut).unwrap_or_default())?;
@@ -328,9 +322,9 @@ impl LogInner {
         self.write_checkpoint_after_truncate()
     }
 
-    /// Byte position of the batch holding `offset`, and the records of that
-    /// batch before `offset` (to re-encode when the cut falls inside a batch).
-    fn cut_point(&self, seg: &Segment, offset: u64) -> Result<(usize, Vec<Record>)> {
+    /// Byte position of the batch holding `offset`, and that batch's part
+    /// before `offset` when the cut falls inside it (to re-encode).
+    fn cut_point(&self, seg: &Segment, offset: u64) -> Result<(usize, Option<Partial>)> {
         let rel = u32::try_from(offset - seg.base).unwrap_or(u32::MAX);
         let pos = seg.with_index(|ix| ix.position_for(rel)) as usize;
         let mut walk = Walker::new(seg.map.bytes(), pos, Expect::AtMost(offset));
@@ -338,7 +332,7 @@ impl LogInner {
         loop {
             let b = match walk.next_batch() {
                 Ok(b) => b,
-                Err(stop) if stop.is_end() => return Ok((stop.pos, Vec::new())),
+                Err(stop) if stop.is_end() => return Ok((stop.pos, None)),
                 Err(stop) => return Err(seg.stop_error(stop)),
             };
             let h = b.header;
@@ -346,9 +340,13 @@ impl LogInner {
                 continue;
             }
             if h.base_offset >= offset {
-                return Ok((b.pos, Vec::new()));
+                return Ok((b.pos, None));
             }
-            let mut keep = Vec::new();
+            let mut part = Partial {
+                header: h,
+                records: Vec::new(),
+                deltas: Vec::new(),
+            };
             for r in b.records() {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 if h.base_offset + u64::from(r.offset_delta) >= offset {
@@ -360,9 +358,40 @@ impl LogInner {
                 rec.headers = batch::headers(slice(r.headers), r.header_count)
                     .map(|(n, v)| (n.to_string(), v.to_vec()))
                     .collect();
-                keep.push(rec);
+                part.records.push(rec);
+                part.deltas.push(r.offset_delta);
             }
-            return Ok((b.pos, keep));
+            return Ok((b.pos, Some(part)));
         }
+    }
+}
+
+/// The part of a batch before a truncation's cut.
+struct Partial {
+    header: batch::BatchHeader,
+    records: Vec<Record>,
+    deltas: Vec<u32>,
+}
+
+impl Partial {
+    /// The batch re-encoded to end just before `offset`, in its own version
+    /// and with its attributes, producer id and offset deltas.
+    fn encode(&self, offset: u64) -> Vec<u8> {
+        let h = &self.header;
+        let shape = if h.version == batch::V1 {
+            batch::Shape::v1(h.attributes)
+        } else {
+            let last = u32::try_from(offset - 1 - h.base_offset).unwrap_or(u32::MAX);
+            batch::Shape::v2(h.attributes, h.producer_id).with_deltas(&self.deltas, last)
+        };
+        let ts = |r: &Record| r.timestamp.unwrap_or(0);
+        let mut lens = Vec::new();
+        let len = match batch::plan_lens(&self.records, ts, usize::MAX, &shape, &mut lens) {
+            (0, _) => shape.header_len(),
+            (_, len) => len,
+        };
+        let mut out = vec![0; len];
+        batch::encode_planned(&mut out, h.base_offset, &shape, &self.records, ts, &lens);
+        out
     }
 }

@@ -8,7 +8,9 @@ use logbus::format::{checkpoint, index, mirror_progress, offsets, topic_meta};
 use logbus::Record;
 use proptest::prelude::*;
 
-fn encoded_batch(values: &[Vec<u8>]) -> Vec<u8> {
+/// One batch of `values`: version 1, or version 2 with a gap before every
+/// record, a transaction id and a null value for each empty value.
+fn encoded_batch(values: &[Vec<u8>], v2: bool) -> Vec<u8> {
     let rs: Vec<Record> = values
         .iter()
         .enumerate()
@@ -20,9 +22,18 @@ fn encoded_batch(values: &[Vec<u8>]) -> Vec<u8> {
         })
         .collect();
     let ts = |r: &Record| r.timestamp().unwrap_or(0);
-    let (_, len) = batch::plan(&rs, ts, usize::MAX);
+    if !v2 {
+        let (_, len) = batch::plan(&rs, ts, usize::MAX);
+        let mut buf = vec![0u8; len];
+        batch::encode(&mut buf, 7, 0, &rs, ts);
+        return buf;
+    }
+    let deltas: Vec<u32> = (0..rs.len() as u32).map(|i| 2 * i + 1).collect();
+    let shape = batch::Shape::v2(batch::ATTR_TRANSACTIONAL, 9).with_deltas(&deltas, 2 * rs.len() as u32 + 1);
+    let mut lens = Vec::new();
+    let (_, len) = batch::plan_lens(&rs, ts, usize::MAX, &shape, &mut lens);
     let mut buf = vec![0u8; len];
-    batch::encode(&mut buf, 7, 0, &rs, ts);
+    batch::encode_planned(&mut buf, 7, &shape, &rs, ts, &lens);
     buf
 }
 
@@ -117,8 +128,9 @@ proptest! {
         flip in any::<prop::sample::Index>(),
         bit in 0u8..8,
         cut in any::<prop::sample::Index>(),
+        v2 in any::<bool>(),
     ) {
-        let good = encoded_batch(&values);
+        let good = encoded_batch(&values, v2);
         let Peek::Batch(h) = batch::peek(&good) else { panic!("encoded batch does not parse") };
         prop_assert!(batch::crc_ok(&good, &h));
         prop_assert_eq!(decode_all(&good), values.len());

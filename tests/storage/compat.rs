@@ -36,7 +36,7 @@ fn newer_batch_version_is_refused_not_truncated() {
         let b = std::fs::read(&seg).unwrap();
         u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize
     };
-    bump_version(&seg, first_len, 2, true);
+    bump_version(&seg, first_len, 3, true);
     let before = std::fs::read(&seg).unwrap();
 
     // Clean checkpoint: the open succeeds, reading the newer batch fails clearly.
@@ -47,8 +47,8 @@ fn newer_batch_version_is_refused_not_truncated() {
         matches!(
             err,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
@@ -60,7 +60,7 @@ fn newer_batch_version_is_refused_not_truncated() {
     // Unclean: recovery scans, finds the newer batch, refuses to open.
     std::fs::remove_file(dir.path().join("recovery.ckpt")).unwrap();
     let err = Log::open(dir.path(), config()).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion { found: 2, .. }), "{err}");
+    assert!(matches!(err, Error::UnsupportedVersion { found: 3, .. }), "{err}");
     assert!(err.to_string().contains("upgrade logbus"), "{err}");
     assert_eq!(std::fs::read(&seg).unwrap(), before, "nothing was cut");
 }
@@ -75,7 +75,7 @@ fn flipped_version_byte_is_damage_not_a_newer_format() {
     drop(log);
     let seg = dir.path().join("00000000000000000000.log");
     let first_len = u32::from_le_bytes(std::fs::read(&seg).unwrap()[4..8].try_into().unwrap()) as usize;
-    bump_version(&seg, first_len, 3, false);
+    bump_version(&seg, first_len, 4, false);
     std::fs::remove_file(dir.path().join("recovery.ckpt")).unwrap();
     let log = Log::open(dir.path(), config()).unwrap();
     assert_eq!(log.end_offset(), 1, "the damaged tail batch is cut");
