@@ -270,7 +270,7 @@ pub fn record_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32) ->
     varint::len(body as u64) + body
 }
 
-#[inline]
+#[inline(always)]
 fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32, v2: bool) -> usize {
     let value = r.value_bytes();
     let mut n = varint::len(u64::from(offset_delta))
@@ -289,7 +289,7 @@ fn record_body_len<R: Encode>(r: &R, ts: i64, base_ts: i64, offset_delta: u32, v
 }
 
 /// The varint before the value bytes: v1 the length; v2 the length + 1, 0 for null.
-#[inline]
+#[inline(always)]
 fn value_field<R: Encode>(r: &R, v2: bool) -> u64 {
     let len = r.value_bytes().len() as u64;
     match (v2, r.value_is_null()) {
@@ -317,16 +317,36 @@ pub fn plan_lens<R: Encode>(
     shape: &Shape<'_>,
     body_lens: &mut Vec<u32>,
 ) -> (usize, usize) {
+    // Two copies, as in the decoder: version 1 plans pay nothing for version 2.
+    if shape.version == V1 {
+        plan_shaped::<false, R>(records, ts, max_len, shape, body_lens)
+    } else {
+        plan_shaped::<true, R>(records, ts, max_len, shape, body_lens)
+    }
+}
+
+#[inline(always)]
+fn plan_shaped<const V2: bool, R: Encode>(
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
+    max_len: usize,
+    shape: &Shape<'_>,
+    body_lens: &mut Vec<u32>,
+) -> (usize, usize) {
     body_lens.clear();
     let Some(first) = records.first() else {
         return (0, 0);
     };
-    let v2 = shape.version != V1;
     let limit = shape.deltas.map_or(u32::MAX as usize, <[u32]>::len);
     let base_ts = ts(first);
     let mut len = shape.header_len();
     for (i, r) in records.iter().enumerate().take(limit) {
-        let body = record_body_len(r, ts(r), base_ts, shape.delta(i), v2);
+        let delta = if V2 {
+            shape.delta(i)
+        } else {
+            u32::try_from(i).unwrap_or(u32::MAX)
+        };
+        let body = record_body_len(r, ts(r), base_ts, delta, V2);
         let next = len + varint::len(body as u64) + body;
         if next > max_len || body_lens.len() == u32::MAX as usize {
             break;
@@ -378,7 +398,22 @@ pub fn encode_planned<R: Encode>(
     ts: impl Fn(&R) -> i64,
     body_lens: &[u32],
 ) -> BatchHeader {
-    let v2 = shape.version != V1;
+    if shape.version == V1 {
+        encode_shaped_planned::<false, R>(dst, base_offset, shape, records, ts, body_lens)
+    } else {
+        encode_shaped_planned::<true, R>(dst, base_offset, shape, records, ts, body_lens)
+    }
+}
+
+#[inline(always)]
+fn encode_shaped_planned<const V2: bool, R: Encode>(
+    dst: &mut [u8],
+    base_offset: u64,
+    shape: &Shape<'_>,
+    records: &[R],
+    ts: impl Fn(&R) -> i64,
+    body_lens: &[u32],
+) -> BatchHeader {
     let base_ts = records.first().map(&ts).unwrap_or(0);
     let mut max_ts = if records.is_empty() { 0 } else { i64::MIN };
     let mut pos = shape.header_len();
@@ -386,9 +421,13 @@ pub fn encode_planned<R: Encode>(
     for (i, (r, &body)) in records.iter().zip(body_lens).enumerate() {
         let t = ts(r);
         max_ts = max_ts.max(t);
-        last_delta = shape.delta(i);
+        last_delta = if V2 {
+            shape.delta(i)
+        } else {
+            u32::try_from(i).unwrap_or(u32::MAX)
+        };
         let rest = dst.get_mut(pos..).unwrap_or_default();
-        pos += write_record(rest, r, body as usize, t.wrapping_sub(base_ts), last_delta, v2);
+        pos += write_record(rest, r, body as usize, t.wrapping_sub(base_ts), last_delta, V2);
     }
     let header = BatchHeader {
         len: u32::try_from(pos).unwrap_or(u32::MAX),
@@ -406,7 +445,7 @@ pub fn encode_planned<R: Encode>(
     BatchHeader { crc, ..header }
 }
 
-#[inline]
+#[inline(always)]
 fn write_record<R: Encode>(dst: &mut [u8], r: &R, body: usize, ts_delta: i64, offset_delta: u32, v2: bool) -> usize {
     let mut w = Writer { dst, pos: 0 };
     w.varint(body as u64);
@@ -598,8 +637,10 @@ pub struct Records<'a> {
     batch: &'a [u8],
     pos: usize,
     index: u32,
-    /// The smallest offset delta the next record may have.
+    /// The smallest offset delta the next record may have (version 2).
     next_delta: u64,
+    /// Whether the batch is version 2 (decided once, not per record).
+    v2: bool,
     header: BatchHeader,
 }
 
@@ -612,6 +653,7 @@ impl<'a> Records<'a> {
             pos: header.header_len(),
             index: 0,
             next_delta: 0,
+            v2: header.version != V1,
             header,
         }
     }
@@ -634,8 +676,11 @@ impl<'a> Records<'a> {
     // Always: with several read paths instantiating the reader, the
     // compiler stopped inlining it into some, leaving a call per record in
     // the scan loop.
+    //
+    // `V2` makes two copies of the decoder, so a version 1 batch pays for
+    // version 2's rules once per record (which copy to call), not per field.
     #[inline(always)]
-    fn decode_one(&mut self) -> Result<RecordRef, Malformed> {
+    fn decode_one<const V2: bool>(&mut self) -> Result<RecordRef, Malformed> {
         let b = self.batch;
         let start = self.pos;
         let mut p = start;
@@ -645,12 +690,11 @@ impl<'a> Records<'a> {
             .filter(|&e| e <= b.len())
             .ok_or(Malformed::new(start, "record length runs past the batch"))?;
         let body = b.get(..body_end).unwrap_or_default();
-        let v2 = self.header.version != V1;
         let offset_delta = varint::get(body, &mut p)?;
-        let in_sequence = if v2 {
+        let in_sequence = if V2 {
             offset_delta >= self.next_delta && offset_delta <= u64::from(self.header.last_offset_delta)
         } else {
-            offset_delta == self.next_delta
+            offset_delta == u64::from(self.index)
         };
         if !in_sequence {
             return Err(Malformed::new(start, "record offset delta out of sequence"));
@@ -662,8 +706,8 @@ impl<'a> Records<'a> {
             n => Some(take(body, &mut p, n - 1, "record key runs past the record")?),
         };
         let (vlen, null_value) = match varint::get(body, &mut p)? {
-            0 if v2 => (0, true),
-            n if v2 => (n - 1, false),
+            0 if V2 => (0, true),
+            n if V2 => (n - 1, false),
             n => (n, false),
         };
         let value = take(body, &mut p, vlen, "record value runs past the record")?;
@@ -684,7 +728,9 @@ impl<'a> Records<'a> {
             return Err(Malformed::new(p, "record body length does not match its fields"));
         }
         self.pos = body_end;
-        self.next_delta = offset_delta + 1;
+        if V2 {
+            self.next_delta = offset_delta + 1;
+        }
         Ok(RecordRef {
             offset_delta: offset_delta as u32,
             timestamp,
@@ -716,7 +762,11 @@ impl Iterator for Records<'_> {
         if self.index >= self.header.count {
             return None;
         }
-        let r = self.decode_one();
+        let r = if self.v2 {
+            self.decode_one::<true>()
+        } else {
+            self.decode_one::<false>()
+        };
         match r {
             Ok(_) => self.index += 1,
             Err(_) => self.index = self.header.count,
