@@ -57,6 +57,7 @@ pub mod log;
 mod names;
 mod partitioner;
 mod producer;
+pub mod properties;
 mod record;
 #[cfg(feature = "fault-injection")]
 #[doc(hidden)]

@@ -225,7 +225,7 @@ fn to_meta(c: &TopicConfig) -> TopicMeta {
     }
 }
 
-fn from_meta(m: &TopicMeta) -> TopicConfig {
+pub(crate) fn from_meta(m: &TopicMeta) -> TopicConfig {
     let mut c = TopicConfig::new(m.partitions)
         .segment_bytes(m.segment_bytes)
         .segment_ms(m.segment_ms)

@@ -142,6 +142,10 @@ pub struct CreateArgs {
     /// Largest key + value + headers of one record.
     #[arg(long, value_name = "BYTES")]
     pub max_record_bytes: Option<u32>,
+    /// A topic config with Kafka's name, e.g. `--config retention.ms=604800000`
+    /// (repeatable; applied after the flags above).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub configs: Vec<String>,
 }
 
 /// A topic name, positional or as Kafka's `--topic NAME`.

@@ -58,6 +58,7 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
     if let Some(b) = a.max_record_bytes {
         config = config.max_record_bytes(b);
     }
+    let config = config.with_properties(&key_values(&a.configs)?)?;
     let broker = open_broker(dir)?;
     if a.if_not_exists && broker.topics().contains(&name) {
         broker.close()?;
@@ -67,14 +68,27 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
         )?;
         return Ok(0);
     }
+    let partitions = config.partition_count();
     broker.create_topic(&name, config)?;
     broker.close()?;
     writeln!(
         std::io::stdout(),
-        "Created topic {name} with {} partition(s).",
-        a.partitions
+        "Created topic {name} with {partitions} partition(s)."
     )?;
     Ok(0)
+}
+
+/// `KEY=VALUE` arguments as pairs; a missing `=` is an error naming the argument.
+fn key_values(args: &[String]) -> CliResult<Vec<(&str, &str)>> {
+    args.iter()
+        .map(|a| {
+            a.split_once('=').ok_or_else(|| {
+                CliError::new(format!(
+                    "--config {a}: expected KEY=VALUE, e.g. --config retention.ms=604800000"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn alter(dir: &Path, a: AlterArgs) -> CliResult<u8> {
@@ -106,10 +120,6 @@ fn list(dir: &Path) -> CliResult<u8> {
     Ok(0)
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "none".to_string(), |v| v.to_string())
-}
-
 fn describe_all(dir: &Path) -> CliResult<u8> {
     let inspector = Inspector::open(dir)?;
     for (i, name) in inspector.topics()?.iter().enumerate() {
@@ -130,23 +140,20 @@ fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
     let info = inspector.describe_topic(name)?;
     let m = &info.meta;
     let mut out = std::io::stdout().lock();
+    let config = crate::topic::from_meta(m);
+    let configs: Vec<String> = config
+        .to_properties()
+        .into_iter()
+        .filter(|(k, _)| *k != "partitions")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     writeln!(
         out,
-        "Topic: {}\tPartitions: {}\tsegment.bytes: {}\tsegment.ms: {}\tretention.bytes: {}\tretention.ms: {}\tmax.record.bytes: {}\ttimestamp.type: {}\tpartitioner: {}",
+        "Topic: {}\tPartitionCount: {}\tReplicationFactor: 1\tPartitioner: {}\tConfigs: {}",
         info.name,
         m.partitions,
-        m.segment_bytes,
-        opt(m.segment_ms),
-        opt(m.retention_bytes),
-        opt(m.retention_ms),
-        if m.max_record_bytes == 0 {
-            let default = crate::TopicConfig::new(1).segment_bytes(m.segment_bytes).effective_max_record_bytes();
-            format!("{default} (default)")
-        } else {
-            m.max_record_bytes.to_string()
-        },
-        if m.timestamp_type == 1 { "LogAppendTime" } else { "CreateTime" },
         if m.partitioner == 1 { "murmur2" } else { "xxh64" },
+        configs.join(","),
     )?;
     writeln!(
         out,

@@ -13,6 +13,7 @@ mod lent_read_returns;
 mod producer;
 mod producer_borrowed;
 mod producer_routes;
+mod properties;
 mod read_with;
 mod readme_typed;
 mod surface;

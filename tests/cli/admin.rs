@@ -85,7 +85,7 @@ fn topics_alter_adds_partitions_and_never_removes_them() {
     let out = ok(&dir, &["topics", "alter", "orders", "--partitions", "5"]);
     assert!(out.contains("now has 5 partition(s) (was 2)"), "{out}");
     let described = ok(&dir, &["topics", "describe", "orders"]);
-    assert!(described.contains("Partitions: 5"), "{described}");
+    assert!(described.contains("PartitionCount: 5"), "{described}");
     // The records stay where they were; the new partitions are empty.
     assert_eq!(ok(&dir, &["consume", "orders", "--from-beginning"]), "a\nb\nc\n");
     fails(
@@ -117,7 +117,7 @@ fn topics_create_if_not_exists_leaves_an_existing_topic_alone() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout, "");
     assert!(r.stderr.contains("exists; nothing changed"), "{}", r.stderr);
-    assert!(ok(&dir, &["topics", "describe", "orders"]).contains("Partitions: 2"));
+    assert!(ok(&dir, &["topics", "describe", "orders"]).contains("PartitionCount: 2"));
     let out = ok(&dir, &["topics", "create", "fresh", "--if-not-exists"]);
     assert!(out.contains("Created topic fresh"), "{out}");
 }
@@ -146,4 +146,57 @@ fn groups_delete_removes_committed_offsets_and_waits_for_the_owner() {
     assert!(out.contains("Deleted the committed offsets of group billing"), "{out}");
     assert_eq!(ok(&dir, &["groups", "list"]), "");
     fails(&dir, &["groups", "describe", "billing"], "has no committed offsets");
+}
+
+#[test]
+fn topics_create_takes_kafkas_config_names_and_describe_prints_them() {
+    let (_tmp, dir) = setup();
+    let out = ok(
+        &dir,
+        &[
+            "topics",
+            "create",
+            "events",
+            "--config",
+            "retention.ms=604800000",
+            "--config",
+            "num.partitions=3",
+            "--config",
+            "message.timestamp.type=LogAppendTime",
+        ],
+    );
+    assert!(out.contains("with 3 partition(s)"), "{out}");
+    let described = ok(&dir, &["topics", "describe", "events"]);
+    let first = described.lines().next().unwrap();
+    assert!(
+        first.starts_with("Topic: events\tPartitionCount: 3\tReplicationFactor: 1\t"),
+        "{first}"
+    );
+    let configs = first.split("Configs: ").nth(1).unwrap();
+    for kv in [
+        "retention.ms=604800000",
+        "retention.bytes=-1",
+        "message.timestamp.type=LogAppendTime",
+    ] {
+        assert!(configs.split(',').any(|c| c == kv), "{configs} has {kv}");
+    }
+    fails(
+        &dir,
+        &["topics", "create", "bad", "--config", "retention.ms"],
+        "expected KEY=VALUE",
+    );
+    fails(
+        &dir,
+        &["topics", "create", "bad", "--config", "cleanup.polcy=compact"],
+        "unknown topic config",
+    );
+    fails(
+        &dir,
+        &["topics", "create", "bad", "--config", "segment.bytes=huge"],
+        "segment.bytes",
+    );
+    assert!(
+        !ok(&dir, &["topics", "list"]).contains("bad"),
+        "nothing created on a bad config"
+    );
 }

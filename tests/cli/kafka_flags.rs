@@ -72,10 +72,10 @@ fn kafka_topics_flags_are_the_subcommands() {
         &dir,
         &["topics", "--describe", "--topic", "events", "--bootstrap-server", "x:1"],
     );
-    assert!(described.contains("Partitions: 3"), "{described}");
+    assert!(described.contains("PartitionCount: 3"), "{described}");
     assert_eq!(ok(&dir, &["topics", "describe", "events"]), described);
     ok(&dir, &["topics", "--alter", "--topic", "events", "--partitions", "4"]);
-    assert!(ok(&dir, &["topics", "describe", "--topic", "events"]).contains("Partitions: 4"));
+    assert!(ok(&dir, &["topics", "describe", "--topic", "events"]).contains("PartitionCount: 4"));
     ok(&dir, &["topics", "--delete", "--topic", "events"]);
     assert_eq!(ok(&dir, &["topics", "list"]), "");
     // One name, not two.

@@ -58,7 +58,7 @@ fn the_kafka_quickstart_runs_as_typed() {
     assert_eq!(ok_kafka(&dir, &["topics", "--list"]), "my-topic\nuser-topic\n");
     // kafka-topics --describe --topic my-topic --bootstrap-server localhost:9092
     let described = ok_kafka(&dir, &["topics", "--describe", "--topic", "my-topic"]);
-    assert!(described.contains("Topic: my-topic\tPartitions: 1"), "{described}");
+    assert!(described.contains("Topic: my-topic\tPartitionCount: 1"), "{described}");
     // kafka-topics --describe --bootstrap-server localhost:9092 (every topic)
     let all = ok_kafka(&dir, &["topics", "--describe"]);
     assert!(
@@ -182,7 +182,7 @@ fn the_kafka_quickstart_runs_as_typed() {
 
     // kafka-topics --alter --topic my-topic --partitions 3 --bootstrap-server localhost:9092
     ok_kafka(&dir, &["topics", "--alter", "--topic", "my-topic", "--partitions", "3"]);
-    assert!(ok_kafka(&dir, &["topics", "--describe", "--topic", "my-topic"]).contains("Partitions: 3"));
+    assert!(ok_kafka(&dir, &["topics", "--describe", "--topic", "my-topic"]).contains("PartitionCount: 3"));
 
     // kafka-consumer-groups --bootstrap-server localhost:9092 --delete --group my-group
     ok_kafka(&dir, &["groups", "--delete", "--group", "my-group"]);

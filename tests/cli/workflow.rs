@@ -66,7 +66,7 @@ fn quick_start_create_produce_consume_and_group_lag() {
 
     assert_eq!(stdout_of(logbus(&dir).args(["topics", "list"])), "orders\n");
     let described = stdout_of(logbus(&dir).args(["topics", "describe", "orders"]));
-    assert!(described.contains("Partitions: 3"), "{described}");
+    assert!(described.contains("PartitionCount: 3"), "{described}");
     let table: String = described.lines().skip(1).map(|l| format!("{l}\n")).collect();
     assert_eq!(column_sum(&table, "END"), 30);
     assert_eq!(column_sum(&table, "SEGMENTS"), 3);

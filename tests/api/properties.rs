@@ -1,0 +1,150 @@
+//! Kafka's config names: `TopicConfig::from_properties`,
+//! `ConsumerConfig::from_properties` and `.properties` files.
+
+use logbus::properties::{parse_properties, read_properties, CONSUMER_KEYS, TOPIC_KEYS};
+use logbus::{AssignmentStrategy, ConsumerConfig, Error, OffsetReset, TimestampType, TopicConfig};
+
+fn invalid(e: Error) -> (String, String, String) {
+    match e {
+        Error::InvalidConfig { field, value, reason } => (field.to_string(), value, reason),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+#[test]
+fn topic_configs_take_kafkas_names() {
+    let c = TopicConfig::from_properties(&[
+        ("num.partitions", "4"),
+        ("retention.ms", "604800000"),
+        ("retention.bytes", "-1"),
+        ("segment.bytes", "1048576"),
+        ("segment.ms", "3600000"),
+        ("max.message.bytes", "1000"),
+        ("message.timestamp.type", "LogAppendTime"),
+    ])
+    .unwrap();
+    let want = TopicConfig::new(4)
+        .retention_ms(Some(604_800_000))
+        .retention_bytes(None)
+        .segment_bytes(1 << 20)
+        .segment_ms(Some(3_600_000))
+        .max_record_bytes(1000)
+        .timestamp_type(TimestampType::LogAppendTime);
+    assert_eq!(c, want);
+    // And back: what `topics describe` prints.
+    let props = c.to_properties();
+    let get = |k: &str| props.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("retention.ms"), Some("604800000"));
+    assert_eq!(get("retention.bytes"), Some("-1"));
+    assert_eq!(get("message.timestamp.type"), Some("LogAppendTime"));
+    let pairs: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        TopicConfig::from_properties(&pairs).unwrap(),
+        c,
+        "to_properties round-trips"
+    );
+}
+
+#[test]
+fn bad_topic_configs_name_the_key() {
+    let (field, value, reason) = invalid(TopicConfig::from_properties(&[("retention.ms", "a week")]).unwrap_err());
+    assert_eq!((field.as_str(), value.as_str()), ("retention.ms", "a week"));
+    assert!(reason.contains("-1 for no limit"), "{reason}");
+
+    let (_, value, reason) = invalid(TopicConfig::from_properties(&[("retention.hours", "1")]).unwrap_err());
+    assert_eq!(value, "retention.hours");
+    for k in TOPIC_KEYS {
+        assert!(reason.contains(k), "{reason} lists {k}");
+    }
+
+    let (field, ..) = invalid(TopicConfig::from_properties(&[("message.timestamp.type", "create")]).unwrap_err());
+    assert_eq!(field, "message.timestamp.type");
+    // The typed builder's own checks still hold.
+    let (field, ..) = invalid(TopicConfig::from_properties(&[("partitions", "0")]).unwrap_err());
+    assert_eq!(field, "partitions");
+    let (_, _, reason) = invalid(TopicConfig::from_properties(&[("replication.factor", "3")]).unwrap_err());
+    assert!(reason.contains("one copy"), "{reason}");
+}
+
+#[test]
+fn consumer_configs_take_kafkas_names() {
+    let c = ConsumerConfig::from_properties(&[
+        ("group.id", "billing"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "true"),
+        ("max.poll.records", "10"),
+        ("max.poll.interval.ms", "1000"),
+        (
+            "partition.assignment.strategy",
+            "org.apache.kafka.clients.consumer.RoundRobinAssignor,org.apache.kafka.clients.consumer.RangeAssignor",
+        ),
+    ])
+    .unwrap();
+    let want = ConsumerConfig::new()
+        .group("billing")
+        .offset_reset(OffsetReset::Earliest)
+        .auto_commit(true)
+        .max_poll_records(10)
+        .max_poll_interval(std::time::Duration::from_secs(1))
+        .assignment_strategy(AssignmentStrategy::RoundRobin);
+    assert_eq!(c, want);
+    for (name, s) in [
+        ("cooperative-sticky", AssignmentStrategy::Sticky),
+        ("range", AssignmentStrategy::Range),
+        ("StickyAssignor", AssignmentStrategy::Sticky),
+    ] {
+        let c = ConsumerConfig::from_properties(&[("partition.assignment.strategy", name)]).unwrap();
+        assert_eq!(c, ConsumerConfig::new().assignment_strategy(s), "{name}");
+    }
+}
+
+#[test]
+fn network_only_consumer_keys_are_refused_with_the_reason() {
+    let (field, _, reason) =
+        invalid(ConsumerConfig::from_properties(&[("bootstrap.servers", "localhost:9092")]).unwrap_err());
+    assert_eq!(field, "bootstrap.servers");
+    assert!(reason.contains("Broker::open"), "{reason}");
+    let (_, _, reason) = invalid(ConsumerConfig::from_properties(&[("fetch.max.wait", "1")]).unwrap_err());
+    for k in CONSUMER_KEYS {
+        assert!(reason.contains(k), "{reason} lists {k}");
+    }
+    for (k, v) in [
+        ("auto.offset.reset", "smallest"),
+        ("enable.auto.commit", "yes"),
+        ("max.poll.records", "0"),
+        ("max.poll.interval.ms", "-5"),
+        ("group.id", ""),
+        ("partition.assignment.strategy", "MyAssignor"),
+    ] {
+        let (field, value, _) = invalid(ConsumerConfig::from_properties(&[(k, v)]).unwrap_err());
+        assert_eq!((field.as_str(), value.as_str()), (k, v));
+    }
+}
+
+#[test]
+fn properties_files_build_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("consumer.properties");
+    std::fs::write(
+        &path,
+        "# as a Kafka client reads it\ngroup.id = billing\nauto.offset.reset: earliest\n",
+    )
+    .unwrap();
+    let c = ConsumerConfig::from_properties_file(&path).unwrap();
+    assert_eq!(
+        c,
+        ConsumerConfig::new()
+            .group("billing")
+            .offset_reset(OffsetReset::Earliest)
+    );
+    assert_eq!(read_properties(&path).unwrap().len(), 2);
+    assert_eq!(parse_properties("partitions 3").len(), 1);
+    let topic = dir.path().join("topic.properties");
+    std::fs::write(&topic, "partitions=2\nsegment.bytes=\\\n  4096\n").unwrap();
+    assert_eq!(
+        TopicConfig::from_properties_file(&topic).unwrap(),
+        TopicConfig::new(2).segment_bytes(4096)
+    );
+    let missing = TopicConfig::from_properties_file(dir.path().join("nope.properties")).unwrap_err();
+    assert!(matches!(missing, Error::Io { .. }), "{missing:?}");
+}
