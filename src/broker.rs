@@ -157,9 +157,12 @@ impl Broker {
 
     /// Creates a topic. `Error::TopicExists` if it exists, `Error::InvalidTopicName`
     /// or `Error::InvalidConfig` (nothing is created) for bad input.
+    /// Settings the config does not give come from the broker's
+    /// [`topic_defaults`](crate::BrokerConfig::topic_defaults).
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Topic> {
         self.inner.check_open()?;
         validate_topic_name(name)?;
+        let config = config.over(&self.inner.config.topic_defaults);
         config.validate()?;
         if config.effective_max_record_bytes() == 0 {
             // topic.meta cannot store a record limit of 0 (the next open would

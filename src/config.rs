@@ -57,6 +57,7 @@ pub struct BrokerConfig {
     pub(crate) checkpoint_bytes: u64,
     pub(crate) sync_checkpoint_interval: Duration,
     pub(crate) sync_checkpoint_bytes: u64,
+    pub(crate) topic_defaults: TopicConfig,
 }
 
 impl Default for BrokerConfig {
@@ -67,6 +68,7 @@ impl Default for BrokerConfig {
             checkpoint_bytes: BrokerConfig::DEFAULT_CHECKPOINT_BYTES,
             sync_checkpoint_interval: BrokerConfig::DEFAULT_SYNC_CHECKPOINT_INTERVAL,
             sync_checkpoint_bytes: BrokerConfig::DEFAULT_SYNC_CHECKPOINT_BYTES,
+            topic_defaults: TopicConfig::default(),
         }
     }
 }
@@ -155,6 +157,17 @@ impl BrokerConfig {
         self
     }
 
+    /// The settings a topic takes when it is created without them (Kafka's
+    /// broker-level `num.partitions`, `log.retention.ms`, `log.segment.bytes`,
+    /// ...): every setting given in `defaults` replaces the built-in default
+    /// for topics created through this broker, unless the topic's own config
+    /// gives it. Default = the built-in defaults of [`TopicConfig::default`].
+    #[must_use]
+    pub fn topic_defaults(mut self, defaults: TopicConfig) -> BrokerConfig {
+        self.topic_defaults = defaults;
+        self
+    }
+
     pub(crate) fn checkpoint_policy(&self) -> CheckpointPolicy {
         CheckpointPolicy {
             every: self.checkpoint_interval,
@@ -225,7 +238,11 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Settings of one topic. `Default` = 1 partition, 1 GiB segments, no
 /// retention limit (records are kept until deleted; unlike Kafka's 7 days),
 /// 1 MiB records, create-time timestamps, xxh64 key partitioner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A setting not given (through a builder method, `new`'s partition count or
+/// `from_properties`) takes the broker's default when the topic is created
+/// (see [`BrokerConfig::topic_defaults`]), as in Kafka.
+#[derive(Debug, Clone)]
 pub struct TopicConfig {
     pub(crate) partitions: u32,
     pub(crate) segment_bytes: u64,
@@ -235,11 +252,57 @@ pub struct TopicConfig {
     pub(crate) max_record_bytes: Option<u32>,
     pub(crate) timestamp_type: TimestampType,
     pub(crate) partitioner: Partitioner,
+    /// The settings the caller gave, which a broker's defaults do not replace.
+    pub(crate) given: Given,
 }
 
+/// Which settings of a [`TopicConfig`] were given, one bit per setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Given(u16);
+
+impl Given {
+    pub(crate) const PARTITIONS: u16 = 1;
+    pub(crate) const SEGMENT_BYTES: u16 = 1 << 1;
+    pub(crate) const SEGMENT_MS: u16 = 1 << 2;
+    pub(crate) const RETENTION_BYTES: u16 = 1 << 3;
+    pub(crate) const RETENTION_MS: u16 = 1 << 4;
+    pub(crate) const MAX_RECORD_BYTES: u16 = 1 << 5;
+    pub(crate) const TIMESTAMP_TYPE: u16 = 1 << 6;
+    pub(crate) const PARTITIONER: u16 = 1 << 7;
+
+    fn set(&mut self, bit: u16) {
+        self.0 |= bit;
+    }
+
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Equal when every setting is equal, whether given or defaulted.
+impl PartialEq for TopicConfig {
+    fn eq(&self, o: &TopicConfig) -> bool {
+        self.partitions == o.partitions
+            && self.segment_bytes == o.segment_bytes
+            && self.segment_ms == o.segment_ms
+            && self.retention_bytes == o.retention_bytes
+            && self.retention_ms == o.retention_ms
+            && self.max_record_bytes == o.max_record_bytes
+            && self.timestamp_type == o.timestamp_type
+            && self.partitioner == o.partitioner
+    }
+}
+
+impl Eq for TopicConfig {}
+
 impl Default for TopicConfig {
+    /// 1 partition and the default settings, none of them given: a broker's
+    /// [`topic_defaults`](BrokerConfig::topic_defaults) replace them all.
     fn default() -> TopicConfig {
-        TopicConfig::new(1)
+        TopicConfig {
+            given: Given::default(),
+            ..TopicConfig::new(1)
+        }
     }
 }
 
@@ -255,6 +318,24 @@ impl TopicConfig {
             max_record_bytes: None,
             timestamp_type: TimestampType::CreateTime,
             partitioner: Partitioner::Xxh64,
+            given: Given(Given::PARTITIONS),
+        }
+    }
+
+    /// This config with every setting it was not given taken from `defaults`.
+    pub(crate) fn over(&self, defaults: &TopicConfig) -> TopicConfig {
+        let g = self.given;
+        let pick = |bit| if g.has(bit) { self } else { defaults };
+        TopicConfig {
+            partitions: pick(Given::PARTITIONS).partitions,
+            segment_bytes: pick(Given::SEGMENT_BYTES).segment_bytes,
+            segment_ms: pick(Given::SEGMENT_MS).segment_ms,
+            retention_bytes: pick(Given::RETENTION_BYTES).retention_bytes,
+            retention_ms: pick(Given::RETENTION_MS).retention_ms,
+            max_record_bytes: pick(Given::MAX_RECORD_BYTES).max_record_bytes,
+            timestamp_type: pick(Given::TIMESTAMP_TYPE).timestamp_type,
+            partitioner: pick(Given::PARTITIONER).partitioner,
+            given: Given(g.0 | defaults.given.0),
         }
     }
 
@@ -262,6 +343,7 @@ impl TopicConfig {
     #[must_use]
     pub fn partitions(mut self, n: u32) -> TopicConfig {
         self.partitions = n;
+        self.given.set(Given::PARTITIONS);
         self
     }
 
@@ -269,6 +351,7 @@ impl TopicConfig {
     #[must_use]
     pub fn segment_bytes(mut self, bytes: u64) -> TopicConfig {
         self.segment_bytes = bytes;
+        self.given.set(Given::SEGMENT_BYTES);
         self
     }
 
@@ -277,6 +360,7 @@ impl TopicConfig {
     #[must_use]
     pub fn segment_ms(mut self, ms: Option<i64>) -> TopicConfig {
         self.segment_ms = ms;
+        self.given.set(Given::SEGMENT_MS);
         self
     }
 
@@ -284,6 +368,7 @@ impl TopicConfig {
     #[must_use]
     pub fn retention_bytes(mut self, bytes: Option<u64>) -> TopicConfig {
         self.retention_bytes = bytes;
+        self.given.set(Given::RETENTION_BYTES);
         self
     }
 
@@ -291,6 +376,7 @@ impl TopicConfig {
     #[must_use]
     pub fn retention_ms(mut self, ms: Option<i64>) -> TopicConfig {
         self.retention_ms = ms;
+        self.given.set(Given::RETENTION_MS);
         self
     }
 
@@ -299,6 +385,7 @@ impl TopicConfig {
     #[must_use]
     pub fn max_record_bytes(mut self, bytes: u32) -> TopicConfig {
         self.max_record_bytes = Some(bytes);
+        self.given.set(Given::MAX_RECORD_BYTES);
         self
     }
 
@@ -306,6 +393,7 @@ impl TopicConfig {
     #[must_use]
     pub fn timestamp_type(mut self, t: TimestampType) -> TopicConfig {
         self.timestamp_type = t;
+        self.given.set(Given::TIMESTAMP_TYPE);
         self
     }
 
@@ -313,6 +401,7 @@ impl TopicConfig {
     #[must_use]
     pub fn partitioner(mut self, p: Partitioner) -> TopicConfig {
         self.partitioner = p;
+        self.given.set(Given::PARTITIONER);
         self
     }
 

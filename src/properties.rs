@@ -23,7 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{AssignmentStrategy, ConsumerConfig, OffsetReset, TimestampType, TopicConfig};
+use crate::config::{AssignmentStrategy, BrokerConfig, ConsumerConfig, OffsetReset, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
 
 /// Topic configs accepted by [`TopicConfig::from_properties`], with Kafka's names.
@@ -46,6 +46,22 @@ pub const CONSUMER_KEYS: &[&str] = &[
     "max.poll.records",
     "max.poll.interval.ms",
     "partition.assignment.strategy",
+];
+
+/// Broker configs accepted by [`BrokerConfig::from_properties`], with the
+/// names of Kafka's `server.properties`: the defaults of topics created
+/// without these settings.
+pub const BROKER_KEYS: &[&str] = &[
+    "num.partitions",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.retention.bytes",
+    "log.segment.bytes",
+    "log.roll.ms",
+    "log.roll.hours",
+    "message.max.bytes",
+    "log.message.timestamp.type",
 ];
 
 /// Kafka client keys that have no meaning in one process, with the reason
@@ -76,7 +92,77 @@ const NETWORK_ONLY: &[(&str, &str)] = &[
         "there is no network connection to secure",
     ),
     ("replication.factor", "logbus keeps one copy of each partition"),
+    ("default.replication.factor", "logbus keeps one copy of each partition"),
+    (
+        "log.dirs",
+        "the directory is the one given to Broker::open (or --dir on the command line)",
+    ),
+    ("listeners", "logbus has no network listeners: it runs inside the process"),
+    ("broker.id", "there is one broker, the directory's owner"),
+    ("node.id", "there is one broker, the directory's owner"),
 ];
+
+impl BrokerConfig {
+    /// The broker's topic defaults from the names of Kafka's
+    /// `server.properties` (see [`BROKER_KEYS`]), over [`BrokerConfig::default`].
+    /// As in Kafka, `log.retention.ms` wins over `log.retention.minutes`,
+    /// which wins over `log.retention.hours`, and `log.roll.ms` over
+    /// `log.roll.hours`, whatever their order; -1 means no retention limit.
+    pub fn from_properties(props: &[(&str, &str)]) -> Result<BrokerConfig> {
+        let mut topic = Vec::new();
+        // (precedence, value): the most precise unit of a setting wins.
+        let mut retention: Option<(u8, Option<i64>)> = None;
+        let mut roll: Option<(u8, i64)> = None;
+        for &(key, value) in props {
+            let (key, value) = (key.trim(), value.trim());
+            let scaled = |unit: i64| -> Result<Option<i64>> {
+                let v: Option<i64> = unlimited_or(key, value)?;
+                v.map(|v| v.checked_mul(unit).ok_or_else(|| bad(key, value, "too large")))
+                    .transpose()
+            };
+            match key {
+                "num.partitions" => topic.push(("partitions", value)),
+                "log.retention.bytes" => topic.push(("retention.bytes", value)),
+                "log.segment.bytes" => topic.push(("segment.bytes", value)),
+                "message.max.bytes" => topic.push(("max.message.bytes", value)),
+                "log.message.timestamp.type" => topic.push(("message.timestamp.type", value)),
+                "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
+                    let (rank, unit) = match key {
+                        "log.retention.ms" => (3, 1),
+                        "log.retention.minutes" => (2, 60_000),
+                        _ => (1, 3_600_000),
+                    };
+                    let ms = scaled(unit)?;
+                    if retention.is_none_or(|(r, ..)| rank >= r) {
+                        retention = Some((rank, ms));
+                    }
+                }
+                "log.roll.ms" | "log.roll.hours" => {
+                    let (rank, unit) = if key == "log.roll.ms" { (2, 1) } else { (1, 3_600_000) };
+                    let ms = number::<i64>(key, value)?
+                        .checked_mul(unit)
+                        .ok_or_else(|| bad(key, value, "too large"))?;
+                    if roll.is_none_or(|(r, ..)| rank >= r) {
+                        roll = Some((rank, ms));
+                    }
+                }
+                _ => return Err(unknown(key, value, "broker", BROKER_KEYS)),
+            }
+        }
+        let mut defaults = TopicConfig::default();
+        for (key, value) in topic {
+            defaults = defaults.with_property(key, value)?;
+        }
+        if let Some((_, ms)) = retention {
+            defaults = defaults.retention_ms(ms);
+        }
+        if let Some((_, ms)) = roll {
+            defaults = defaults.segment_ms(Some(ms));
+        }
+        defaults.validate()?;
+        Ok(BrokerConfig::default().topic_defaults(defaults))
+    }
+}
 
 impl TopicConfig {
     /// A topic config from Kafka's topic config names, over the defaults of
@@ -294,6 +380,7 @@ fn field(key: &str) -> &'static str {
     TOPIC_KEYS
         .iter()
         .chain(CONSUMER_KEYS)
+        .chain(BROKER_KEYS)
         .chain(NETWORK_ONLY.iter().map(|(k, _)| k))
         .find(|k| **k == key)
         .copied()

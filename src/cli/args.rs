@@ -121,9 +121,15 @@ pub struct CreateArgs {
     /// Kafka's spelling of the topic name.
     #[arg(long, value_name = "NAME", hide = true)]
     pub topic: Option<String>,
-    /// Number of partitions.
-    #[arg(long, default_value_t = 1)]
-    pub partitions: u32,
+    /// Number of partitions. Default: the broker config's num.partitions, else 1.
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// A Kafka `server.properties`: its topic defaults (num.partitions,
+    /// log.retention.ms/minutes/hours, log.retention.bytes, log.segment.bytes,
+    /// log.roll.ms/hours, message.max.bytes, log.message.timestamp.type) apply
+    /// to the settings not given here.
+    #[arg(long, value_name = "FILE", env = "LOGBUS_BROKER_CONFIG")]
+    pub broker_config: Option<PathBuf>,
     /// Kafka's replication factor: logbus keeps one copy, so only 1 is accepted.
     #[arg(long, value_name = "N", hide = true)]
     pub replication_factor: Option<u32>,

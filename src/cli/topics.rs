@@ -49,9 +49,16 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
             "--replication-factor {rf}: logbus keeps one copy of each partition, so only 1 is accepted"
         )));
     }
-    let mut config = TopicConfig::new(a.partitions)
-        .retention_ms(a.retention_ms)
-        .retention_bytes(a.retention_bytes);
+    let mut config = TopicConfig::default();
+    if let Some(n) = a.partitions {
+        config = config.partitions(n);
+    }
+    if let Some(ms) = a.retention_ms {
+        config = config.retention_ms(Some(ms));
+    }
+    if let Some(b) = a.retention_bytes {
+        config = config.retention_bytes(Some(b));
+    }
     if let Some(b) = a.segment_bytes {
         config = config.segment_bytes(b);
     }
@@ -59,7 +66,14 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
         config = config.max_record_bytes(b);
     }
     let config = config.with_properties(&key_values(&a.configs)?)?;
-    let broker = open_broker(dir)?;
+    let broker = match &a.broker_config {
+        None => open_broker(dir)?,
+        Some(file) => {
+            let props = crate::properties::read_properties(file)?;
+            let pairs: Vec<(&str, &str)> = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::Broker::open_with(dir, crate::BrokerConfig::from_properties(&pairs)?)?
+        }
+    };
     if a.if_not_exists && broker.topics().contains(&name) {
         broker.close()?;
         writeln!(
@@ -68,8 +82,7 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
         )?;
         return Ok(0);
     }
-    let partitions = config.partition_count();
-    broker.create_topic(&name, config)?;
+    let partitions = broker.create_topic(&name, config)?.partition_count();
     broker.close()?;
     writeln!(
         std::io::stdout(),

@@ -148,3 +148,68 @@ fn properties_files_build_configs() {
     let missing = TopicConfig::from_properties_file(dir.path().join("nope.properties")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing:?}");
 }
+
+#[test]
+fn broker_topic_defaults_fill_what_a_topic_config_does_not_give() {
+    use logbus::{Broker, BrokerConfig};
+    let config = BrokerConfig::from_properties(&[
+        ("num.partitions", "3"),
+        ("log.retention.ms", "60000"),
+        // Kafka's precedence: ms over minutes over hours, whatever the order.
+        ("log.retention.hours", "168"),
+        ("log.segment.bytes", "1048576"),
+        ("log.roll.hours", "1"),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open_with(dir.path(), config).unwrap();
+    let t = broker.create_topic("defaults", TopicConfig::default()).unwrap();
+    assert_eq!(
+        t.config(),
+        TopicConfig::new(3)
+            .retention_ms(Some(60_000))
+            .segment_bytes(1 << 20)
+            .segment_ms(Some(3_600_000))
+    );
+    // What a topic's config gives wins, explicit "no limit" included.
+    let given = TopicConfig::new(1).retention_ms(None);
+    let t = broker.create_topic("given", given).unwrap();
+    assert_eq!(
+        t.config(),
+        TopicConfig::new(1).segment_bytes(1 << 20).segment_ms(Some(3_600_000))
+    );
+    let t = broker
+        .create_topic(
+            "props",
+            TopicConfig::from_properties(&[("segment.bytes", "4096")]).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(t.partition_count(), 3);
+    assert_eq!(t.config().to_properties()[3], ("segment.bytes", "4096".to_string()));
+    broker.close().unwrap();
+
+    // Reopened with the built-in defaults, the topics keep what they were created with.
+    let broker = Broker::open(dir.path()).unwrap();
+    assert_eq!(broker.topic("defaults").unwrap().partition_count(), 3);
+    broker.close().unwrap();
+}
+
+#[test]
+fn broker_configs_from_a_kafka_server_properties_name_what_does_not_apply() {
+    use logbus::properties::BROKER_KEYS;
+    use logbus::BrokerConfig;
+    let (field, _, reason) = invalid(BrokerConfig::from_properties(&[("log.dirs", "/tmp/kafka-logs")]).unwrap_err());
+    assert_eq!(field, "log.dirs");
+    assert!(reason.contains("Broker::open"), "{reason}");
+    let (_, value, reason) =
+        invalid(BrokerConfig::from_properties(&[("zookeeper.connect", "localhost:2181")]).unwrap_err());
+    assert_eq!(value, "zookeeper.connect");
+    for k in BROKER_KEYS {
+        assert!(reason.contains(k), "{reason} lists {k}");
+    }
+    let (field, ..) =
+        invalid(BrokerConfig::from_properties(&[("log.retention.hours", "9223372036854775807")]).unwrap_err());
+    assert_eq!(field, "log.retention.hours");
+    let (field, ..) = invalid(BrokerConfig::from_properties(&[("num.partitions", "0")]).unwrap_err());
+    assert_eq!(field, "partitions");
+}

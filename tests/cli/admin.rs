@@ -200,3 +200,40 @@ fn topics_create_takes_kafkas_config_names_and_describe_prints_them() {
         "nothing created on a bad config"
     );
 }
+
+#[test]
+fn topics_create_takes_its_defaults_from_a_kafka_server_properties() {
+    let (tmp, dir) = setup();
+    let props = tmp.path().join("server.properties");
+    std::fs::write(&props, "# broker defaults\nnum.partitions=4\nlog.retention.hours=1\n").unwrap();
+    let props = props.to_str().unwrap();
+    let out = ok(&dir, &["topics", "create", "dflt", "--broker-config", props]);
+    assert!(out.contains("with 4 partition(s)"), "{out}");
+    let described = ok(&dir, &["topics", "describe", "dflt"]);
+    assert!(described.contains("PartitionCount: 4"), "{described}");
+    assert!(described.contains("retention.ms=3600000"), "{described}");
+    // What the command gives wins over the file.
+    let out = ok(
+        &dir,
+        &[
+            "topics",
+            "create",
+            "given",
+            "--partitions",
+            "2",
+            "--retention-ms",
+            "5",
+            "--broker-config",
+            props,
+        ],
+    );
+    assert!(out.contains("with 2 partition(s)"), "{out}");
+    assert!(ok(&dir, &["topics", "describe", "given"]).contains("retention.ms=5,"));
+    std::fs::write(tmp.path().join("bad.properties"), "zookeeper.connect=localhost:2181\n").unwrap();
+    let bad = tmp.path().join("bad.properties");
+    fails(
+        &dir,
+        &["topics", "create", "nope", "--broker-config", bad.to_str().unwrap()],
+        "unknown broker config",
+    );
+}
