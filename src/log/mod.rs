@@ -121,6 +121,8 @@ pub(crate) struct LogInner {
     poisoned: AtomicBool,
     /// What the last open found and repaired.
     pub(crate) recovery: recovery::RecoveryReport,
+    /// Metric handles of the append, read and fsync paths.
+    pub(crate) metrics: crate::obs::LogMetrics,
     /// Consumers blocked waiting for records.
     pub(crate) waiters: WaitList,
     /// The broker's background thread, which extends the active segment

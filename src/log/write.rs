@@ -45,6 +45,7 @@ impl LogInner {
     }
 
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        let started = self.metrics.append_started();
         self.check_open()?;
         self.check_poisoned()?;
         self.validate_records(records)?;
@@ -57,6 +58,7 @@ impl LogInner {
         let w: &mut Writer = &mut guard;
         self.check_open()?;
         let base = w.next_offset;
+        let mut bytes = 0u64;
         if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
             if now.saturating_sub(first) >= limit && w.active.size() > 0 {
                 self.roll(w)?;
@@ -104,6 +106,7 @@ impl LogInner {
             w.next_offset += n as u64;
             self.next_offset.store(w.next_offset, Ordering::Release);
             w.live_pending += len as u64;
+            bytes += len as u64;
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -127,6 +130,7 @@ impl LogInner {
         if self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
+        self.metrics.appended(records.len(), bytes, started);
         Ok(Appended {
             base_offset: base,
             count: records.len(),
@@ -203,6 +207,7 @@ impl LogInner {
         }
         segs.push(active.0);
         self.set_segments(segs);
+        crate::obs::rolled(&self.topic, self.partition, old.base, w.next_offset);
         self.apply_retention(w)
     }
 
