@@ -74,7 +74,7 @@ impl Workload {
         if broker.topics().iter().all(|t| t != "events") {
             let config = TopicConfig::new(3)
                 .segment_bytes(64 * 1024)
-                .retention_bytes(256 * 1024);
+                .retention_bytes(Some(256 * 1024));
             broker.create_topic("events", config)?;
         }
         let producer = broker.producer();
