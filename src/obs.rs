@@ -151,6 +151,40 @@ pub(crate) struct Repairs {
     pub(crate) damage: usize,
 }
 
+/// Records and bytes appended and not yet handed to the metrics: counted
+/// under the writer lock with two additions per batch, published by the
+/// background tick (at most 100 ms apart) and at close. Empty without `metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct AppendTally {
+    #[cfg(feature = "metrics")]
+    records: u64,
+    #[cfg(feature = "metrics")]
+    bytes: u64,
+}
+
+impl AppendTally {
+    /// A batch of `records` records, `bytes` bytes as stored, was appended.
+    #[inline]
+    pub(crate) fn add(&mut self, records: usize, bytes: usize) {
+        #[cfg(feature = "metrics")]
+        {
+            self.records += records as u64;
+            self.bytes += bytes as u64;
+        }
+        let _ = (records, bytes);
+    }
+
+    /// Hands what was counted to `metrics`' counters and starts again from zero.
+    pub(crate) fn publish(&mut self, metrics: &LogMetrics) {
+        #[cfg(feature = "metrics")]
+        if self.records > 0 {
+            metrics.appended_records.increment(std::mem::take(&mut self.records));
+            metrics.appended_bytes.increment(std::mem::take(&mut self.bytes));
+        }
+        let _ = metrics;
+    }
+}
+
 /// One partition's metric handles, looked up when the log opens.
 pub(crate) struct LogMetrics {
     #[cfg(feature = "metrics")]
@@ -212,19 +246,14 @@ impl LogMetrics {
         AppendTimer()
     }
 
-    /// An append of `records` records, `bytes` bytes as stored, succeeded.
+    /// An append call that started at `started` succeeded.
     #[inline]
-    pub(crate) fn appended(&self, records: usize, bytes: u64, started: AppendTimer) {
+    pub(crate) fn append_done(&self, started: AppendTimer) {
         #[cfg(feature = "metrics")]
-        {
-            self.appended_records.increment(records as u64);
-            self.appended_bytes.increment(bytes);
-            if let Some(t) = started.0 {
-                self.append_seconds.record(t.elapsed().as_secs_f64());
-            }
+        if let Some(t) = started.0 {
+            self.append_seconds.record(t.elapsed().as_secs_f64());
         }
-        #[cfg(not(feature = "metrics"))]
-        let _ = (records, bytes, started);
+        let _ = started;
     }
 
     /// A read handed out `records` records of `bytes` key and value bytes.
@@ -276,7 +305,11 @@ fn describe() {
         Unit::Bytes,
         "Bytes appended to segments (record batches as stored)."
     );
-    describe_counter!(name::READ_RECORDS, Unit::Count, "Records handed to readers and consumers.");
+    describe_counter!(
+        name::READ_RECORDS,
+        Unit::Count,
+        "Records handed to readers and consumers."
+    );
     describe_counter!(
         name::READ_BYTES,
         Unit::Bytes,
@@ -298,8 +331,16 @@ fn describe() {
         Unit::Count,
         "End offset minus the group's committed offset, per partition."
     );
-    describe_counter!(name::REBALANCES, Unit::Count, "Rebalances (generation changes) of a group.");
-    describe_counter!(name::SEGMENT_ROLLS, Unit::Count, "Segments sealed and replaced by a new one.");
+    describe_counter!(
+        name::REBALANCES,
+        Unit::Count,
+        "Rebalances (generation changes) of a group."
+    );
+    describe_counter!(
+        name::SEGMENT_ROLLS,
+        Unit::Count,
+        "Segments sealed and replaced by a new one."
+    );
     describe_counter!(name::RETENTION_SEGMENTS, Unit::Count, "Segments deleted by retention.");
     describe_counter!(name::RETENTION_BYTES, Unit::Bytes, "Bytes deleted by retention.");
     describe_histogram!(
@@ -307,8 +348,16 @@ fn describe() {
         Unit::Seconds,
         "Duration of a partition's open, recovery included."
     );
-    describe_counter!(name::RECOVERY_SCANNED, Unit::Bytes, "Bytes recovery checked batch by batch.");
-    describe_counter!(name::RECOVERY_TRUNCATED, Unit::Bytes, "Bytes recovery cut from damaged tails.");
+    describe_counter!(
+        name::RECOVERY_SCANNED,
+        Unit::Bytes,
+        "Bytes recovery checked batch by batch."
+    );
+    describe_counter!(
+        name::RECOVERY_TRUNCATED,
+        Unit::Bytes,
+        "Bytes recovery cut from damaged tails."
+    );
     describe_counter!(
         name::RECOVERY_SEGMENTS_REMOVED,
         Unit::Count,
@@ -404,7 +453,14 @@ pub(crate) fn retention_deleted(topic: &str, partition: u32, segments: usize, by
         metrics::counter!(name::RETENTION_BYTES, "topic" => topic.to_owned()).increment(bytes);
     }
     #[cfg(feature = "tracing")]
-    tracing::info!(topic, partition, segments, bytes, start_offset, "retention deleted segments");
+    tracing::info!(
+        topic,
+        partition,
+        segments,
+        bytes,
+        start_offset,
+        "retention deleted segments"
+    );
     let _ = (topic, partition, segments, bytes, start_offset);
 }
 

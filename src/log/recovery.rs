@@ -483,6 +483,7 @@ fn assemble(
             last_batch: None,
             live: live_file,
             live_pending: 0,
+            appends: obs::AppendTally::default(),
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),

@@ -58,7 +58,6 @@ impl LogInner {
         let w: &mut Writer = &mut guard;
         self.check_open()?;
         let base = w.next_offset;
-        let mut bytes = 0u64;
         if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
             if now.saturating_sub(first) >= limit && w.active.size() > 0 {
                 self.roll(w)?;
@@ -106,7 +105,7 @@ impl LogInner {
             w.next_offset += n as u64;
             self.next_offset.store(w.next_offset, Ordering::Release);
             w.live_pending += len as u64;
-            bytes += len as u64;
+            w.appends.add(n, len);
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -130,7 +129,7 @@ impl LogInner {
         if self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
-        self.metrics.appended(records.len(), bytes, started);
+        self.metrics.append_done(started);
         Ok(Appended {
             base_offset: base,
             count: records.len(),

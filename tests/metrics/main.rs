@@ -33,7 +33,11 @@ fn exporter() -> SocketAddr {
 /// One scrape: `GET /metrics` over HTTP/1.1, the body of a 200 answer.
 fn scrape(addr: SocketAddr) -> Scrape {
     let mut stream = TcpStream::connect(addr).unwrap();
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
@@ -50,7 +54,9 @@ impl Scrape {
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let mut found = None;
         for line in self.0.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
             let (metric, tags) = series.split_once('{').unwrap_or((series, ""));
             if metric != name || !labels.iter().all(|(k, v)| tags.contains(&format!("{k}=\"{v}\""))) {
                 continue;

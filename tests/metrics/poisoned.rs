@@ -20,7 +20,10 @@ fn every_fsync_round_is_timed() {
         p.send("durable", Record::new(format!("r{i}"))).unwrap();
     }
     let after = scrape(addr).count("logbus_fsync_duration_seconds_count", &topic);
-    assert!(after - before >= 5.0, "one round per lone Sync send: {before} -> {after}");
+    assert!(
+        after - before >= 5.0,
+        "one round per lone Sync send: {before} -> {after}"
+    );
 }
 
 #[cfg(feature = "fault-injection")]
