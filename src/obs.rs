@@ -240,7 +240,7 @@ impl LogMetrics {
                 c.set(n);
                 n
             });
-            AppendTimer((n % APPEND_SAMPLE == 0).then(Instant::now))
+            AppendTimer(n.is_multiple_of(APPEND_SAMPLE).then(Instant::now))
         }
         #[cfg(not(feature = "metrics"))]
         AppendTimer()
