@@ -9,12 +9,14 @@
 //! without a recorder is a no-op, and `tracing` checks one static interest
 //! per call site.
 //!
-//! The hot paths (append, read, the fsync round) use the handles of a
-//! [`LogMetrics`], looked up once when the log opens, so a record costs no
-//! name or label lookup. A recorder must therefore be installed before the
-//! broker (or log) opens: handles taken earlier stay no-ops. Rare events
-//! (rolls, retention, recovery, rebalances, poisoning, lag) look their
-//! metric up by name at the event.
+//! The hot paths use the handles of a [`LogMetrics`], looked up once when
+//! the log opens, so they never look a name or label up. An append adds to
+//! the writer's [`AppendTally`] (handed to the counters by the background
+//! tick) and times one append in [`APPEND_SAMPLE`]; a read counts once per
+//! call; an fsync round is timed. A recorder must therefore be installed
+//! before the broker (or log) opens: handles taken earlier stay no-ops. Rare
+//! events (rolls, retention, recovery, rebalances, poisoning, lag) look
+//! their metric up by name at the event.
 //!
 //! A leaf module: it imports nothing from the crate, so every layer, `log/`
 //! included, may use it.
@@ -29,7 +31,7 @@ use std::time::Instant;
 /// are histograms in seconds.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) mod name {
-    /// Records appended, per `topic`.
+    /// Records appended, per `topic` (published by the background tick and at close).
     pub(crate) const APPENDED_RECORDS: &str = "logbus_appended_records_total";
     /// Bytes appended to segments (record batches as stored), per `topic`.
     pub(crate) const APPENDED_BYTES: &str = "logbus_appended_bytes_total";

@@ -1,7 +1,9 @@
 //! Metrics (feature `metrics`): the Prometheus example's exporter, scraped
 //! over loopback HTTP, shows logbus's counters moving. One recorder serves
 //! the whole process, so these tests live in a binary of their own and share
-//! the exporter that [`exporter`] starts.
+//! the exporter that [`exporter`] starts. One of them injects an fsync
+//! failure (with `fault-injection`), which any log of the process could
+//! take: every test holds [`common::process_wide_faults`].
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -30,6 +30,8 @@ fn grew(before: &Scrape, after: &Scrape, name: &str, labels: &[(&str, &str)]) ->
 
 #[test]
 fn the_example_exporter_shows_the_counters_moving() {
+    // An fsync failure injected by another test would hit this one's logs.
+    let _faults = common::process_wide_faults();
     let addr = exporter();
     let dir = tempfile::tempdir().unwrap();
     let before = scrape(addr);

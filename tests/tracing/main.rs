@@ -3,7 +3,9 @@
 //! seen by a subscriber that records them. The subscriber is the process's
 //! global one (a thread's scoped subscriber would miss the events of threads
 //! that registered a call site without one), so each test picks out its own
-//! events by topic, group or directory.
+//! events by topic, group or directory. One test injects an fsync failure
+//! (with `fault-injection`), which any log of the process could take: every
+//! test holds [`common::process_wide_faults`].
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -97,6 +99,7 @@ impl Subscriber for Recorder {
 
 #[test]
 fn opening_rolling_retention_and_rebalances_are_traced() {
+    let _faults = common::process_wide_faults();
     seen();
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::open(dir.path()).unwrap();
@@ -158,6 +161,7 @@ fn opening_rolling_retention_and_rebalances_are_traced() {
 
 #[test]
 fn a_repairing_recovery_is_an_event_with_what_it_cut() {
+    let _faults = common::process_wide_faults();
     seen();
     let dir = tempfile::tempdir().unwrap();
     // A standalone log reports its directory's name as the topic.
