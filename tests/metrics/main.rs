@@ -12,7 +12,7 @@ mod common;
 #[path = "../../examples/prometheus.rs"]
 mod example;
 
-mod poisoned;
+mod fsync;
 mod scrape;
 
 use std::io::{Read, Write};

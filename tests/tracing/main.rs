@@ -208,3 +208,24 @@ fn poisoning_is_an_error_event_naming_the_cause() {
     );
     assert!(poisoned.iter().any(|f| f.contains("injected fault")), "{poisoned:?}");
 }
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_slow_fsync_round_is_a_warning() {
+    let _faults = common::process_wide_faults();
+    seen();
+    let dir = tempfile::tempdir().unwrap();
+    // Partition 0 of topic `slow`: its segment is fsynced by a log's sync round.
+    let _slow = common::SlowFsyncOnce::under(&dir.path().join("slow").join("0"));
+    let config = logbus::BrokerConfig::new().durability(logbus::Durability::Sync);
+    let broker = Broker::open_with(dir.path(), config).unwrap();
+    broker.create_topic("slow", TopicConfig::new(1)).unwrap();
+    broker.producer().send("slow", Record::new("waits")).unwrap();
+    let seen = seen();
+    let slow = seen.events("slow fsync round", "topic=\"slow\"");
+    assert!(
+        slow.iter()
+            .any(|f| f.contains("slow_ms=1000") && !f.contains("took_ms=0 ")),
+        "{slow:?}"
+    );
+}

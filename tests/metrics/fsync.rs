@@ -44,3 +44,20 @@ fn a_poisoned_partition_is_counted() {
     assert!(matches!(err, logbus::Error::Poisoned { .. }), "{err}");
     assert_eq!(scrape(addr).count("logbus_poisoned_partitions_total", &topic), 1.0);
 }
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_slow_fsync_round_is_counted() {
+    let _faults = common::process_wide_faults();
+    let addr = exporter();
+    let topic = [("topic", "slow")];
+    let dir = tempfile::tempdir().unwrap();
+    // Partition 0 of topic `slow`: its segment is fsynced by a log's sync round.
+    let _slow = common::SlowFsyncOnce::under(&dir.path().join("slow").join("0"));
+    let broker = Broker::open_with(dir.path(), BrokerConfig::new().durability(Durability::Sync)).unwrap();
+    broker.create_topic("slow", TopicConfig::new(1)).unwrap();
+    broker.producer().send("slow", Record::new("waits")).unwrap();
+    let scraped = scrape(addr);
+    assert!(scraped.count("logbus_slow_fsyncs_total", &topic) >= 1.0);
+    assert!(scraped.count("logbus_fsync_duration_seconds_sum", &topic) >= 1.0);
+}
