@@ -68,6 +68,8 @@ pub(crate) struct BrokerInner {
     /// Segment-extension requests to the background thread.
     prealloc: crate::log::PreallocSender,
     notes: Vec<String>,
+    /// When the background thread last published consumer lag.
+    lag_published: Mutex<std::time::Instant>,
 }
 
 impl Broker {
@@ -81,6 +83,7 @@ impl Broker {
     pub fn open_with(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Broker> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
+        let _span = crate::obs::broker_open_span(&dir);
         crate::fs::create_dir_durable(&dir)?;
         let lock = DirLock::acquire(&dir)?;
         empty_trash(&dir)?;
@@ -135,6 +138,7 @@ impl Broker {
             flusher: Mutex::new(None),
             prealloc,
             notes,
+            lag_published: Mutex::new(std::time::Instant::now()),
         });
         for t in inner.all_topics() {
             inner.attach(&t);
@@ -428,6 +432,35 @@ impl BrokerInner {
             }
         }
         self.groups.tick(&|t| self.partition_count(t));
+        self.publish_consumer_lag();
+    }
+
+    /// Publishes every group's committed-offset lag per partition (feature
+    /// `metrics`), at most once per `obs::LAG_EVERY`.
+    fn publish_consumer_lag(&self) {
+        if !crate::obs::EXPORTS_LAG {
+            return;
+        }
+        {
+            let mut last = self.lag_published.lock();
+            if last.elapsed() < crate::obs::LAG_EVERY {
+                return;
+            }
+            *last = std::time::Instant::now();
+        }
+        let counts = |t: &str| self.partition_count(t);
+        let ends = |t: &str, p: u32| self.offsets(t, p);
+        for group in self.groups.list() {
+            let Ok(d) = self.groups.describe(&group, &counts, &ends) else {
+                continue;
+            };
+            for p in d.partitions {
+                if let Some(lag) = p.lag {
+                    let tp = &p.topic_partition;
+                    crate::obs::consumer_lag(&group, &tp.topic, tp.partition, lag);
+                }
+            }
+        }
     }
 }
 

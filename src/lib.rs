@@ -55,6 +55,7 @@ pub mod inspect;
 pub mod kafka;
 pub mod log;
 mod names;
+mod obs;
 mod partitioner;
 mod producer;
 pub mod properties;

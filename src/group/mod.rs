@@ -111,11 +111,13 @@ struct Group {
 }
 
 impl Group {
-    fn rebalance(&mut self, counts: &dyn Fn(&str) -> Option<u32>) {
+    /// Starts a new generation of the group called `name`.
+    fn rebalance(&mut self, name: &str, counts: &dyn Fn(&str) -> Option<u32>) {
         self.generation += 1;
         let subs: Subscriptions = self.members.iter().map(|(&id, m)| (id, m.topics.clone())).collect();
         self.target = assign::assign(self.strategy, &subs, counts, &self.target);
         self.wake_all();
+        crate::obs::rebalanced(name, self.generation, self.members.len());
     }
 
     fn wake_all(&self) {
@@ -220,7 +222,7 @@ impl Coordinator {
                 thread: None,
             },
         );
-        g.rebalance(counts);
+        g.rebalance(group, counts);
         id
     }
 
@@ -235,7 +237,7 @@ impl Coordinator {
         if let Some(g) = groups.get_mut(group) {
             if let Some(m) = g.members.get_mut(&member) {
                 m.topics = topics;
-                g.rebalance(counts);
+                g.rebalance(group, counts);
             }
         }
     }
@@ -246,7 +248,7 @@ impl Coordinator {
         if let Some(g) = groups.get_mut(group) {
             if g.members.contains_key(&member) {
                 g.remove_member(member);
-                g.rebalance(counts);
+                g.rebalance(group, counts);
             }
             if g.members.is_empty() {
                 groups.remove(group);
@@ -423,7 +425,7 @@ impl Coordinator {
     /// Evicts members that have not polled within their `max_poll_interval`.
     pub(crate) fn tick(&self, counts: Counts) {
         let mut groups = self.groups.lock();
-        for g in groups.values_mut() {
+        for (name, g) in groups.iter_mut() {
             let stale: Vec<u64> = g
                 .members
                 .iter()
@@ -436,7 +438,7 @@ impl Coordinator {
             for id in stale {
                 g.remove_member(id);
             }
-            g.rebalance(counts);
+            g.rebalance(name, counts);
         }
         groups.retain(|_, g| !g.members.is_empty());
     }
@@ -445,7 +447,7 @@ impl Coordinator {
     /// changes rebalance; the others are left alone (their commits stay valid).
     pub(crate) fn topics_changed(&self, counts: Counts) {
         let mut groups = self.groups.lock();
-        for g in groups.values_mut() {
+        for (name, g) in groups.iter_mut() {
             // Partitions that no longer exist stay owned until their owner's
             // next poll revokes them (so a re-created topic's partition never
             // has two owners, and the owner drops its handle on the old log).
@@ -463,7 +465,7 @@ impl Coordinator {
             }
             let subs: Subscriptions = g.members.iter().map(|(&id, m)| (id, m.topics.clone())).collect();
             if changed || assign::assign(g.strategy, &subs, counts, &g.target) != g.target {
-                g.rebalance(counts);
+                g.rebalance(name, counts);
             }
         }
     }

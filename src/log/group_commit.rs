@@ -105,6 +105,7 @@ impl LogInner {
         let cause = Arc::new(cause);
         self.sync.lock().poisoned = Some(Arc::clone(&cause));
         self.poisoned.store(true, Ordering::Release);
+        crate::obs::poisoned(&self.topic, self.partition, &cause);
         cause
     }
 
@@ -140,6 +141,7 @@ impl LogInner {
             match result {
                 Ok(snap) => s.synced(snap.next_offset),
                 Err(cause) => {
+                    crate::obs::poisoned(&self.topic, self.partition, &cause);
                     s.poisoned = Some(Arc::new(cause));
                     self.poisoned.store(true, Ordering::Release);
                 }
@@ -219,6 +221,7 @@ impl LogInner {
             }
             (files, dir_dirty, index_files, snap)
         };
+        let started = crate::obs::Timer::start();
         #[cfg(feature = "fault-injection")]
         if crate::testing::take_fsync_failure() {
             let path = files.first().map_or(self.dir.as_path(), |(_, p)| p.as_path());
@@ -241,6 +244,7 @@ impl LogInner {
         if dir_dirty {
             crate::fs::sync_dir(&self.dir)?;
         }
+        self.metrics.fsynced(started, &self.topic, self.partition);
         Ok(snap)
     }
 

@@ -121,6 +121,8 @@ pub(crate) struct LogInner {
     poisoned: AtomicBool,
     /// What the last open found and repaired.
     pub(crate) recovery: recovery::RecoveryReport,
+    /// Metric handles of the append, read and fsync paths.
+    pub(crate) metrics: crate::obs::LogMetrics,
     /// Consumers blocked waiting for records.
     pub(crate) waiters: WaitList,
     /// The broker's background thread, which extends the active segment
@@ -161,6 +163,8 @@ struct Writer {
     /// Bytes appended since the last live checkpoint (see
     /// `checkpoint::LIVE_CHECKPOINT_BYTES`).
     live_pending: u64,
+    /// Records and bytes appended since the metrics last got them.
+    appends: crate::obs::AppendTally,
 }
 
 impl Writer {
@@ -443,7 +447,8 @@ impl LogInner {
     pub(crate) fn close(&self) -> Result<()> {
         // Taking the writer lock waits for an append in progress to finish.
         let was_closed = {
-            let _w = self.writer.lock();
+            let mut w = self.writer.lock();
+            w.appends.publish(&self.metrics);
             self.closed.swap(true, Ordering::AcqRel)
         };
         if was_closed {

@@ -27,6 +27,13 @@ pub(crate) struct Cursor {
     epoch: u64,
 }
 
+/// Key and value bytes of a record (what the read metrics count).
+#[inline]
+fn payload_len(r: &RecordRef) -> u64 {
+    let span = |(a, b): (u32, u32)| u64::from(b.saturating_sub(a));
+    span(r.value) + r.key.map_or(0, span)
+}
+
 impl LogInner {
     fn out_of_range(&self, offset: u64) -> Error {
         Error::OffsetOutOfRange {
@@ -57,9 +64,12 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<usize> {
         let (topic, partition) = (&self.topic, self.partition);
+        let mut bytes = 0;
         let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
+            bytes += payload_len(&r);
             out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
         })?;
+        self.metrics.read(n, bytes);
         Ok(n)
     }
 
@@ -75,9 +85,12 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
-        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+        let mut bytes = 0;
+        let (n, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+            bytes += payload_len(&r);
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
+        self.metrics.read(n, bytes);
         Ok(next)
     }
 

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
 use crate::format::walk::{Expect, StopKind, Walker};
 use crate::fs as lfs;
+use crate::obs;
 
 /// What opening a log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +36,18 @@ pub struct RecoveryReport {
     pub segments_removed: usize,
     /// Descriptions of the damage found, if any.
     pub damage: Vec<String>,
+}
+
+impl From<&RecoveryReport> for obs::Repairs {
+    fn from(r: &RecoveryReport) -> obs::Repairs {
+        obs::Repairs {
+            clean: r.clean,
+            scanned_bytes: r.scanned_bytes,
+            truncated_bytes: r.truncated_bytes,
+            segments_removed: r.segments_removed,
+            damage: r.damage.len(),
+        }
+    }
 }
 
 pub(crate) const CHECKPOINT_FILE: &str = "recovery.ckpt";
@@ -56,6 +69,8 @@ pub(crate) fn live_checkpoint_of_this_boot(dir: &Path) -> Result<Option<LiveChec
 /// set up the active segment, then record the result (see "Recovery" in
 /// `ARCHITECTURE.md`).
 pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<LogInner> {
+    let _span = obs::log_open_span(&topic, partition);
+    let started = obs::Timer::start();
     lfs::create_dir_durable(dir)?;
     let mut bases = list_segments(dir)?;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
@@ -80,7 +95,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         lfs::sync_dir(dir)?;
     }
     let inner = assemble(r, topic, partition, &start, segments, active)?;
-    record_recovered(inner, &start)
+    let inner = record_recovered(inner, &start)?;
+    obs::recovered(&inner.topic, partition, started, (&inner.recovery).into());
+    Ok(inner)
 }
 
 /// Where the scan of one `open` starts, chosen from the checkpoints found.
@@ -445,6 +462,7 @@ fn assemble(
     };
     let next_offset = active.next_offset;
     let start_offset = segments.first().map_or(next_offset, |s| s.base);
+    let metrics = obs::LogMetrics::new(&topic);
     Ok(LogInner {
         dir: dir.to_path_buf(),
         config,
@@ -465,6 +483,7 @@ fn assemble(
             last_batch: None,
             live: live_file,
             live_pending: 0,
+            appends: obs::AppendTally::default(),
         }),
         segments: RwLock::new(Arc::new(segments)),
         next_offset: AtomicU64::new(next_offset),
@@ -482,6 +501,7 @@ fn assemble(
         closed: AtomicBool::new(false),
         poisoned: AtomicBool::new(false),
         recovery: report,
+        metrics,
         waiters: WaitList::default(),
         background: std::sync::OnceLock::new(),
         own_flusher: Mutex::new(None),

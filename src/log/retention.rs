@@ -43,10 +43,13 @@ impl LogInner {
         }
         let kept: Vec<Arc<Segment>> = segs.get(drop_count..).unwrap_or_default().to_vec();
         self.set_segments(kept);
-        for s in segs.get(..drop_count).unwrap_or_default() {
+        let dropped = segs.get(..drop_count).unwrap_or_default();
+        for s in dropped {
             remove_segment_files(&self.dir, s.base)?;
         }
         w.dir_dirty = true;
+        let freed = dropped.iter().map(|s| s.size()).sum();
+        crate::obs::retention_deleted(&self.topic, self.partition, drop_count, freed, self.start_offset());
         Ok(())
     }
 }

@@ -41,7 +41,8 @@ impl LogInner {
         let (durable, since_sync) = self.sync_status();
         let (ck_next, since_ck, ck_at) = self.checkpoint.lock().last_written();
         let (live, unsynced_files) = {
-            let w = self.writer.lock();
+            let mut w = self.writer.lock();
+            w.appends.publish(&self.metrics);
             let live = w
                 .live
                 .as_ref()

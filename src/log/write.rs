@@ -50,6 +50,7 @@ impl LogInner {
     }
 
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        let started = self.metrics.append_started();
         self.check_open()?;
         self.check_poisoned()?;
         self.validate_records(records)?;
@@ -110,6 +111,7 @@ impl LogInner {
             w.next_offset += n as u64;
             self.next_offset.store(w.next_offset, Ordering::Release);
             w.live_pending += len as u64;
+            w.appends.add(n, len);
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -133,6 +135,7 @@ impl LogInner {
         if self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
+        self.metrics.append_done(started);
         Ok(Appended {
             base_offset: base,
             count: records.len(),
@@ -209,6 +212,7 @@ impl LogInner {
         }
         segs.push(active.0);
         self.set_segments(segs);
+        crate::obs::rolled(&self.topic, self.partition, old.base, w.next_offset);
         self.apply_retention(w)
     }
 
