@@ -9,6 +9,10 @@
 //! After a failed fsync the kernel may have dropped the dirty pages, so a
 //! retried fsync could succeed without the data being on disk: the log is
 //! *poisoned* and refuses writes until it is reopened.
+//!
+//! Async sends (feature `async`) wait in the same state: their wakers are
+//! woken at the end of every round, like the threads on `sync_done`
+//! (`log/durable.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,15 +23,21 @@ use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub(crate) struct SyncState {
-    durable: u64,
-    syncing: bool,
+    pub(super) durable: u64,
+    pub(super) syncing: bool,
     /// The failure that poisoned the log (an `Error::Io`).
-    poisoned: Option<Arc<Error>>,
+    pub(super) poisoned: Option<Arc<Error>>,
     last_sync: Instant,
     /// The most records one recent round covered (see `gather`).
     peak: u64,
     /// Rounds since `peak` was last reached; it decays after `PEAK_ROUNDS`.
     since_peak: u32,
+    /// Async sends waiting for a round to end (woken by `round_ended`).
+    #[cfg(feature = "async")]
+    pub(super) tasks: Vec<std::task::Waker>,
+    /// A round was asked of the sync threads and has not started yet.
+    #[cfg(feature = "async")]
+    pub(super) requested: bool,
 }
 
 impl SyncState {
@@ -39,6 +49,19 @@ impl SyncState {
             last_sync: Instant::now(),
             peak: 1,
             since_peak: 0,
+            #[cfg(feature = "async")]
+            tasks: Vec::new(),
+            #[cfg(feature = "async")]
+            requested: false,
+        }
+    }
+
+    /// A round ended (or the log was poisoned, truncated or closed): every
+    /// waiting task looks again, as the threads woken on `sync_done` do.
+    pub(super) fn round_ended(&mut self) {
+        #[cfg(feature = "async")]
+        for task in self.tasks.drain(..) {
+            task.wake();
         }
     }
 
@@ -79,7 +102,7 @@ pub(super) struct Snapshot {
 }
 
 impl LogInner {
-    fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
+    pub(super) fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
         Error::Poisoned {
             topic: self.topic.to_string(),
             partition: self.partition,
@@ -103,8 +126,10 @@ impl LogInner {
     /// `Error::Poisoned`, carrying it.
     pub(super) fn poison(&self, cause: Error) -> Arc<Error> {
         let cause = Arc::new(cause);
-        self.sync.lock().poisoned = Some(Arc::clone(&cause));
+        let mut s = self.sync.lock();
+        s.poisoned = Some(Arc::clone(&cause));
         self.poisoned.store(true, Ordering::Release);
+        s.round_ended();
         cause
     }
 
@@ -145,6 +170,7 @@ impl LogInner {
                 }
             }
             self.sync_done.notify_all();
+            s.round_ended();
         }
     }
 
@@ -153,7 +179,9 @@ impl LogInner {
     pub(super) fn sync_round(&self, with_indexes: bool) -> Result<Snapshot> {
         match self.sync_once(with_indexes) {
             Ok(snap) => {
-                self.sync.lock().synced(snap.next_offset);
+                let mut s = self.sync.lock();
+                s.synced(snap.next_offset);
+                s.round_ended();
                 Ok(snap)
             }
             Err(cause) => {
@@ -246,7 +274,14 @@ impl LogInner {
 
     /// After a truncation to `offset` (whose new files were fsynced).
     pub(crate) fn lower_durable(&self, offset: u64) {
-        self.sync.lock().durable = offset;
+        let mut s = self.sync.lock();
+        s.durable = offset;
+        s.round_ended();
+    }
+
+    /// Wakes the tasks waiting for durability (the log was closed).
+    pub(super) fn wake_durable_waiters(&self) {
+        self.sync.lock().round_ended();
     }
 }
 
