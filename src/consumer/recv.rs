@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::core::Mode;
-use super::{Consumer, ConsumerRecords};
+use super::{Consumer, ConsumerCore, ConsumerRecords};
 use crate::error::{Error, Result};
 use crate::log::consumed::ConsumedRecord;
 use crate::log::{Log, Waiter};
@@ -63,6 +63,7 @@ impl Waiting {
             if c.core.broker.is_closed() {
                 return Poll::Ready(Err(c.core.check().err().unwrap_or(Error::Closed)));
             }
+            c.core.check_can_wait()?;
             if !synced && matches!(c.core.mode, Mode::Subscribed { .. }) {
                 // About to wait: the coordinator must know whom to wake (the
                 // waker may differ from the last poll's).
@@ -113,6 +114,13 @@ impl Consumer {
     /// `max_poll_interval` is evicted, its partitions go to the others, and
     /// its next `recv` rejoins the group (the listener's
     /// `on_partitions_lost` runs first).
+    ///
+    /// **Errors** end the wait instead of a hang: `Error::Closed` once the
+    /// broker or the consumer is closed (a pending `recv` is woken by the
+    /// close); `Error::InvalidConfig` for a consumer with nothing to wait on
+    /// (no assignment, no subscription); `Error::UnknownTopic` when every
+    /// manually assigned partition belongs to a deleted topic. A subscribed
+    /// member waits for its topics to be created, as with `poll`.
     ///
     /// ```
     /// # fn main() -> logbus::Result<()> {
@@ -172,6 +180,26 @@ impl Consumer {
     fn end_recv(&mut self) {
         if std::mem::take(&mut self.core.synced_this_poll) {
             self.core.end_poll();
+        }
+    }
+}
+
+impl ConsumerCore {
+    /// A receive that nothing could ever end is an error, not a hang: a
+    /// consumer that neither assigns nor subscribes, or whose manually
+    /// assigned partitions all belong to deleted topics.
+    fn check_can_wait(&self) -> Result<()> {
+        match self.mode {
+            Mode::Subscribed { .. } => Ok(()),
+            Mode::Unset | Mode::Manual if self.parts.is_empty() => Err(Error::config(
+                "recv",
+                "no partitions",
+                "assign() partitions or subscribe() to topics before receiving",
+            )),
+            Mode::Unset | Mode::Manual => match self.parts.values().find_map(|st| st.topic.check_live().ok()) {
+                Some(()) => Ok(()),
+                None => self.parts.values().try_for_each(|st| st.topic.check_live()),
+            },
         }
     }
 }
