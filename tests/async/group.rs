@@ -146,8 +146,9 @@ fn a_pending_recv_hands_partitions_over_when_a_member_joins() {
                     first
                 })
             };
-            // `first` is parked in recv; only its waker can make it give a
-            // partition up to the newcomer.
+            // Most likely `first` is parked in recv by then; only its waker
+            // can make it give a partition up to the newcomer.
+            rt.sleep(Duration::from_millis(50)).await;
             let mut second = broker.consumer(config(Duration::from_secs(300))).unwrap();
             second.subscribe(&["t"]).unwrap();
             let owned = second.wait_for_assignment(PATIENCE).unwrap();

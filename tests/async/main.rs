@@ -74,7 +74,9 @@ impl Rt {
             self.sleep(PATIENCE).await;
             None
         };
-        smol::future::or(async { Some(f.await) }, timeout)
+        // The timer is polled first: once it has fired, `f` is not given
+        // another chance (a wake-up that never came would go unnoticed).
+        smol::future::or(timeout, async { Some(f.await) })
             .await
             .unwrap_or_else(|| panic!("timed out after {PATIENCE:?} waiting for {what}"))
     }
