@@ -7,6 +7,7 @@ mod common;
 
 mod errors;
 mod group;
+mod readme;
 mod recv;
 mod send;
 #[cfg(feature = "fault-injection")]
