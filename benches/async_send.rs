@@ -5,11 +5,16 @@
 //!   `Producer::send_async` in a loop, so 1,000 sends are always in flight;
 //! - `blocking_8_threads`: 8 threads calling `Producer::send` (the `durable`
 //!   scenario of the comparison harness);
-//! - `baseline_write_fdatasync`: one `write(2)` + `fdatasync` per record.
+//! - `baseline_write_fdatasync`: one `write(2)` + `fdatasync` per record,
+//!   appending (the harness's baseline: each sync also writes the file size);
+//! - `baseline_overwrite_fdatasync`: one `pwrite(2)` + `fdatasync` per record
+//!   into a file written full of zeros beforehand, as logbus's preallocated
+//!   segments are (no size or block allocation to sync: the harder baseline).
 //!
 //! Run with `cargo bench --features async --bench async_send`.
 
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,6 +120,19 @@ fn durable(c: &mut Criterion) {
         b.iter(|| {
             raw.write_all(&frame).unwrap();
             raw.sync_data().unwrap();
+        })
+    });
+
+    let prealloc: u64 = 16 << 20;
+    let mut file = std::fs::File::create(dir.path().join("prealloc")).unwrap();
+    file.write_all(&vec![0u8; prealloc as usize]).unwrap();
+    file.sync_all().unwrap();
+    let mut pos = 0u64;
+    g.bench_function("baseline_overwrite_fdatasync", |b| {
+        b.iter(|| {
+            file.write_all_at(&frame, pos).unwrap();
+            file.sync_data().unwrap();
+            pos = (pos + frame.len() as u64) % (prealloc - frame.len() as u64);
         })
     });
     g.finish();

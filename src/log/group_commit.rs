@@ -56,15 +56,6 @@ impl SyncState {
         }
     }
 
-    /// A round ended (or the log was poisoned, truncated or closed): every
-    /// waiting task looks again, as the threads woken on `sync_done` do.
-    pub(super) fn round_ended(&mut self) {
-        #[cfg(feature = "async")]
-        for task in self.tasks.drain(..) {
-            task.wake();
-        }
-    }
-
     /// Records how many records a round covered.
     fn served(&mut self, n: u64) {
         if n >= self.peak {
@@ -84,6 +75,19 @@ impl SyncState {
         self.durable = self.durable.max(next_offset);
         self.last_sync = Instant::now();
     }
+}
+
+/// A round ended (or the log was poisoned, truncated or closed): every
+/// waiting task looks again, as the threads woken on `sync_done` do. The
+/// wakers run with the lock released: a task polled at once takes it.
+fn round_ended(s: &mut parking_lot::MutexGuard<'_, SyncState>) {
+    #[cfg(feature = "async")]
+    if !s.tasks.is_empty() {
+        let tasks = std::mem::take(&mut s.tasks);
+        parking_lot::MutexGuard::unlocked(s, || tasks.into_iter().for_each(std::task::Waker::wake));
+    }
+    #[cfg(not(feature = "async"))]
+    let _ = s;
 }
 
 /// How long a new group-commit leader waits for writers that the previous
@@ -129,7 +133,7 @@ impl LogInner {
         let mut s = self.sync.lock();
         s.poisoned = Some(Arc::clone(&cause));
         self.poisoned.store(true, Ordering::Release);
-        s.round_ended();
+        round_ended(&mut s);
         cause
     }
 
@@ -170,7 +174,7 @@ impl LogInner {
                 }
             }
             self.sync_done.notify_all();
-            s.round_ended();
+            round_ended(&mut s);
         }
     }
 
@@ -181,7 +185,7 @@ impl LogInner {
             Ok(snap) => {
                 let mut s = self.sync.lock();
                 s.synced(snap.next_offset);
-                s.round_ended();
+                round_ended(&mut s);
                 Ok(snap)
             }
             Err(cause) => {
@@ -276,12 +280,12 @@ impl LogInner {
     pub(crate) fn lower_durable(&self, offset: u64) {
         let mut s = self.sync.lock();
         s.durable = offset;
-        s.round_ended();
+        round_ended(&mut s);
     }
 
     /// Wakes the tasks waiting for durability (the log was closed).
     pub(super) fn wake_durable_waiters(&self) {
-        self.sync.lock().round_ended();
+        round_ended(&mut self.sync.lock());
     }
 }
 
