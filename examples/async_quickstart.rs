@@ -35,17 +35,19 @@ async fn run(dir: &std::path::Path) -> logbus::Result<()> {
     let first = consumer.recv().await?;
     let mut seen = first.len();
 
-    // Or one record at a time.
-    let mut stream = std::pin::pin!(consumer.stream());
-    while seen < 1000 {
-        let Some(record) = stream.next().await else { break };
-        let record = record?;
-        seen += 1;
-        if seen == 1000 {
-            println!("last: {}/{}@{}", record.topic(), record.partition(), record.offset());
+    // Or one record at a time. What a dropped stream read and did not yield
+    // is read again later.
+    {
+        let mut stream = std::pin::pin!(consumer.stream());
+        while seen < 1000 {
+            let Some(record) = stream.next().await else { break };
+            let record = record?;
+            seen += 1;
+            if seen == 1000 {
+                println!("last: {}/{}@{}", record.topic(), record.partition(), record.offset());
+            }
         }
     }
-    drop(stream); // what the stream read and did not yield is read again later
     consumer.commit()?;
     println!("{seen} orders received");
     Ok(())

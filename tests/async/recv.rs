@@ -133,7 +133,7 @@ fn a_paused_partition_does_not_wake_recv_and_a_resumed_one_does() {
     let mut consumer = broker.consumer(earliest()).unwrap();
     let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
     consumer.assign(&[p0.clone(), p1.clone()]).unwrap();
-    consumer.pause(&[p0.clone()]).unwrap();
+    consumer.pause(std::slice::from_ref(&p0)).unwrap();
     let producer = broker.producer();
     producer.send("t", Record::new("paused").with_partition(0)).unwrap();
     let got = smol::block_on(async {
