@@ -80,14 +80,13 @@ impl SyncState {
 /// A round ended (or the log was poisoned, truncated or closed): every
 /// waiting task looks again, as the threads woken on `sync_done` do. The
 /// wakers run with the lock released: a task polled at once takes it.
+#[cfg_attr(not(feature = "async"), allow(unused_variables))]
 fn round_ended(s: &mut parking_lot::MutexGuard<'_, SyncState>) {
     #[cfg(feature = "async")]
     if !s.tasks.is_empty() {
         let tasks = std::mem::take(&mut s.tasks);
         parking_lot::MutexGuard::unlocked(s, || tasks.into_iter().for_each(std::task::Waker::wake));
     }
-    #[cfg(not(feature = "async"))]
-    let _ = s;
 }
 
 /// How long a new group-commit leader waits for writers that the previous
