@@ -31,6 +31,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With the `async` feature, `Producer::send_async`, `Consumer::recv` and
+//! `Consumer::stream` are futures that run on any executor (the crate
+//! depends on none).
+//!
 //! See the README for concepts, durability modes and what each survives,
 //! and `ARCHITECTURE.md` for the design.
 #![cfg_attr(

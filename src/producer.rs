@@ -1,5 +1,8 @@
 //! Producers: partition choice and appends.
 
+#[cfg(feature = "async")]
+mod send_async;
+
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,7 +10,7 @@ use std::sync::Arc;
 use crate::broker::BrokerInner;
 use crate::error::{Error, Result};
 use crate::format::batch::Encode;
-use crate::log::Log;
+use crate::log::{Appended, Log};
 use crate::record::{BorrowedRecord, Record, RecordMetadata};
 use crate::topic::TopicInner;
 
@@ -122,6 +125,18 @@ impl Producer {
     }
 
     fn send_one<R: Encode>(&self, topic: &str, record: &R) -> Result<RecordMetadata> {
+        let append = |log: &Log, r: &R| log.append_records(std::slice::from_ref(r)).map(|a| (a, ()));
+        self.send_one_with(topic, record, append).map(|(meta, ())| meta)
+    }
+
+    /// A send of one record, appended by `append` (which may hand back
+    /// something more, such as the wait for durability of an async send).
+    fn send_one_with<R: Encode, T>(
+        &self,
+        topic: &str,
+        record: &R,
+        append: impl FnOnce(&Log, &R) -> Result<(Appended, T)>,
+    ) -> Result<(RecordMetadata, T)> {
         self.with_topic(topic, |t, logs| {
             t.check_live()?;
             let partition = t.choose_partition(record, logs.len() as u32)?;
@@ -130,17 +145,16 @@ impl Producer {
                     topic: topic.to_string(),
                 });
             };
-            let appended = log
-                .append_records(std::slice::from_ref(record))
-                .map_err(|e| self.map_closed(t, e))?;
-            Ok(metadata(
+            let (appended, more) = append(log, record).map_err(|e| self.map_closed(t, e))?;
+            let meta = metadata(
                 t,
                 partition,
                 appended.base_offset,
                 record,
                 appended.append_time,
                 log.log_append_time(),
-            ))
+            );
+            Ok((meta, more))
         })
     }
 

@@ -3,6 +3,8 @@
 mod core;
 mod listener;
 mod records;
+#[cfg(feature = "async")]
+mod recv;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,6 +21,7 @@ use crate::broker::BrokerInner;
 use crate::config::ConsumerConfig;
 use crate::error::{Error, Result};
 use crate::log::consumed::RecordView;
+use crate::log::Waiter;
 use crate::names::TopicPartition;
 
 /// What a timeout too large for the clock means: longer than any process lives.
@@ -147,7 +150,7 @@ impl Consumer {
                 return Ok(self.assignment());
             };
             let member = *member;
-            self.group_sync()?;
+            self.group_sync(Waiter::current())?;
             self.core.end_poll();
             let done = self.core.broker.groups.holds_target(self.core.group()?, member);
             let now = Instant::now();
@@ -244,7 +247,7 @@ impl Consumer {
         let mut deadline: Option<Instant> = None;
         loop {
             if !self.sync_is_fresh() {
-                self.group_sync()?;
+                self.group_sync(Waiter::current())?;
             }
             self.core.fetch(out)?;
             if out.taken() > 0 {
@@ -258,15 +261,16 @@ impl Consumer {
             }
             if !self.core.synced_this_poll && matches!(self.core.mode, Mode::Subscribed { .. }) {
                 // About to wait: register with the coordinator first.
-                self.group_sync()?;
+                self.group_sync(Waiter::current())?;
                 continue;
             }
             self.core.wait(deadline);
         }
     }
 
-    /// Applies a rebalance: revoke (with callback), release, acquire (with callback).
-    fn group_sync(&mut self) -> Result<()> {
+    /// Applies a rebalance: revoke (with callback), release, acquire (with
+    /// callback). Until the poll ends (`end_poll`), group changes wake `waiter`.
+    fn group_sync(&mut self, waiter: Waiter) -> Result<()> {
         let Mode::Subscribed { topics, member } = &self.core.mode else {
             return Ok(());
         };
@@ -276,7 +280,7 @@ impl Consumer {
         let counter = coord.change_counter(&group);
         let seen = counter.as_ref().map(|c| c.load(Ordering::Acquire));
         self.core.synced_this_poll = true;
-        let plan = coord.begin_sync(&group, member, Some(std::thread::current()));
+        let plan = coord.begin_sync(&group, member, Some(waiter));
         if plan.evicted {
             // Removed for not polling in time: its partitions went to others.
             let lost: Vec<TopicPartition> = self.core.parts.keys().cloned().collect();

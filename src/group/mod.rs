@@ -13,13 +13,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::config::{AssignmentStrategy, Durability};
 use crate::error::{Error, Result};
+use crate::log::Waiter;
 use crate::names::TopicPartition;
 use assign::{Assignment, Subscriptions};
 use store::OffsetStore;
@@ -94,7 +94,9 @@ struct Member {
     /// member must revoke them even if the target still names them, so that
     /// it drops its handles on the deleted log.
     stale: BTreeSet<TopicPartition>,
-    thread: Option<Thread>,
+    /// Who to wake on a change while the member waits in a poll (a parked
+    /// thread, or the task of an async `recv`).
+    thread: Option<Waiter>,
 }
 
 #[derive(Default)]
@@ -124,7 +126,7 @@ impl Group {
         self.changes.fetch_add(1, Ordering::AcqRel);
         for m in self.members.values() {
             if let Some(t) = &m.thread {
-                t.unpark();
+                t.wake();
             }
         }
     }
@@ -257,7 +259,7 @@ impl Coordinator {
     }
 
     /// Step 1 of a poll: which owned partitions the member must give up.
-    pub(crate) fn begin_sync(&self, group: &str, member: u64, thread: Option<Thread>) -> SyncPlan {
+    pub(crate) fn begin_sync(&self, group: &str, member: u64, thread: Option<Waiter>) -> SyncPlan {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             return SyncPlan {

@@ -9,6 +9,10 @@
 //! After a failed fsync the kernel may have dropped the dirty pages, so a
 //! retried fsync could succeed without the data being on disk: the log is
 //! *poisoned* and refuses writes until it is reopened.
+//!
+//! Async sends (feature `async`) wait in the same state: their wakers are
+//! woken at the end of every round, like the threads on `sync_done`
+//! (`log/durable.rs`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,15 +23,21 @@ use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub(crate) struct SyncState {
-    durable: u64,
-    syncing: bool,
+    pub(super) durable: u64,
+    pub(super) syncing: bool,
     /// The failure that poisoned the log (an `Error::Io`).
-    poisoned: Option<Arc<Error>>,
+    pub(super) poisoned: Option<Arc<Error>>,
     last_sync: Instant,
     /// The most records one recent round covered (see `gather`).
     peak: u64,
     /// Rounds since `peak` was last reached; it decays after `PEAK_ROUNDS`.
     since_peak: u32,
+    /// Async sends waiting for a round to end (woken by `round_ended`).
+    #[cfg(feature = "async")]
+    pub(super) tasks: Vec<std::task::Waker>,
+    /// A round was asked of the sync threads and has not started yet.
+    #[cfg(feature = "async")]
+    pub(super) requested: bool,
 }
 
 impl SyncState {
@@ -39,6 +49,10 @@ impl SyncState {
             last_sync: Instant::now(),
             peak: 1,
             since_peak: 0,
+            #[cfg(feature = "async")]
+            tasks: Vec::new(),
+            #[cfg(feature = "async")]
+            requested: false,
         }
     }
 
@@ -63,6 +77,18 @@ impl SyncState {
     }
 }
 
+/// A round ended (or the log was poisoned, truncated or closed): every
+/// waiting task looks again, as the threads woken on `sync_done` do. The
+/// wakers run with the lock released: a task polled at once takes it.
+#[cfg_attr(not(feature = "async"), allow(unused_variables))]
+fn round_ended(s: &mut parking_lot::MutexGuard<'_, SyncState>) {
+    #[cfg(feature = "async")]
+    if !s.tasks.is_empty() {
+        let tasks = std::mem::take(&mut s.tasks);
+        parking_lot::MutexGuard::unlocked(s, || tasks.into_iter().for_each(std::task::Waker::wake));
+    }
+}
+
 /// How long a new group-commit leader waits for writers that the previous
 /// round released to append again (a fraction of one fdatasync).
 const GATHER_MAX: Duration = Duration::from_micros(60);
@@ -79,7 +105,7 @@ pub(super) struct Snapshot {
 }
 
 impl LogInner {
-    fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
+    pub(super) fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
         Error::Poisoned {
             topic: self.topic.to_string(),
             partition: self.partition,
@@ -103,8 +129,10 @@ impl LogInner {
     /// `Error::Poisoned`, carrying it.
     pub(super) fn poison(&self, cause: Error) -> Arc<Error> {
         let cause = Arc::new(cause);
-        self.sync.lock().poisoned = Some(Arc::clone(&cause));
+        let mut s = self.sync.lock();
+        s.poisoned = Some(Arc::clone(&cause));
         self.poisoned.store(true, Ordering::Release);
+        round_ended(&mut s);
         crate::obs::poisoned(&self.topic, self.partition, &cause);
         cause
     }
@@ -147,6 +175,7 @@ impl LogInner {
                 }
             }
             self.sync_done.notify_all();
+            round_ended(&mut s);
         }
     }
 
@@ -155,7 +184,9 @@ impl LogInner {
     pub(super) fn sync_round(&self, with_indexes: bool) -> Result<Snapshot> {
         match self.sync_once(with_indexes) {
             Ok(snap) => {
-                self.sync.lock().synced(snap.next_offset);
+                let mut s = self.sync.lock();
+                s.synced(snap.next_offset);
+                round_ended(&mut s);
                 Ok(snap)
             }
             Err(cause) => {
@@ -250,7 +281,14 @@ impl LogInner {
 
     /// After a truncation to `offset` (whose new files were fsynced).
     pub(crate) fn lower_durable(&self, offset: u64) {
-        self.sync.lock().durable = offset;
+        let mut s = self.sync.lock();
+        s.durable = offset;
+        round_ended(&mut s);
+    }
+
+    /// Wakes the tasks waiting for durability (the log was closed).
+    pub(super) fn wake_durable_waiters(&self) {
+        round_ended(&mut self.sync.lock());
     }
 }
 

@@ -7,6 +7,8 @@
 mod checkpoint;
 mod clock;
 pub(crate) mod consumed;
+#[cfg(feature = "async")]
+mod durable;
 pub(crate) mod flusher;
 mod group_commit;
 pub(crate) mod index;
@@ -36,6 +38,7 @@ use consumed::{ConsumedRecord, RecordView};
 use index::ActiveIndexFiles;
 use mmap::MapWriter;
 use notify::WaitList;
+pub(crate) use notify::Waiter;
 use segment::Segment;
 
 pub use recovery::RecoveryReport;
@@ -385,7 +388,14 @@ impl Log {
     /// [`wake_waiters`](Self::wake_waiters)); the caller re-checks for
     /// records before parking, and unregisters with the returned id.
     pub(crate) fn register_waiter(&self) -> u64 {
-        self.inner.register_waiter()
+        self.inner.register_waiter(Waiter::current())
+    }
+
+    /// [`register_waiter`](Self::register_waiter) for an async task: the
+    /// next append wakes `waker` instead of unparking a thread.
+    #[cfg(feature = "async")]
+    pub(crate) fn register_task(&self, waker: &std::task::Waker) -> u64 {
+        self.inner.register_waiter(Waiter::Task(waker.clone()))
     }
 
     /// Ends a registration made by [`register_waiter`](Self::register_waiter).
@@ -455,6 +465,7 @@ impl LogInner {
             return Ok(());
         }
         let result = self.write_checkpoint(true);
+        self.wake_durable_waiters();
         if let Some(mut f) = self.own_flusher.lock().take() {
             f.stop();
         }
@@ -463,8 +474,11 @@ impl LogInner {
 
     /// Marks the log finished without a checkpoint (its files are being deleted).
     pub(crate) fn abandon(&self) {
-        let _w = self.writer.lock();
-        self.closed.store(true, Ordering::Release);
+        {
+            let _w = self.writer.lock();
+            self.closed.store(true, Ordering::Release);
+        }
+        self.wake_durable_waiters();
     }
 }
 

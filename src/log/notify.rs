@@ -7,18 +7,45 @@
 //! A log's appends skip the fence: its consumers register under the writer
 //! lock, and the append checks for waiters under that lock
 //! ([`WaitList::registered_under_lock`]).
+//!
+//! A waiter is a parked thread (a blocking call) or a task's `Waker` (a
+//! future of the `async` feature); both sit in the same list and are woken
+//! by the same notifications.
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::task::Waker;
 use std::thread::Thread;
 
 use parking_lot::Mutex;
 
-/// Threads waiting on one source of events.
+/// Who to wake: a thread parked in a blocking call, or an async task.
+#[derive(Debug, Clone)]
+pub(crate) enum Waiter {
+    Thread(Thread),
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    Task(Waker),
+}
+
+impl Waiter {
+    /// The calling thread.
+    pub(crate) fn current() -> Waiter {
+        Waiter::Thread(std::thread::current())
+    }
+
+    pub(crate) fn wake(&self) {
+        match self {
+            Waiter::Thread(t) => t.unpark(),
+            Waiter::Task(w) => w.wake_by_ref(),
+        }
+    }
+}
+
+/// Threads and tasks waiting on one source of events.
 #[derive(Debug, Default)]
 pub struct WaitList {
     count: AtomicUsize,
     next_id: AtomicU64,
-    threads: Mutex<Vec<(u64, Thread)>>,
+    threads: Mutex<Vec<(u64, Waiter)>>,
 }
 
 impl WaitList {
@@ -44,16 +71,17 @@ impl WaitList {
 
     /// Wakes every registered waiter (after [`registered_under_lock`](Self::registered_under_lock)).
     pub fn wake_all(&self) {
-        for (_, t) in self.threads.lock().iter() {
-            t.unpark();
+        for (_, w) in self.threads.lock().iter() {
+            w.wake();
         }
     }
 
-    /// Registers the current thread; the caller must re-check its condition
-    /// after this and before parking, then [`unregister`](Self::unregister).
-    pub fn register(&self) -> u64 {
+    /// Registers a waiter; the caller must re-check its condition after this
+    /// and before parking (or returning `Pending`), then
+    /// [`unregister`](Self::unregister).
+    pub(crate) fn register(&self, waiter: Waiter) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.threads.lock().push((id, std::thread::current()));
+        self.threads.lock().push((id, waiter));
         self.count.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         id

@@ -50,6 +50,13 @@ impl LogInner {
     }
 
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        self.append_then(records, true)
+    }
+
+    /// The append; `wait_durable`: under `Durability::Sync`, return only once
+    /// the records are on stable storage (false: the caller waits for that
+    /// itself, as an async send does with `poll_durable`).
+    pub(crate) fn append_then<R: Encode>(&self, records: &[R], wait_durable: bool) -> Result<Appended> {
         let started = self.metrics.append_started();
         self.check_open()?;
         self.check_poisoned()?;
@@ -132,7 +139,7 @@ impl LogInner {
         if let Some(request) = prealloc {
             self.send_growth(request);
         }
-        if self.config.durability == Durability::Sync {
+        if wait_durable && self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
         self.metrics.append_done(started);
@@ -147,9 +154,9 @@ impl LogInner {
     /// re-check for records before parking, and unregister from `waiters`).
     /// Under the writer lock: `append` checks for waiters under it, so either
     /// that append sees this registration or the re-check sees its records.
-    pub(crate) fn register_waiter(&self) -> u64 {
+    pub(crate) fn register_waiter(&self, waiter: super::Waiter) -> u64 {
         let _writer = self.writer.lock();
-        self.waiters.register()
+        self.waiters.register(waiter)
     }
 
     /// Hands a growth request to the background thread (the writer grows

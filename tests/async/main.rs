@@ -1,0 +1,93 @@
+//! The `async` feature: `Producer::send_async`, `Consumer::recv` and
+//! `Consumer::stream`, each run on two runtimes (tokio and smol) that the
+//! library knows nothing about.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod errors;
+mod group;
+mod readme;
+mod recv;
+mod send;
+#[cfg(feature = "fault-injection")]
+mod send_durability;
+mod stream;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::common::PATIENCE;
+
+/// An executor to run a test body on.
+#[derive(Debug, Clone, Copy)]
+pub enum Rt {
+    /// tokio's multi-threaded runtime, two workers.
+    Tokio,
+    /// smol: `block_on` on the test thread, `spawn` on its global executor.
+    Smol,
+}
+
+/// Every runtime a test runs on.
+pub const RUNTIMES: [Rt; 2] = [Rt::Tokio, Rt::Smol];
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl Rt {
+    /// Runs `f` to completion on this runtime.
+    pub fn block_on<F: Future>(self, f: F) -> F::Output {
+        match self {
+            Rt::Tokio => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f),
+            Rt::Smol => smol::block_on(f),
+        }
+    }
+
+    /// Runs `f` as a task of its own; the returned future is its output.
+    pub fn spawn<T: Send + 'static>(self, f: impl Future<Output = T> + Send + 'static) -> BoxFuture<T> {
+        match self {
+            Rt::Tokio => {
+                let handle = tokio::spawn(f);
+                Box::pin(async move { handle.await.unwrap() })
+            }
+            Rt::Smol => Box::pin(smol::spawn(f)),
+        }
+    }
+
+    pub async fn sleep(self, d: Duration) {
+        match self {
+            Rt::Tokio => tokio::time::sleep(d).await,
+            Rt::Smol => {
+                smol::Timer::after(d).await;
+            }
+        }
+    }
+
+    /// `f`'s output, or a panic naming `what` if it takes longer than
+    /// `PATIENCE` (a hang fails the test instead of stalling it).
+    pub async fn within<T>(self, what: &str, f: impl Future<Output = T>) -> T {
+        let timeout = async {
+            self.sleep(PATIENCE).await;
+            None
+        };
+        // The timer is polled first: once it has fired, `f` is not given
+        // another chance (a wake-up that never came would go unnoticed).
+        smol::future::or(timeout, async { Some(f.await) })
+            .await
+            .unwrap_or_else(|| panic!("timed out after {PATIENCE:?} waiting for {what}"))
+    }
+
+    /// `Some(f's output)` if it is ready before `d`, else `None` (and `f` is dropped).
+    pub async fn timeout<T>(self, d: Duration, f: impl Future<Output = T>) -> Option<T> {
+        let timer = async {
+            self.sleep(d).await;
+            None
+        };
+        smol::future::or(async { Some(f.await) }, timer).await
+    }
+}
