@@ -142,8 +142,9 @@ impl Core<'_> {
                 self.rewind()?;
                 continue;
             }
-            if self.in_flight < self.b.max_in_flight {
-                let room = (self.b.max_in_flight - self.in_flight).min(POLL_MAX);
+            let window = self.uncommitted();
+            if window < self.b.max_in_flight {
+                let room = (self.b.max_in_flight - window).min(POLL_MAX);
                 match self.source.poll(room, IDLE_WAIT) {
                     Ok(batch) => {
                         for gap in &batch.gaps {
@@ -158,6 +159,11 @@ impl Core<'_> {
                     }
                     Err(e) => self.fatal = Some(e),
                 }
+            } else if self.settled_since_commit() >= self.b.max_in_flight.div_ceil(4) as u64 {
+                // The window is full of records sent since the last commit:
+                // commit the acknowledged prefix to make room.
+                self.commit(false)?;
+                last_commit = Instant::now();
             } else {
                 self.drain_acks(Duration::from_millis(10));
             }
@@ -176,6 +182,24 @@ impl Core<'_> {
         // Stop: wait for every acknowledgement, commit what was acknowledged.
         self.wait_in_flight(self.b.delivery_timeout + Duration::from_secs(5));
         self.commit(true)
+    }
+
+    /// Records sent (or skipped) since the last commit, over all partitions:
+    /// what a crash now would send again. Kept below `max_in_flight`.
+    fn uncommitted(&self) -> usize {
+        let n: u64 = self.parts.iter().map(|p| p.pos.saturating_sub(p.committed)).sum();
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// Records acknowledged in order past the last commit: what a commit now would move.
+    fn settled_since_commit(&mut self) -> u64 {
+        self.parts
+            .iter_mut()
+            .map(|p| {
+                let committed = p.committed;
+                p.settle().saturating_sub(committed)
+            })
+            .sum()
     }
 
     /// Settles what is in flight, commits, and returns `e`.
