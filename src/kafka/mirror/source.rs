@@ -3,7 +3,7 @@
 //! readers beside the directory's owner with a progress file ([`Sidecar`]).
 //! Both hand records and skipped retention gaps to the one forwarding core.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -110,6 +110,8 @@ pub(super) struct LocalGroup {
     consumer: Consumer,
     on_gap: OnGap,
     path: PathBuf,
+    /// Records polled and not handed out yet (a poll returns at most `max`).
+    pending: VecDeque<ConsumedRecord>,
 }
 
 impl LocalGroup {
@@ -126,6 +128,7 @@ impl LocalGroup {
             consumer,
             on_gap,
             path: progress::path(broker.dir(), group),
+            pending: VecDeque::new(),
         })
     }
 }
@@ -175,12 +178,25 @@ impl Source for LocalGroup {
         Ok((out, gaps))
     }
 
-    fn poll(&mut self, _max: usize, wait: Duration) -> Result<Batch> {
-        match self.consumer.poll(wait) {
-            Ok(records) => Ok(Batch {
-                records: records.into_iter().collect(),
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Batch> {
+        if !self.pending.is_empty() {
+            let n = max.min(self.pending.len());
+            return Ok(Batch {
+                records: self.pending.drain(..n).collect(),
                 gaps: Vec::new(),
-            }),
+            });
+        }
+        match self.consumer.poll(wait) {
+            Ok(records) => {
+                let mut records: Vec<ConsumedRecord> = records.into_iter().collect();
+                if records.len() > max {
+                    self.pending.extend(records.drain(max..));
+                }
+                Ok(Batch {
+                    records,
+                    gaps: Vec::new(),
+                })
+            }
             Err(Error::OffsetOutOfRange {
                 topic,
                 partition,
@@ -201,6 +217,8 @@ impl Source for LocalGroup {
     }
 
     fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.pending
+            .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
         self.consumer.seek(tp, offset)
     }
 
