@@ -128,9 +128,11 @@ impl MirrorBuilder {
         self
     }
 
-    /// The local group whose committed offsets (or, for a sidecar, whose
-    /// progress file `<dir>/@mirror/<group>.offsets`) hold the mirror's
-    /// position: 1 to 249 characters of `[A-Za-z0-9._-]`. Default = `"logbus-mirror"`.
+    /// The mirror's name: the local group whose committed offsets hold the
+    /// in-process mirror's position, and the progress file
+    /// `<dir>/@mirror/<group>.offsets` (a sidecar's position; in both modes
+    /// the highest offset sent): 1 to 249 characters of `[A-Za-z0-9._-]`.
+    /// Default = `"logbus-mirror"`.
     pub fn group(mut self, group: impl Into<String>) -> MirrorBuilder {
         self.group = group.into();
         self
