@@ -70,6 +70,23 @@ impl Part {
     }
 }
 
+/// `n` in decimal ASCII, written into `buf` (20 bytes hold every u64): the
+/// `logbus.offset` header without an allocation per record.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
 /// Runs a mirror until `shared.stop` or an error that retrying cannot fix.
 pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) -> Result<()> {
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -266,7 +283,8 @@ impl Core<'_> {
                 value: Some(value),
             });
         }
-        let offset_text = offset.to_string();
+        let mut digits = [0u8; 20];
+        let offset_text = decimal(offset, &mut digits);
         headers = headers
             .insert(Header {
                 key: SOURCE_HEADER,
@@ -278,7 +296,7 @@ impl Core<'_> {
             })
             .insert(Header {
                 key: OFFSET_HEADER,
-                value: Some(&offset_text),
+                value: Some(offset_text),
             });
         let mut base: BaseRecord<'_, [u8], [u8], Box<(usize, u64)>> =
             BaseRecord::with_opaque_to(rec.topic(), Box::new((slot, offset)))
@@ -534,5 +552,18 @@ impl Core<'_> {
             .collect();
         st.partitions
             .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_writes_every_u64_as_to_string_does() {
+        let mut buf = [0u8; 20];
+        for n in [0, 1, 9, 10, 41, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 }
