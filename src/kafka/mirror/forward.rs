@@ -562,7 +562,19 @@ mod tests {
     #[test]
     fn decimal_writes_every_u64_as_to_string_does() {
         let mut buf = [0u8; 20];
-        for n in [0, 1, 9, 10, 41, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            41,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
         }
     }
