@@ -3,7 +3,9 @@
 //! mirror and keeps producing; the parent SIGKILLs it 20 times at random
 //! moments and starts it again. At the end every record stored locally is
 //! at Kafka with its stored value, and the duplicates (records sent again
-//! after a kill) stay within the mirror's window per kill.
+//! after a kill) stay within the mirror's window per kill. The window is
+//! small (50 records sent and not committed) so that the bound bites: a
+//! mirror that let acknowledged records pile up uncommitted sends more again.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -24,16 +26,29 @@ const ENV_BOOTSTRAP: &str = "LOGBUS_MIRROR_KILL_BOOTSTRAP";
 const TOPIC: &str = "stream";
 const PARTITIONS: u32 = 4;
 const KILLS: usize = 20;
-/// The children's `max_in_flight`: records sent and not yet committed.
-const WINDOW: usize = 300;
+/// The mirrors' `max_in_flight`: records sent and not yet committed.
+const WINDOW: usize = 50;
 const SOURCE_ID: &str = "in-process-kill";
 
-/// The child: open the directory, start the mirror, say READY once it is
-/// connected, then produce 20 records every 10 ms and print the mirror's
-/// counters every 50 ms, until killed (or, if the parent is gone, for at
-/// most two minutes).
+/// Records each child writes before it starts its mirror: a backlog the
+/// mirror catches up on, so that some kills land while it sends as fast as
+/// the window lets it.
+const BACKLOG: u64 = 2000;
+
+/// The child: open the directory, write a backlog, start the mirror, say
+/// READY once it is connected, then produce 20 records every 10 ms and print
+/// the mirror's counters every 50 ms, until killed (or, if the parent is
+/// gone, for at most two minutes).
 fn child(dir: &str, bootstrap: &str) {
     let broker = Broker::open(dir).unwrap();
+    let pid = std::process::id();
+    let producer = broker.producer();
+    for chunk in 0..BACKLOG / 500 {
+        let batch: Vec<Record> = (0..500)
+            .map(|i| Record::new(format!("{pid}-backlog-{:0>82}", chunk * 500 + i)).with_key(i.to_string()))
+            .collect();
+        producer.send_batch(TOPIC, batch).unwrap();
+    }
     let mirror = Mirror::builder(bootstrap)
         .topic(TOPIC)
         .source_id(SOURCE_ID)
@@ -41,7 +56,6 @@ fn child(dir: &str, bootstrap: &str) {
         .delivery_timeout(Duration::from_secs(20))
         .start(&broker)
         .unwrap();
-    let producer = broker.producer();
     let out = std::io::stdout();
     let ready = Deadline::new(Duration::from_secs(60), "the child's mirror to connect");
     while !mirror.status().connected {
@@ -50,7 +64,6 @@ fn child(dir: &str, bootstrap: &str) {
     }
     writeln!(out.lock(), "READY").unwrap();
     let run = Deadline::new(Duration::from_secs(120), "the child's run");
-    let pid = std::process::id();
     let mut n = 0u64;
     let mut last_print = Instant::now();
     while !run.passed() {
@@ -147,7 +160,8 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
     for round in 0..KILLS {
         let (mut child, lines) = spawn(dir.path(), &kafka.bootstrap());
         let mut seen = Seen::default();
-        // Kill at a random moment after the mirror connected and shipped some.
+        // Kill at a random moment after the mirror connected: during its
+        // catch-up on the backlog or later.
         let ready = Deadline::new(
             Duration::from_secs(90),
             format!("round {round}: the child's mirror to connect"),
@@ -161,7 +175,12 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
                 absorb(&mut seen, &line);
             }
         }
-        let run_for = Duration::from_millis(200 + rng.below(1300));
+        // Every other kill within 300 ms: mostly during the catch-up.
+        let run_for = Duration::from_millis(if round % 2 == 0 {
+            rng.below(300)
+        } else {
+            300 + rng.below(1200)
+        });
         let until = Instant::now() + run_for;
         while Instant::now() < until {
             if let Ok(line) = lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
@@ -214,10 +233,9 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
         }
     }
     assert_eq!(stored.len() as u64, stored_total);
-    // The children produced (20 records every 10 ms for 0.2-1.5 s each) and
-    // their mirrors shipped while running.
+    // The children wrote their backlogs and more, and their mirrors shipped while running.
     assert!(
-        stored_total >= (KILLS * 100) as u64,
+        stored_total > KILLS as u64 * BACKLOG,
         "only {stored_total} records stored"
     );
     assert!(acked_seen > 0, "no child reported an acknowledged record");
