@@ -257,14 +257,18 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
     let duplicates = got.len() - copies.len();
     println!(
         "reliability_in_process_mirror: stored {} at_kafka {} lost {lost} duplicates {duplicates} \
-         duplicates_after_dedup 0 kills {KILLS} window {WINDOW} failed_delivery_rewinds {rewinds} \
+         kept_after_dedup {} kills {KILLS} window {WINDOW} failed_delivery_rewinds {rewinds} \
          resent_reported_by_killed_children {resent_seen} (acked {acked_seen}) resent_last_run {} seed {seed} secs {:.0}",
         stored.len(),
         got.len(),
+        copies.len(),
         last.resent,
         started.elapsed().as_secs_f64()
     );
     assert_eq!(lost, 0, "records stored locally and missing at Kafka");
+    // Every copy names this mirror and a stored record: dropping repeats of
+    // (source, partition, offset) leaves each stored record exactly once.
+    assert_eq!(copies.len(), stored.len());
     // A kill makes the next run send again at most what was sent and not
     // committed, which the window bounds; so does a failed delivery.
     let bound = (KILLS + rewinds) * WINDOW;
