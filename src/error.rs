@@ -238,6 +238,26 @@ pub enum Error {
         /// First offset still stored (one past the last offset lost).
         to: u64,
     },
+
+    /// The mirror already sent local offsets the local partition no longer
+    /// has: the directory lost records after they were shipped (a power
+    /// failure or OS crash with unsynced writes), and records stored at those
+    /// offsets from now on would carry the source headers of different records
+    /// already at Kafka. Nothing was sent.
+    #[cfg(feature = "kafka")]
+    #[error("topic '{topic}' partition {partition}: the mirror sent offsets below {sent} to Kafka, but the local partition ends at {end}: records were lost locally after they were shipped (a power failure or OS crash with unsynced writes), and new records stored at offsets {end}..{sent} would carry the same logbus.source, logbus.partition and logbus.offset headers as different records already at Kafka, so a reader dropping duplicates by them would drop the new ones. Nothing was sent. To go on, delete {} and start the mirror with a new source id (--source-id): the in-process mirror resumes at its group's committed offset, a sidecar ships every stored record again under the new id", progress.display())]
+    MirrorAhead {
+        /// The topic name.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// One past the highest local offset the mirror sent.
+        sent: u64,
+        /// The local end offset now.
+        end: u64,
+        /// The mirror's progress file, `<dir>/@mirror/<group>.offsets`.
+        progress: std::path::PathBuf,
+    },
 }
 
 impl Error {
@@ -328,6 +348,14 @@ impl fmt::Debug for Error {
                 from,
                 to,
             } => variant!("MirrorGap", topic, partition, from, to),
+            #[cfg(feature = "kafka")]
+            Error::MirrorAhead {
+                topic,
+                partition,
+                sent,
+                end,
+                progress,
+            } => variant!("MirrorAhead", topic, partition, sent, end, progress),
         }
     }
 }

@@ -20,12 +20,14 @@ logbus.source, logbus.partition and logbus.offset (decimal) for dropping\n\
 duplicates. A missing Kafka topic is created with the local partition count.\n\
 Progress is kept in DATA/@mirror/GROUP.offsets and committed only up to the\n\
 first record Kafka has not acknowledged: a restart resumes there, so nothing is\n\
-lost and only records in flight at a crash are sent twice. SIGINT/SIGTERM:\n\
+lost and only records sent since the last commit (at most 50 000) are sent\n\
+twice (counted as resent on the progress line). SIGINT/SIGTERM:\n\
 wait for acknowledgements, commit, exit 0. A progress line goes to stderr\n\
 every second; an unreachable cluster is reported there within\n\
 --connect-timeout-ms and retried. Exit code 1 when the mirror stops on an error (records deleted by\n\
 retention before they were shipped, a record Kafka refuses for its size, fewer\n\
-Kafka partitions than local ones).";
+Kafka partitions than local ones, a directory that lost records after they were\n\
+shipped: the progress file says offsets past a partition's end were sent).";
 
 /// `mirror`
 #[derive(Debug, Args)]

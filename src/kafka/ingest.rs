@@ -83,7 +83,6 @@ use rdkafka::TopicPartitionList;
 
 pub use origin::{KafkaOrigin, OFFSET_HEADER, PARTITION_HEADER, TOPIC_HEADER};
 
-use super::admin::Admin;
 use super::error::kafka_error;
 use super::settings::Settings;
 use crate::broker::Broker;
@@ -174,32 +173,6 @@ impl IngestBuilder {
     pub fn start(self, broker: &Broker) -> Result<Ingest> {
         self.validate()?;
         let timeout = self.settings.connect_timeout.unwrap_or(Duration::from_secs(10));
-        let mut admin = Admin::builder(self.settings.bootstrap.clone())
-            .connect_timeout(Some(timeout))
-            .request_timeout(timeout);
-        for (k, v) in &self.settings.raw {
-            admin = admin.set(k, v);
-        }
-        let admin = admin.build()?;
-        let mut counts = Vec::with_capacity(self.topics.len());
-        for topic in &self.topics {
-            let Some(n) = admin.partition_count(topic)? else {
-                return Err(Error::config(
-                    "topic",
-                    topic,
-                    format!(
-                        "the Kafka cluster at {} has no topic '{topic}'; create it there first",
-                        self.settings.bootstrap
-                    ),
-                ));
-            };
-            counts.push((topic.clone(), n));
-        }
-        for (topic, n) in &counts {
-            local_topic(broker, topic, *n)?;
-        }
-        drop(admin);
-
         let shared = Arc::new(Shared::default());
         let placement = Placement {
             broker: broker.clone(),
@@ -231,6 +204,40 @@ impl IngestBuilder {
         };
         let consumer = BaseConsumer::from_config_and_context(&config, context)
             .map_err(|e| kafka_error("creating the ingest's consumer", &self.settings.bootstrap, e, None))?;
+        // The consumer's own connection answers the reachability check and
+        // the partition counts (the whole cluster's metadata: asking never
+        // auto-creates a topic), so fetching starts on a connection already up.
+        let md = consumer.fetch_metadata(None, timeout).map_err(|e| {
+            let last = shared.state.lock().client_error.clone();
+            kafka_error(
+                &format!("the first metadata request (connect_timeout {timeout:?})"),
+                &self.settings.bootstrap,
+                e,
+                last,
+            )
+        })?;
+        let mut counts = Vec::with_capacity(self.topics.len());
+        for topic in &self.topics {
+            let Some(n) = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| u32::try_from(t.partitions().len()).unwrap_or(u32::MAX))
+            else {
+                return Err(Error::config(
+                    "topic",
+                    topic,
+                    format!(
+                        "the Kafka cluster at {} has no topic '{topic}'; create it there first",
+                        self.settings.bootstrap
+                    ),
+                ));
+            };
+            counts.push((topic.clone(), n));
+        }
+        for (topic, n) in &counts {
+            local_topic(broker, topic, *n)?;
+        }
         let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         if self.assign {
             let mut tpl = TopicPartitionList::new();

@@ -10,7 +10,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{ProducerContext, ThreadedProducer};
+use rdkafka::producer::{Producer as _, ProducerContext, ThreadedProducer};
 
 use super::source::Source;
 use super::{MirrorBuilder, Shared};
@@ -135,6 +135,23 @@ fn connect(
             None,
         ))
     })?;
+    // The producer's own connection (and the metadata of the topics) before
+    // the mirror counts as connected: a cluster that answered the admin
+    // client and refuses the producer is reported and retried here.
+    for t in &b.topics {
+        producer
+            .client()
+            .fetch_metadata(Some(t), b.connect_timeout)
+            .map_err(|e| {
+                let last = producer.context().inner.last_error();
+                ConnectError::Retry(kafka_error(
+                    &format!("the mirror's producer asking for topic '{t}'"),
+                    &b.settings.bootstrap,
+                    e,
+                    last,
+                ))
+            })?;
+    }
     Ok((admin, producer))
 }
 

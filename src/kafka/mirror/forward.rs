@@ -70,6 +70,23 @@ impl Part {
     }
 }
 
+/// `n` in decimal ASCII, written into `buf` (20 bytes hold every u64): the
+/// `logbus.offset` header without an allocation per record.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
 /// Runs a mirror until `shared.stop` or an error that retrying cannot fix.
 pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) -> Result<()> {
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -142,8 +159,9 @@ impl Core<'_> {
                 self.rewind()?;
                 continue;
             }
-            if self.in_flight < self.b.max_in_flight {
-                let room = (self.b.max_in_flight - self.in_flight).min(POLL_MAX);
+            let window = self.uncommitted();
+            if window < self.b.max_in_flight {
+                let room = (self.b.max_in_flight - window).min(POLL_MAX);
                 match self.source.poll(room, IDLE_WAIT) {
                     Ok(batch) => {
                         for gap in &batch.gaps {
@@ -158,6 +176,11 @@ impl Core<'_> {
                     }
                     Err(e) => self.fatal = Some(e),
                 }
+            } else if self.settled_since_commit() >= self.b.max_in_flight.div_ceil(4) as u64 {
+                // The window is full of records sent since the last commit:
+                // commit the acknowledged prefix to make room.
+                self.commit(false)?;
+                last_commit = Instant::now();
             } else {
                 self.drain_acks(Duration::from_millis(10));
             }
@@ -176,6 +199,24 @@ impl Core<'_> {
         // Stop: wait for every acknowledgement, commit what was acknowledged.
         self.wait_in_flight(self.b.delivery_timeout + Duration::from_secs(5));
         self.commit(true)
+    }
+
+    /// Records sent (or skipped) since the last commit, over all partitions:
+    /// what a crash now would send again. Kept below `max_in_flight`.
+    fn uncommitted(&self) -> usize {
+        let n: u64 = self.parts.iter().map(|p| p.pos.saturating_sub(p.committed)).sum();
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// Records acknowledged in order past the last commit: what a commit now would move.
+    fn settled_since_commit(&mut self) -> u64 {
+        self.parts
+            .iter_mut()
+            .map(|p| {
+                let committed = p.committed;
+                p.settle().saturating_sub(committed)
+            })
+            .sum()
     }
 
     /// Settles what is in flight, commits, and returns `e`.
@@ -242,7 +283,8 @@ impl Core<'_> {
                 value: Some(value),
             });
         }
-        let offset_text = offset.to_string();
+        let mut digits = [0u8; 20];
+        let offset_text = decimal(offset, &mut digits);
         headers = headers
             .insert(Header {
                 key: SOURCE_HEADER,
@@ -254,7 +296,7 @@ impl Core<'_> {
             })
             .insert(Header {
                 key: OFFSET_HEADER,
-                value: Some(&offset_text),
+                value: Some(offset_text),
             });
         let mut base: BaseRecord<'_, [u8], [u8], Box<(usize, u64)>> =
             BaseRecord::with_opaque_to(rec.topic(), Box::new((slot, offset)))
@@ -510,5 +552,30 @@ impl Core<'_> {
             .collect();
         st.partitions
             .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_writes_every_u64_as_to_string_does() {
+        let mut buf = [0u8; 20];
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            41,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 }

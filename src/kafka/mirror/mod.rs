@@ -13,13 +13,16 @@
 //! Delivery is at least once: the producer is idempotent with `acks=all`,
 //! and the mirror's progress advances per partition only to the first record
 //! Kafka has not acknowledged yet (the contiguous acknowledged prefix). After
-//! a crash the records in flight at that moment are sent again; a reader
-//! drops such duplicates by (`logbus.source`, `logbus.partition`,
-//! `logbus.offset`).
+//! a crash the records sent since the last commit are sent again (at most
+//! [`MirrorBuilder::max_in_flight`] per crash), counted in
+//! [`MirrorStatus::resent`]; a reader drops such duplicates by
+//! (`logbus.source`, `logbus.partition`, `logbus.offset`).
 //!
 //! Two ways to run, one forwarding core:
 //! * [`MirrorBuilder::start`]: in the process that owns the [`Broker`]; it
-//!   reads with a local consumer of the mirror's group and commits there.
+//!   reads with a local consumer of the mirror's group and commits there
+//!   (a restart resumes at the group's committed offset), and keeps the
+//!   highest offset sent in the same progress file as a sidecar.
 //! * [`MirrorBuilder::start_sidecar`]: beside the process that owns the
 //!   directory (what `logbus mirror` does). It reads the files read-only
 //!   through [`crate::inspect`] and keeps its progress in
@@ -36,7 +39,10 @@
 //! naming topic, partition and the lost range, unless [`OnGap::Skip`]); a
 //! record larger than Kafka accepts (`Error::Kafka` naming topic, partition
 //! and offset, unless [`MirrorBuilder::skip_oversized`]); fewer partitions at
-//! Kafka. What does not: an unreachable or frozen cluster, reported in
+//! Kafka; a local partition that ends below offsets already sent
+//! ([`Error::MirrorAhead`], at start: the directory lost records after they
+//! were shipped, and records written at those offsets again would look like
+//! duplicates of different records; RELIABILITY.md says what to do). What does not: an unreachable or frozen cluster, reported in
 //! [`MirrorStatus::last_error`] within the connect timeout and retried, and
 //! failed deliveries, sent again from the first unacknowledged record.
 //!
@@ -122,9 +128,11 @@ impl MirrorBuilder {
         self
     }
 
-    /// The local group whose committed offsets (or, for a sidecar, whose
-    /// progress file `<dir>/@mirror/<group>.offsets`) hold the mirror's
-    /// position: 1 to 249 characters of `[A-Za-z0-9._-]`. Default = `"logbus-mirror"`.
+    /// The mirror's name: the local group whose committed offsets hold the
+    /// in-process mirror's position, and the progress file
+    /// `<dir>/@mirror/<group>.offsets` (a sidecar's position; in both modes
+    /// the highest offset sent): 1 to 249 characters of `[A-Za-z0-9._-]`.
+    /// Default = `"logbus-mirror"`.
     pub fn group(mut self, group: impl Into<String>) -> MirrorBuilder {
         self.group = group.into();
         self
@@ -181,8 +189,9 @@ impl MirrorBuilder {
         self
     }
 
-    /// Most records sent and not yet acknowledged: the bound on duplicates
-    /// after a crash. Default = 50 000.
+    /// Most records sent and not yet committed (in flight, or acknowledged
+    /// and waiting for the next commit): the bound on the records a crash
+    /// makes the next run send again. Default = 50 000.
     pub fn max_in_flight(mut self, n: usize) -> MirrorBuilder {
         self.max_in_flight = n;
         self
@@ -199,6 +208,7 @@ impl MirrorBuilder {
             broker.topic(t)?;
         }
         let source = LocalGroup::new(broker, &self.group, self.on_gap)?;
+        source.check_ahead(&self.topics)?;
         self.spawn(Box::new(source), broker.dir())
     }
 
@@ -212,6 +222,7 @@ impl MirrorBuilder {
         for t in &self.topics {
             source.partition_count(t)?;
         }
+        source.check_ahead(&self.topics)?;
         self.spawn(Box::new(source), dir)
     }
 

@@ -3,7 +3,7 @@
 //! readers beside the directory's owner with a progress file ([`Sidecar`]).
 //! Both hand records and skipped retention gaps to the one forwarding core.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,8 +51,12 @@ pub(super) trait Source: Send {
     fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()>;
     /// Stores the progress of every opened partition.
     fn commit(&mut self, progress: &BTreeMap<TopicPartition, Progress>) -> Result<()>;
-    /// The next offset to be written locally.
+    /// The next local offset to be written.
     fn end_offset(&self, tp: &TopicPartition) -> Result<u64>;
+    /// Fails with `Error::MirrorAhead` if the progress kept for a partition
+    /// of these topics says offsets past its local end were sent (checked
+    /// again by `open`; this runs before the mirror connects to Kafka).
+    fn check_ahead(&self, topics: &[String]) -> Result<()>;
 }
 
 /// Turns an out-of-range position into a gap: an error under `OnGap::Stop`.
@@ -72,11 +76,42 @@ fn gap_or_error(on_gap: OnGap, tp: &TopicPartition, from: u64, to: u64) -> Resul
     }
 }
 
-/// In-process: a local consumer of the mirror's group, committing there.
+/// Fails with `Error::MirrorAhead` when the mirror sent offsets at or past
+/// the local end: the directory lost records after they were shipped.
+fn check_not_ahead(tp: &TopicPartition, sent: u64, end: u64, path: &Path) -> Result<()> {
+    if sent > end {
+        return Err(Error::MirrorAhead {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            sent,
+            end,
+            progress: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// One past the highest offset sent to Kafka as far as the progress file
+/// and the group's committed offset know.
+fn sent_so_far(stored: &BTreeMap<TopicPartition, Progress>, tp: &TopicPartition, committed: Option<u64>) -> u64 {
+    stored
+        .get(tp)
+        .map_or(0, |p| p.sent_upto.max(p.next))
+        .max(committed.unwrap_or(0))
+}
+
+/// In-process: a local consumer of the mirror's group, committing there. The
+/// group's committed offset is where a restart resumes; the progress file
+/// `<dir>/@mirror/<group>.offsets` (the sidecar's layout) keeps, beside a
+/// copy of it, one past the highest offset ever sent, for counting re-sends
+/// and for noticing records lost locally after they were shipped.
 pub(super) struct LocalGroup {
     broker: Broker,
     consumer: Consumer,
     on_gap: OnGap,
+    path: PathBuf,
+    /// Records polled and not handed out yet (a poll returns at most `max`).
+    pending: VecDeque<ConsumedRecord>,
 }
 
 impl LocalGroup {
@@ -92,6 +127,8 @@ impl LocalGroup {
             broker: broker.clone(),
             consumer,
             on_gap,
+            path: progress::path(broker.dir(), group),
+            pending: VecDeque::new(),
         })
     }
 }
@@ -108,10 +145,17 @@ impl Source for LocalGroup {
         all.sort();
         all.dedup();
         self.consumer.assign(&all)?;
+        let stored = progress::load(&self.path)?;
         let mut out = Vec::with_capacity(tps.len());
         for tp in tps {
-            let start = self.broker.topic(&tp.topic)?.partition(tp.partition)?.start_offset();
-            let next = match self.consumer.committed(tp)? {
+            let part = self.broker.topic(&tp.topic)?.partition(tp.partition)?;
+            let (start, end) = (part.start_offset(), part.end_offset());
+            let committed = self.consumer.committed(tp)?;
+            // Broker::open clamps a committed offset past the end to the end:
+            // the file, written at every commit, still knows what was sent.
+            let sent = sent_so_far(&stored, tp, committed);
+            check_not_ahead(tp, sent, end, &self.path)?;
+            let next = match committed {
                 Some(c) if c >= start => c,
                 Some(c) => {
                     gaps.push(gap_or_error(self.on_gap, tp, c, start)?);
@@ -119,18 +163,40 @@ impl Source for LocalGroup {
                 }
                 None => start,
             };
-            self.consumer.seek(tp, next)?;
-            out.push((tp.clone(), Progress { next, sent_upto: next }));
+            out.push((
+                tp.clone(),
+                Progress {
+                    next,
+                    sent_upto: sent.max(next),
+                },
+            ));
+        }
+        // Seek only once every partition passed the checks.
+        for (tp, p) in &out {
+            self.consumer.seek(tp, p.next)?;
         }
         Ok((out, gaps))
     }
 
-    fn poll(&mut self, _max: usize, wait: Duration) -> Result<Batch> {
-        match self.consumer.poll(wait) {
-            Ok(records) => Ok(Batch {
-                records: records.into_iter().collect(),
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Batch> {
+        if !self.pending.is_empty() {
+            let n = max.min(self.pending.len());
+            return Ok(Batch {
+                records: self.pending.drain(..n).collect(),
                 gaps: Vec::new(),
-            }),
+            });
+        }
+        match self.consumer.poll(wait) {
+            Ok(records) => {
+                let mut records: Vec<ConsumedRecord> = records.into_iter().collect();
+                if records.len() > max {
+                    self.pending.extend(records.drain(max..));
+                }
+                Ok(Batch {
+                    records,
+                    gaps: Vec::new(),
+                })
+            }
             Err(Error::OffsetOutOfRange {
                 topic,
                 partition,
@@ -151,16 +217,35 @@ impl Source for LocalGroup {
     }
 
     fn seek(&mut self, tp: &TopicPartition, offset: u64) -> Result<()> {
+        self.pending
+            .retain(|r| r.partition() != tp.partition || r.topic() != tp.topic);
         self.consumer.seek(tp, offset)
     }
 
     fn commit(&mut self, progress: &BTreeMap<TopicPartition, Progress>) -> Result<()> {
         let offsets: Vec<(TopicPartition, u64)> = progress.iter().map(|(tp, p)| (tp.clone(), p.next)).collect();
+        // The file first: it may say more was sent than the group says was
+        // shipped, never less.
+        progress::store(&self.path, progress)?;
         self.consumer.commit_offsets(&offsets)
     }
 
     fn end_offset(&self, tp: &TopicPartition) -> Result<u64> {
         Ok(self.broker.topic(&tp.topic)?.partition(tp.partition)?.end_offset())
+    }
+
+    fn check_ahead(&self, topics: &[String]) -> Result<()> {
+        let stored = progress::load(&self.path)?;
+        for t in topics {
+            let topic = self.broker.topic(t)?;
+            for p in 0..topic.partition_count() {
+                let tp = TopicPartition::new(t.as_str(), p);
+                let committed = self.consumer.committed(&tp)?;
+                let end = topic.partition(p)?.end_offset();
+                check_not_ahead(&tp, sent_so_far(&stored, &tp, committed), end, &self.path)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +323,8 @@ impl Source for Sidecar {
                 next: start,
                 sent_upto: start,
             });
+            let end = self.inspector.partition_info(&tp.topic, tp.partition)?.end_offset;
+            check_not_ahead(tp, sent_so_far(&stored, tp, None), end, &self.path)?;
             if p.next < start {
                 gaps.push(gap_or_error(self.on_gap, tp, p.next, start)?);
             }
@@ -299,5 +386,17 @@ impl Source for Sidecar {
 
     fn end_offset(&self, tp: &TopicPartition) -> Result<u64> {
         Ok(self.inspector.partition_info(&tp.topic, tp.partition)?.end_offset)
+    }
+
+    fn check_ahead(&self, topics: &[String]) -> Result<()> {
+        let stored = progress::load(&self.path)?;
+        for t in topics {
+            for p in 0..self.partition_count(t)? {
+                let tp = TopicPartition::new(t.as_str(), p);
+                let end = self.end_offset(&tp)?;
+                check_not_ahead(&tp, sent_so_far(&stored, &tp, None), end, &self.path)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -37,7 +37,11 @@ pub struct MirrorStatus {
     /// Records Kafka acknowledged.
     pub acknowledged: u64,
     /// Records sent again: after a failed delivery, or after a restart below
-    /// the highest offset sent before (sidecar). Each may be a duplicate at Kafka.
+    /// the highest offset the previous run's last commit recorded as sent (in
+    /// the progress file, in both modes). Each may be a duplicate at Kafka.
+    /// After a crash the records sent since that commit are sent again
+    /// uncounted too: the duplicates of one crash are at most
+    /// [`MirrorBuilder::max_in_flight`](super::MirrorBuilder::max_in_flight).
     pub resent: u64,
     /// Offsets skipped because retention deleted them first (`OnGap::Skip`).
     pub skipped_gap: u64,

@@ -83,3 +83,50 @@ fn an_unreachable_cluster_is_reported_on_stderr_within_seconds_and_sigint_still_
     side.signal(libc::SIGINT);
     assert_eq!(side.wait(Duration::from_secs(10)).code(), Some(0));
 }
+
+#[test]
+fn a_directory_that_lost_shipped_records_makes_logbus_mirror_exit_1_naming_the_offsets_and_the_file() {
+    let kafka = Tansu::start();
+    let (dir, broker) = local("orders", TopicConfig::new(1));
+    let p = broker.producer();
+    for i in 0..10u32 {
+        p.send("orders", Record::new(format!("old {i}"))).unwrap();
+    }
+    let mut side = Sidecar::spawn(
+        dir.path(),
+        &kafka.bootstrap(),
+        &["orders"],
+        &["--progress-interval-ms", "200"],
+    );
+    wait_until(Duration::from_secs(30), "the 10 records acknowledged", || {
+        let lines = side.stderr();
+        (lines.iter().any(|l| l.contains("acked 10 behind 0")), lines)
+    });
+    assert_eq!(side.terminate().code(), Some(0), "{:#?}", side.stderr());
+
+    // The same topic with 4 records (6 lost after they were shipped) and the progress file.
+    let (dir2, broker2) = local("orders", TopicConfig::new(1));
+    for i in 0..4u32 {
+        broker2
+            .producer()
+            .send("orders", Record::new(format!("old {i}")))
+            .unwrap();
+    }
+    let file = "@mirror/logbus-mirror.offsets";
+    std::fs::create_dir_all(dir2.path().join("@mirror")).unwrap();
+    std::fs::copy(dir.path().join(file), dir2.path().join(file)).unwrap();
+    let mut side = Sidecar::spawn(dir2.path(), &kafka.bootstrap(), &["orders"], &[]);
+    assert_eq!(
+        side.wait(Duration::from_secs(20)).code(),
+        Some(1),
+        "{:#?}",
+        side.stderr()
+    );
+    let text = side.stderr().join("\n");
+    assert!(
+        text.contains("offsets 4..10")
+            && text.contains(&dir2.path().join(file).display().to_string())
+            && text.contains("--source-id"),
+        "{text}"
+    );
+}

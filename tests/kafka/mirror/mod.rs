@@ -4,6 +4,8 @@
 mod cli;
 mod errors;
 mod kill;
+mod kill_in_process;
+mod local_loss;
 mod python;
 mod round_trip;
 
