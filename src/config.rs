@@ -211,6 +211,46 @@ pub enum Partitioner {
     Murmur2,
 }
 
+/// What happens to a topic's old records (Kafka's `cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Whole old segments are deleted by `retention_bytes` / `retention_ms`.
+    #[default]
+    Delete,
+    /// Compaction keeps at least the latest record of every key (and
+    /// removes tombstones after `delete_retention_ms`); `retention_bytes` and
+    /// `retention_ms` are not applied.
+    Compact,
+    /// Both: compaction, and retention deleting whole old segments.
+    CompactAndDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether compaction runs on the topic.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
+
+    /// Whether retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        self != CleanupPolicy::Compact
+    }
+
+    /// Kafka's spelling: `delete`, `compact` or `compact,delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactAndDelete => "compact,delete",
+        }
+    }
+}
+
+/// Default `delete_retention_ms`: one day, like Kafka.
+pub const DEFAULT_DELETE_RETENTION_MS: i64 = crate::format::topic_meta::DEFAULT_DELETE_RETENTION_MS;
+/// Default `min_cleanable_dirty_ratio`: 0.5, like Kafka.
+pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = crate::format::topic_meta::DEFAULT_DIRTY_RATIO;
+
 /// Smallest accepted segment size.
 pub const MIN_SEGMENT_BYTES: u64 = 64;
 /// Largest accepted segment size (positions inside a segment are 32-bit).
@@ -235,6 +275,11 @@ pub struct TopicConfig {
     pub(crate) max_record_bytes: Option<u32>,
     pub(crate) timestamp_type: TimestampType,
     pub(crate) partitioner: Partitioner,
+    pub(crate) cleanup_policy: CleanupPolicy,
+    pub(crate) delete_retention_ms: i64,
+    pub(crate) min_compaction_lag_ms: i64,
+    /// `min_cleanable_dirty_ratio` as `f64` bits (so the config stays `Eq`).
+    pub(crate) min_cleanable_dirty_ratio: u64,
 }
 
 impl Default for TopicConfig {
@@ -255,6 +300,10 @@ impl TopicConfig {
             max_record_bytes: None,
             timestamp_type: TimestampType::CreateTime,
             partitioner: Partitioner::Xxh64,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO.to_bits(),
         }
     }
 
@@ -316,6 +365,46 @@ impl TopicConfig {
         self
     }
 
+    /// Delete old segments, compact, or both (Kafka's `cleanup.policy`).
+    /// Default = `CleanupPolicy::Delete`.
+    #[must_use]
+    pub fn cleanup_policy(mut self, policy: CleanupPolicy) -> TopicConfig {
+        self.cleanup_policy = policy;
+        self
+    }
+
+    /// How long a tombstone stays after a compaction pass first reached it,
+    /// so consumers behind the pass still see the delete (Kafka's
+    /// `delete.retention.ms`). Default = 86 400 000 (one day); at least 0.
+    #[must_use]
+    pub fn delete_retention_ms(mut self, ms: i64) -> TopicConfig {
+        self.delete_retention_ms = ms;
+        self
+    }
+
+    /// A segment is compacted only once its newest record is at least this
+    /// old (Kafka's `min.compaction.lag.ms`). Default = 0; at least 0.
+    #[must_use]
+    pub fn min_compaction_lag_ms(mut self, ms: i64) -> TopicConfig {
+        self.min_compaction_lag_ms = ms;
+        self
+    }
+
+    /// The background compactor runs a pass over a partition when the
+    /// sealed bytes written since the last pass are at least this share of
+    /// its sealed bytes (Kafka's `min.cleanable.dirty.ratio`). Default = 0.5;
+    /// between 0 and 1.
+    #[must_use]
+    pub fn min_cleanable_dirty_ratio(mut self, ratio: f64) -> TopicConfig {
+        self.min_cleanable_dirty_ratio = ratio.to_bits();
+        self
+    }
+
+    /// The cleanup policy.
+    pub fn policy(&self) -> CleanupPolicy {
+        self.cleanup_policy
+    }
+
     /// The partition count.
     pub fn partition_count(&self) -> u32 {
         self.partitions
@@ -371,6 +460,28 @@ impl TopicConfig {
             if ms < 0 {
                 return Err(Error::config("retention_ms", ms, "must be >= 0 (None: keep forever)"));
             }
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(Error::config(
+                "delete_retention_ms",
+                self.delete_retention_ms,
+                "must be >= 0",
+            ));
+        }
+        if self.min_compaction_lag_ms < 0 {
+            return Err(Error::config(
+                "min_compaction_lag_ms",
+                self.min_compaction_lag_ms,
+                "must be >= 0",
+            ));
+        }
+        let ratio = f64::from_bits(self.min_cleanable_dirty_ratio);
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(Error::config(
+                "min_cleanable_dirty_ratio",
+                ratio,
+                "must be between 0 and 1",
+            ));
         }
         if let Some(bytes) = self.retention_bytes {
             // topic.meta stores it as a signed 64-bit value (-1 = none).
@@ -534,6 +645,22 @@ pub struct LogConfig {
     pub(crate) max_record_bytes: u32,
     pub(crate) log_append_time: bool,
     pub(crate) durability: Durability,
+    pub(crate) compaction: Option<CompactionConfig>,
+}
+
+/// A compacted log's settings (see the `TopicConfig` setters of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactionConfig {
+    pub(crate) delete_retention_ms: i64,
+    pub(crate) min_compaction_lag_ms: i64,
+    /// `f64` bits.
+    pub(crate) min_cleanable_dirty_ratio: u64,
+}
+
+impl CompactionConfig {
+    pub(crate) fn min_cleanable_dirty_ratio(&self) -> f64 {
+        f64::from_bits(self.min_cleanable_dirty_ratio)
+    }
 }
 
 impl Default for LogConfig {
@@ -548,11 +675,17 @@ impl LogConfig {
         LogConfig {
             segment_bytes: t.segment_bytes,
             segment_ms: t.segment_ms,
-            retention_bytes: t.retention_bytes,
-            retention_ms: t.retention_ms,
+            // Kafka: under `compact` alone, retention deletes nothing.
+            retention_bytes: t.retention_bytes.filter(|_| t.cleanup_policy.deletes()),
+            retention_ms: t.retention_ms.filter(|_| t.cleanup_policy.deletes()),
             max_record_bytes: t.effective_max_record_bytes(),
             log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
             durability,
+            compaction: t.cleanup_policy.compacts().then(|| CompactionConfig {
+                delete_retention_ms: t.delete_retention_ms,
+                min_compaction_lag_ms: t.min_compaction_lag_ms,
+                min_cleanable_dirty_ratio: t.min_cleanable_dirty_ratio,
+            }),
         }
     }
 }

@@ -79,7 +79,7 @@ pub(super) struct Snapshot {
 }
 
 impl LogInner {
-    fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
+    pub(super) fn poisoned_error(&self, cause: &Arc<Error>) -> Error {
         Error::Poisoned {
             topic: self.topic.to_string(),
             partition: self.partition,

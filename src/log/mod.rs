@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod clock;
+mod compact;
 pub(crate) mod consumed;
 pub(crate) mod flusher;
 mod group_commit;
@@ -38,6 +39,7 @@ use mmap::MapWriter;
 use notify::WaitList;
 use segment::Segment;
 
+pub use compact::CompactionReport;
 pub use recovery::RecoveryReport;
 pub(crate) use recovery::{holds_records, live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 
@@ -121,6 +123,10 @@ pub(crate) struct LogInner {
     poisoned: AtomicBool,
     /// What the last open found and repaired.
     pub(crate) recovery: recovery::RecoveryReport,
+    /// Compaction passes so far (`compact.state`).
+    compaction: Mutex<crate::format::compact_state::CompactState>,
+    /// Held for a whole compaction pass: one at a time.
+    compacting: Mutex<()>,
     /// Consumers blocked waiting for records.
     pub(crate) waiters: WaitList,
     /// The broker's background thread, which extends the active segment
@@ -239,8 +245,10 @@ impl Log {
         self.inner.append(records)
     }
 
-    /// Reads up to `max` records starting at `offset`. An empty result means
-    /// `offset` is the end of the log; an offset outside
+    /// Reads up to `max` records starting at `offset`. Offsets that
+    /// compaction removed are skipped: the first record returned is the
+    /// first kept one at or after `offset`. An empty result means no record
+    /// is stored from `offset` to the end of the log; an offset outside
     /// `start_offset()..=end_offset()` is `Error::OffsetOutOfRange`.
     pub fn read(&self, offset: u64, max: usize) -> Result<Vec<ConsumedRecord>> {
         let mut out = Vec::with_capacity(max.min(4096));
@@ -297,6 +305,29 @@ impl Log {
         self.inner.verify()
     }
 
+    /// Runs one compaction pass now over the sealed segments (never the
+    /// active one) and returns when it is installed: every key keeps at
+    /// least its latest record, older records of a key are removed, and a
+    /// tombstone is removed once `delete_retention_ms` has passed since a
+    /// pass first reached it. Kept records keep their offset, key, value,
+    /// headers and timestamp; reads skip the removed offsets.
+    /// `Error::InvalidConfig` if the log's topic is not compacted.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        self.inner.compact()
+    }
+
+    /// Share of the sealed segments' bytes written since the last
+    /// compaction pass (0 to 1): the background compactor runs a pass when
+    /// it reaches the topic's `min_cleanable_dirty_ratio`.
+    pub fn dirty_ratio(&self) -> f64 {
+        self.inner.dirty_ratio()
+    }
+
+    /// Offset below which every record has been through a compaction pass (0: none).
+    pub fn cleaned_offset(&self) -> u64 {
+        self.inner.cleaned_upto()
+    }
+
     /// Total bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
         self.inner.segments().iter().map(|s| s.size()).sum()
@@ -350,7 +381,8 @@ impl Log {
     }
 
     /// [`read`](Self::read) into `out` for sequential readers, resuming at
-    /// `cursor` (see `LogInner::read_with_cursor`); returns how many records.
+    /// `cursor` (see `LogInner::read_with_cursor`); returns the offset to
+    /// read next (past offsets compaction removed).
     #[inline]
     pub(crate) fn read_with_cursor(
         &self,
@@ -359,7 +391,7 @@ impl Log {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<usize> {
+    ) -> Result<u64> {
         self.inner.read_with_cursor(offset, max, out, cursor, end)
     }
 
@@ -402,6 +434,11 @@ impl Log {
     /// Connects the log to the broker's background thread.
     pub(crate) fn attach_background(&self, tx: PreallocSender) {
         self.inner.attach_background(tx);
+    }
+
+    /// Whether the log is compacted and its dirty ratio calls for a pass.
+    pub(crate) fn compaction_due(&self) -> bool {
+        self.inner.compaction_due()
     }
 
     /// One round of the background thread's work on this log (interval

@@ -57,6 +57,9 @@ pub(crate) fn live_checkpoint_of_this_boot(dir: &Path) -> Result<Option<LiveChec
 /// `ARCHITECTURE.md`).
 pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u32) -> Result<LogInner> {
     lfs::create_dir_durable(dir)?;
+    // A compaction pass interrupted after its commit point is finished
+    // first, one interrupted before it is undone (see `compact/swap.rs`).
+    let compaction = super::compact::recover(dir)?;
     let mut bases = list_segments(dir)?;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
     let ckpt = lfs::read_optional(&ckpt_path)?.and_then(|b| checkpoint::decode(&b).ok());
@@ -79,7 +82,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     if r.dir_dirty {
         lfs::sync_dir(dir)?;
     }
-    let inner = assemble(r, topic, partition, &start, segments, active)?;
+    let mut inner = assemble(r, topic, partition, &start, segments, active)?;
+    inner.compaction = Mutex::new(compaction);
     record_recovered(inner, &start)
 }
 
@@ -482,6 +486,8 @@ fn assemble(
         closed: AtomicBool::new(false),
         poisoned: AtomicBool::new(false),
         recovery: report,
+        compaction: Mutex::new(Default::default()),
+        compacting: Mutex::new(()),
         waiters: WaitList::default(),
         background: std::sync::OnceLock::new(),
         own_flusher: Mutex::new(None),

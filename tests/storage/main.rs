@@ -6,6 +6,7 @@
 mod common;
 
 mod checkpoint;
+mod compaction;
 mod compat;
 mod corruption;
 mod crash;
