@@ -7,6 +7,7 @@ mod common;
 
 mod checkpoint;
 mod compaction;
+mod compaction_model;
 mod compat;
 mod corruption;
 mod crash;
