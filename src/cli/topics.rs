@@ -58,6 +58,18 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
     if let Some(b) = a.max_record_bytes {
         config = config.max_record_bytes(b);
     }
+    if let Some(p) = a.cleanup_policy {
+        config = config.cleanup_policy(p);
+    }
+    if let Some(ms) = a.delete_retention_ms {
+        config = config.delete_retention_ms(ms);
+    }
+    if let Some(ms) = a.min_compaction_lag_ms {
+        config = config.min_compaction_lag_ms(ms);
+    }
+    if let Some(r) = a.min_cleanable_dirty_ratio {
+        config = config.min_cleanable_dirty_ratio(r);
+    }
     let broker = open_broker(dir)?;
     if a.if_not_exists && broker.topics().contains(&name) {
         broker.close()?;
@@ -148,14 +160,37 @@ fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
         if m.timestamp_type == 1 { "LogAppendTime" } else { "CreateTime" },
         if m.partitioner == 1 { "murmur2" } else { "xxh64" },
     )?;
-    writeln!(
+    let policy = match m.cleanup_policy {
+        1 => crate::CleanupPolicy::Compact,
+        2 => crate::CleanupPolicy::CompactAndDelete,
+        _ => crate::CleanupPolicy::Delete,
+    };
+    let compacted = policy.compacts();
+    if compacted {
+        writeln!(
+            out,
+            "cleanup.policy: {}\tdelete.retention.ms: {}\tmin.compaction.lag.ms: {}\tmin.cleanable.dirty.ratio: {}",
+            policy.as_str(),
+            m.delete_retention_ms,
+            m.min_compaction_lag_ms,
+            m.min_cleanable_dirty_ratio
+        )?;
+    } else {
+        writeln!(out, "cleanup.policy: {}", policy.as_str())?;
+    }
+    // RECORDS counts offsets: on a compacted topic some hold no record any more.
+    write!(
         out,
         "{:>9}  {:>12}  {:>12}  {:>10}  {:>14}  {:>8}",
         "PARTITION", "START", "END", "RECORDS", "SIZE_BYTES", "SEGMENTS"
     )?;
+    if compacted {
+        write!(out, "  {:>12}  {:>11}", "CLEANED_UPTO", "DIRTY_RATIO")?;
+    }
+    writeln!(out)?;
     let mut notes = Vec::new();
     for p in &info.partitions {
-        writeln!(
+        write!(
             out,
             "{:>9}  {:>12}  {:>12}  {:>10}  {:>14}  {:>8}",
             p.partition,
@@ -165,6 +200,10 @@ fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
             p.size_bytes,
             p.segment_count
         )?;
+        if compacted {
+            write!(out, "  {:>12}  {:>11.3}", p.cleaned_offset, p.dirty_ratio())?;
+        }
+        writeln!(out)?;
         if let Some(d) = &p.tail_damage {
             notes.push(format!(
                 "note: partition {} ends before an incomplete or damaged batch ({d})",

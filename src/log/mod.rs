@@ -39,6 +39,7 @@ use mmap::MapWriter;
 use notify::WaitList;
 use segment::Segment;
 
+pub(crate) use compact::cleaned_upto_of;
 pub use compact::CompactionReport;
 pub use recovery::RecoveryReport;
 pub(crate) use recovery::{holds_records, live_checkpoint_of_this_boot, CHECKPOINT_FILE};

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::compact_state::{CompactState, Pass, Swap};
 use crate::format::walk::{Expect, Walker};
 
-pub(crate) use swap::recover;
+pub(crate) use swap::{cleaned_upto_of, recover};
 
 /// What one compaction pass did (see [`Log::compact`](crate::log::Log::compact)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

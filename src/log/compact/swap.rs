@@ -48,6 +48,12 @@ pub(crate) fn read_state(dir: &Path) -> Result<CompactState> {
     }
 }
 
+/// Offset below which the log in `dir` was compacted, for readers without
+/// the directory lock (0 when never, or when the state cannot be read).
+pub(crate) fn cleaned_upto_of(dir: &Path) -> u64 {
+    read_state(dir).map_or(0, |s| s.cleaned_upto())
+}
+
 /// Replaces `compact.state` atomically.
 pub(super) fn write_state(dir: &Path, state: &CompactState) -> Result<()> {
     lfs::write_atomic(&dir.join(STATE_FILE), &compact_state::encode(state))
