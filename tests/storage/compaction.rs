@@ -337,3 +337,31 @@ fn an_install_interrupted_before_its_commit_is_undone_and_after_it_finished() {
 }
 
 use crate::common;
+
+#[test]
+fn the_background_compactor_runs_passes_when_the_dirty_ratio_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let config = compacted(512).min_cleanable_dirty_ratio(0.2);
+    let topic = broker.create_topic("t", config).unwrap();
+    let producer = broker.producer();
+    for i in 0..300u64 {
+        producer
+            .send("t", Record::new(format!("v{i}")).with_key(format!("k{}", i % 5)))
+            .unwrap();
+    }
+    let p = topic.partition(0).unwrap();
+    assert!(p.dirty_ratio() >= 0.2, "dirty ratio {}", p.dirty_ratio());
+    // No call to compact(): the compactor thread notices the ratio.
+    let deadline = common::Deadline::new(common::PATIENCE, "the background compactor runs a pass");
+    while p.read(0, 1000).unwrap().len() == 300 {
+        deadline.check_with(|| format!("dirty ratio {}", p.dirty_ratio()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(p.dirty_ratio() < 0.2, "dirty ratio {} after a pass", p.dirty_ratio());
+    let latest: Vec<_> = p.read(0, 1000).unwrap().iter().map(|r| r.offset()).collect();
+    for last in 295..300 {
+        assert!(latest.contains(&last), "{last} missing from {latest:?}");
+    }
+    broker.close().unwrap();
+}

@@ -144,7 +144,6 @@ impl LogInner {
         next.push_pass(Pass { upto, time_ms: now });
         if self.install(&groups, swaps, &next, epoch)? {
             report.cleaned_upto = next.cleaned_upto();
-            *self.compaction.lock() = next;
         } else {
             report = CompactionReport {
                 cleaned_upto: state.cleaned_upto(),
@@ -309,6 +308,8 @@ impl LogInner {
             .flat_map(|g| g.olds.iter().map(|s| s.path.as_path()))
             .collect();
         w.unsynced.retain(|(_, p)| !replaced.contains(&p.as_path()));
+        // The state first: whoever sees the new segments sees them as cleaned.
+        *self.compaction.lock() = next.clone();
         self.set_segments(list);
         Ok(true)
     }
