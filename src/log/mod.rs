@@ -496,6 +496,9 @@ impl LogInner {
 
     /// Marks the log finished without a checkpoint (its files are being deleted).
     pub(crate) fn abandon(&self) {
+        // A compaction pass in progress finishes (or gives up) first: it
+        // must not write into a directory being deleted.
+        let _pass = self.compacting.lock();
         let _w = self.writer.lock();
         self.closed.store(true, Ordering::Release);
     }

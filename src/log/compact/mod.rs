@@ -41,12 +41,17 @@ pub struct CompactionReport {
     pub cleaned_upto: u64,
 }
 
-/// One new segment of a pass: the old segments `olds` it replaces and its bytes.
+/// One new segment of a pass: the old segments `olds` it replaces.
 struct Group {
     olds: Vec<Arc<Segment>>,
+    /// Its bytes, until they are written to `<base>.log.cleaned`.
     bytes: Vec<u8>,
-    /// Every old segment kept every record: a group of one such is left alone.
+    /// A record was removed, or segments were merged: a group of one
+    /// unchanged segment is left alone.
     changed: bool,
+    /// The index of the written file, and its length.
+    index: Option<SegIndex>,
+    len: u64,
 }
 
 impl LogInner {
@@ -130,16 +135,13 @@ impl LogInner {
             tombstone_expired: &expired,
         };
         let mut report = CompactionReport::default();
-        let groups = self.group(cleanable, &rules, &mut report)?;
+        let mut groups = Vec::new();
+        if let Err(e) = self.group_and_write(cleanable, upto, &rules, &mut report, &mut groups) {
+            self.remove_cleaned(&groups);
+            return Err(e);
+        }
         drop(latest);
-        let written = self.write_groups(&groups);
-        let swaps = match written {
-            Ok(swaps) => swaps,
-            Err(e) => {
-                self.remove_cleaned(&groups);
-                return Err(e);
-            }
-        };
+        let swaps = Self::swaps(&groups);
         let mut next = state.clone();
         next.push_pass(Pass { upto, time_ms: now });
         if self.install(&groups, swaps, &next, epoch)? {
@@ -154,26 +156,29 @@ impl LogInner {
     }
 
     /// Rewrites the cleanable segments and groups the results into new
-    /// segments of at most `segment_bytes` (and 2^32 offsets).
-    fn group(
+    /// segments of at most `segment_bytes` (and 2^32 offsets), writing each
+    /// changed group to `<base>.log.cleaned` (fsynced) as soon as it is
+    /// complete, so a pass holds at most one new segment in memory. `upto`:
+    /// the base of the segment after the cleanable ones.
+    fn group_and_write(
         &self,
         cleanable: &[Arc<Segment>],
+        upto: u64,
         rules: &rewrite::Rules<'_, '_>,
         report: &mut CompactionReport,
-    ) -> Result<Vec<Group>> {
+        groups: &mut Vec<Group>,
+    ) -> Result<()> {
         let limit = self.config.segment_bytes as usize;
-        let mut groups: Vec<Group> = Vec::new();
         for (i, seg) in cleanable.iter().enumerate() {
             let out = rewrite::rewrite(seg, rules)?;
             report.segments_before += 1;
             report.bytes_before += seg.size();
             report.records_removed += out.removed;
             report.tombstones_removed += out.tombstones_removed;
-            let changed = out.removed > 0;
-            let next_base = cleanable.get(i + 1).map_or(u64::MAX, |s| s.base);
+            let seg_end = cleanable.get(i + 1).map_or(upto, |s| s.base);
             let joins = groups.last().is_some_and(|g| {
                 let first = g.olds.first().map_or(seg.base, |s| s.base);
-                g.bytes.len() + out.bytes.len() <= limit && next_base - first <= u64::from(u32::MAX)
+                g.bytes.len() + out.bytes.len() <= limit && seg_end - first <= u64::from(u32::MAX)
             });
             match groups.last_mut() {
                 Some(g) if joins => {
@@ -181,52 +186,81 @@ impl LogInner {
                     g.olds.push(Arc::clone(seg));
                     g.changed = true;
                 }
-                _ => groups.push(Group {
-                    olds: vec![Arc::clone(seg)],
-                    bytes: out.bytes,
-                    changed,
-                }),
+                _ => {
+                    if let Some(done) = groups.last_mut() {
+                        self.finish_group(done)?;
+                    }
+                    groups.push(Group {
+                        olds: vec![Arc::clone(seg)],
+                        bytes: out.bytes,
+                        changed: out.removed > 0,
+                        index: None,
+                        len: 0,
+                    });
+                }
             }
+        }
+        if let Some(done) = groups.last_mut() {
+            self.finish_group(done)?;
         }
         report.segments_after = groups.len();
         report.bytes_after = groups
             .iter()
             .map(|g| {
                 if g.changed {
-                    g.bytes.len() as u64
+                    g.len
                 } else {
                     g.olds.iter().map(|s| s.size()).sum()
                 }
             })
             .sum();
-        Ok(groups)
+        Ok(())
     }
 
-    /// Writes each changed group to `<base>.log.cleaned` and fsyncs it;
-    /// returns the swaps that install them.
-    fn write_groups(&self, groups: &[Group]) -> Result<Vec<Swap>> {
-        let mut swaps = Vec::new();
-        for g in groups {
-            let (Some(first), true) = (g.olds.first(), g.changed) else {
-                continue;
-            };
-            let end = g.olds.last().map_or(first.base, |l| l.base) + 1;
-            let path = swap::cleaned_path(&self.dir, first.base);
-            let write = || -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&path)?;
-                f.write_all(&g.bytes)?;
-                #[cfg(feature = "fault-injection")]
-                if crate::testing::take_fsync_failure() {
-                    return Err(std::io::Error::other("injected fsync failure"));
-                }
-                f.sync_all()
-            };
-            write().map_err(|e| Error::io("writing compacted segment", &path, e))?;
+    /// Writes a complete changed group to `<base>.log.cleaned`, fsyncs it and
+    /// builds its index; drops its bytes either way.
+    fn finish_group(&self, g: &mut Group) -> Result<()> {
+        let bytes = std::mem::take(&mut g.bytes);
+        let Some(first) = g.olds.first().map(|s| s.base).filter(|_| g.changed) else {
+            return Ok(());
+        };
+        let path = swap::cleaned_path(&self.dir, first);
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&bytes)?;
             #[cfg(feature = "fault-injection")]
-            crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
-            swaps.push(Swap { base: first.base, end });
+            if crate::testing::take_fsync_failure() {
+                return Err(std::io::Error::other("injected fsync failure"));
+            }
+            f.sync_all()
+        };
+        write().map_err(|e| Error::io("writing compacted segment", &path, e))?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(path.clone()));
+        let mut ix = SegIndex::default();
+        let mut walk = Walker::new(&bytes, 0, Expect::Exactly(first));
+        while let Ok(b) = walk.next_batch() {
+            ix.on_batch(first, b.pos as u32, &b.header);
         }
-        Ok(swaps)
+        ix.finish();
+        g.index = Some(ix);
+        g.len = bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The swaps that install the changed groups.
+    fn swaps(groups: &[Group]) -> Vec<Swap> {
+        groups
+            .iter()
+            .filter(|g| g.changed)
+            .filter_map(|g| {
+                let (first, last) = (g.olds.first()?, g.olds.last()?);
+                Some(Swap {
+                    base: first.base,
+                    end: last.base + 1,
+                })
+            })
+            .collect()
     }
 
     fn remove_cleaned(&self, groups: &[Group]) {
@@ -296,7 +330,7 @@ impl LogInner {
                 .find(|g| g.changed && g.olds.iter().any(|o| Arc::ptr_eq(o, s)))
             {
                 Some(g) if g.olds.first().is_some_and(|f| Arc::ptr_eq(f, s)) => {
-                    list.push(Arc::new(self.open_compacted(s.base, &g.bytes)?));
+                    list.push(Arc::new(self.open_compacted(s.base, g)?));
                 }
                 Some(_) => {}
                 None => list.push(Arc::clone(s)),
@@ -314,20 +348,16 @@ impl LogInner {
         Ok(true)
     }
 
-    /// Opens an installed segment, with the index built from its bytes
+    /// Opens an installed segment with the index built when it was written
     /// (written as sealed index files: caches).
-    fn open_compacted(&self, base: u64, bytes: &[u8]) -> Result<Segment> {
+    fn open_compacted(&self, base: u64, g: &Group) -> Result<Segment> {
         let seg = Segment::open_sealed(&self.dir, base)?;
-        let mut ix = SegIndex::default();
-        let mut walk = Walker::new(bytes, 0, Expect::Exactly(base));
-        while let Ok(b) = walk.next_batch() {
-            ix.on_batch(base, b.pos as u32, &b.header);
+        if let Some(ix) = &g.index {
+            let (_, ipath, tpath) = segment::paths(&self.dir, base);
+            // A cache: a failed write means a rebuild on first use.
+            let _ = ix.write_sealed(&ipath, &tpath, base, g.len);
+            *seg.index.write() = Some(ix.clone());
         }
-        ix.finish();
-        let (_, ipath, tpath) = segment::paths(&self.dir, base);
-        // A cache: a failed write means a rebuild on first use.
-        let _ = ix.write_sealed(&ipath, &tpath, base, bytes.len() as u64);
-        *seg.index.write() = Some(ix);
         Ok(seg)
     }
 
