@@ -11,7 +11,7 @@ use crate::format::batch;
 ///
 /// | mode | acknowledged when | process crash (kill -9, panic) | power loss / kernel crash |
 /// |---|---|---|---|
-/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | what the kernel had not written back may be lost (it writes dirty pages back within ~30 s; logbus fsyncs every 30 s or 1 GiB written); the log stays a gap-free prefix |
+/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | what the kernel had not written back may be lost (it writes dirty pages back within ~30 s; logbus fsyncs every 30 s or 1 GiB written); the log stays a prefix of what was written (gaps only where compaction removed records) |
 /// | `Sync` | after `fdatasync` (group commit: concurrent writers share one fsync) | everything acknowledged survives | everything acknowledged survives |
 /// | `Interval(d)` | bytes are in the page cache; fsync at least every `d` | everything acknowledged survives | at most the last `d` of acknowledged writes may be lost |
 ///
