@@ -126,6 +126,9 @@ pub fn decode(b: &[u8]) -> Result<CompactState, DecodeError> {
         let reason = "unsupported compact.state version (this build reads version 1)";
         return Err(DecodeError::found(4, reason, Found::Version(version)));
     }
+    if b.get(5..8) != Some(&[0, 0, 0][..]) {
+        return Err(DecodeError::new(5, "compact.state reserved bytes must be zero"));
+    }
     let passes = le::u32_at(b, 8).unwrap_or(0) as usize;
     let swaps = le::u32_at(b, 12).unwrap_or(0) as usize;
     if passes > MAX_PASSES || swaps > MAX_SWAPS {
