@@ -681,7 +681,7 @@ impl LogConfig {
             max_record_bytes: t.effective_max_record_bytes(),
             log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
             durability,
-            compaction: t.cleanup_policy.compacts().then(|| CompactionConfig {
+            compaction: t.cleanup_policy.compacts().then_some(CompactionConfig {
                 delete_retention_ms: t.delete_retention_ms,
                 min_compaction_lag_ms: t.min_compaction_lag_ms,
                 min_cleanable_dirty_ratio: t.min_cleanable_dirty_ratio,

@@ -128,7 +128,7 @@ fn reads_and_seeks_to_a_removed_offset_land_on_the_next_kept_one() {
         .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest))
         .unwrap();
     let tp = TopicPartition::new("t", 0);
-    consumer.assign(&[tp.clone()]).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.seek(&tp, 1).unwrap();
     let mut seen = Vec::new();
     while seen.last() != Some(&59) {
