@@ -311,8 +311,10 @@ impl Log {
     /// least its latest record, older records of a key are removed, and a
     /// tombstone is removed once `delete_retention_ms` has passed since a
     /// pass first reached it. Kept records keep their offset, key, value,
-    /// headers and timestamp; reads skip the removed offsets.
-    /// `Error::InvalidConfig` if the log's topic is not compacted.
+    /// headers and timestamp; reads skip the removed offsets. A pass that
+    /// retention or a truncation overtakes changes nothing (its report is
+    /// empty); the next one starts over. `Error::InvalidConfig` if the log's
+    /// topic is not compacted.
     pub fn compact(&self) -> Result<CompactionReport> {
         self.inner.compact()
     }

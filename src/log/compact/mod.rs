@@ -76,16 +76,23 @@ impl LogInner {
         }
     }
 
-    /// Whether the background compactor should run a pass now.
+    /// Whether the background compactor should run a pass now: the dirty
+    /// ratio reached the topic's setting, and a dirty segment is old enough
+    /// for `min_compaction_lag_ms` (else a pass would find nothing new).
     pub(crate) fn compaction_due(&self) -> bool {
-        match &self.config.compaction {
-            Some(c) => {
-                !self.closed.load(std::sync::atomic::Ordering::Acquire)
-                    && self.dirty_ratio() > 0.0
-                    && self.dirty_ratio() >= c.min_cleanable_dirty_ratio()
-            }
-            None => false,
+        let Some(c) = &self.config.compaction else {
+            return false;
+        };
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
         }
+        let ratio = self.dirty_ratio();
+        if ratio <= 0.0 || ratio < c.min_cleanable_dirty_ratio() {
+            return false;
+        }
+        let upto = self.cleaned_upto();
+        let segs = self.segments();
+        cleanable(&segs, c, now_ms()).last().is_some_and(|s| s.base >= upto)
     }
 
     /// Runs one compaction pass over the sealed segments (see the module docs).
