@@ -424,8 +424,10 @@ impl Partition {
         self.log.end_offset()
     }
 
-    /// Up to `max_records` records from `offset`; empty at the end of the log;
-    /// `Error::OffsetOutOfRange` outside `start_offset()..=end_offset()`.
+    /// Up to `max_records` records from `offset` (offsets compaction removed
+    /// are skipped: the first is the first kept one at or after `offset`);
+    /// empty at the end of the log; `Error::OffsetOutOfRange` outside
+    /// `start_offset()..=end_offset()`.
     pub fn read(&self, offset: u64, max_records: usize) -> Result<Vec<ConsumedRecord>> {
         self.check()?;
         self.log.read(offset, max_records)

@@ -139,6 +139,16 @@ fn reads_and_seeks_to_a_removed_offset_land_on_the_next_kept_one() {
     assert_eq!(seen, expected);
     assert_eq!(consumer.position(&tp).unwrap(), 60);
 
+    // poll_with lends the same records, and its position passes the gaps too.
+    consumer.seek(&tp, 0).unwrap();
+    let mut lent = Vec::new();
+    while consumer.position(&tp).unwrap() < 60 {
+        consumer
+            .poll_with(std::time::Duration::from_millis(100), |r| lent.push(r.offset()))
+            .unwrap();
+    }
+    assert_eq!(lent, kept);
+
     // offset_for_timestamp answers with kept offsets only.
     let ts0 = p.read(kept[0], 1).unwrap()[0].timestamp();
     let found = p.offset_for_timestamp(ts0).unwrap().unwrap();
