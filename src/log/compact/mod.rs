@@ -318,31 +318,39 @@ impl LogInner {
             swaps: swaps.clone(),
             ..next.clone()
         };
-        let switched = swap::write_state(&self.dir, &committed)
-            .and_then(|()| swap::apply(&self.dir, &swaps, &bases))
-            .and_then(|()| swap::write_state(&self.dir, next));
-        if let Err(e) = switched {
-            // The files may be half switched: only a reopen (whose recovery
-            // finishes a committed swap) may go on from here.
-            drop(w);
-            let cause = self.poison(e);
-            return Err(self.poisoned_error(&cause));
-        }
         // The new segment list: each changed group's first old segment's
         // place holds the new segment, its other old segments are gone.
-        let mut list: Vec<Arc<Segment>> = Vec::with_capacity(segs.len());
-        for s in segs.iter() {
-            match groups
-                .iter()
-                .find(|g| g.changed && g.olds.iter().any(|o| Arc::ptr_eq(o, s)))
-            {
-                Some(g) if g.olds.first().is_some_and(|f| Arc::ptr_eq(f, s)) => {
-                    list.push(Arc::new(self.open_compacted(s.base, g)?));
+        let new_list = || -> Result<Vec<Arc<Segment>>> {
+            let mut list = Vec::with_capacity(segs.len());
+            for s in segs.iter() {
+                match groups
+                    .iter()
+                    .find(|g| g.changed && g.olds.iter().any(|o| Arc::ptr_eq(o, s)))
+                {
+                    Some(g) if g.olds.first().is_some_and(|f| Arc::ptr_eq(f, s)) => {
+                        list.push(Arc::new(self.open_compacted(s.base, g)?));
+                    }
+                    Some(_) => {}
+                    None => list.push(Arc::clone(s)),
                 }
-                Some(_) => {}
-                None => list.push(Arc::clone(s)),
             }
-        }
+            Ok(list)
+        };
+        let switched = swap::write_state(&self.dir, &committed)
+            .and_then(|()| swap::apply(&self.dir, &swaps, &bases))
+            .and_then(|()| swap::write_state(&self.dir, next))
+            .and_then(|()| new_list());
+        let list = match switched {
+            Ok(list) => list,
+            Err(e) => {
+                // The files may be half switched, or switched under a segment
+                // list that still names the old ones: only a reopen (whose
+                // recovery finishes a committed swap) may go on from here.
+                drop(w);
+                let cause = self.poison(e);
+                return Err(self.poisoned_error(&cause));
+            }
+        };
         let replaced: Vec<&std::path::Path> = groups
             .iter()
             .filter(|g| g.changed)
