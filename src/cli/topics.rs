@@ -142,9 +142,23 @@ fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
     let info = inspector.describe_topic(name)?;
     let m = &info.meta;
     let mut out = std::io::stdout().lock();
+    let policy = match m.cleanup_policy {
+        1 => crate::CleanupPolicy::Compact,
+        2 => crate::CleanupPolicy::CompactAndDelete,
+        _ => crate::CleanupPolicy::Delete,
+    };
+    let compacted = policy.compacts();
+    let compaction = if compacted {
+        format!(
+            "\tdelete.retention.ms: {}\tmin.compaction.lag.ms: {}\tmin.cleanable.dirty.ratio: {}",
+            m.delete_retention_ms, m.min_compaction_lag_ms, m.min_cleanable_dirty_ratio
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "Topic: {}\tPartitions: {}\tsegment.bytes: {}\tsegment.ms: {}\tretention.bytes: {}\tretention.ms: {}\tmax.record.bytes: {}\ttimestamp.type: {}\tpartitioner: {}",
+        "Topic: {}\tPartitions: {}\tsegment.bytes: {}\tsegment.ms: {}\tretention.bytes: {}\tretention.ms: {}\tmax.record.bytes: {}\ttimestamp.type: {}\tpartitioner: {}\tcleanup.policy: {}{compaction}",
         info.name,
         m.partitions,
         m.segment_bytes,
@@ -159,25 +173,8 @@ fn describe_one(inspector: &Inspector, name: &str) -> CliResult {
         },
         if m.timestamp_type == 1 { "LogAppendTime" } else { "CreateTime" },
         if m.partitioner == 1 { "murmur2" } else { "xxh64" },
+        policy.as_str(),
     )?;
-    let policy = match m.cleanup_policy {
-        1 => crate::CleanupPolicy::Compact,
-        2 => crate::CleanupPolicy::CompactAndDelete,
-        _ => crate::CleanupPolicy::Delete,
-    };
-    let compacted = policy.compacts();
-    if compacted {
-        writeln!(
-            out,
-            "cleanup.policy: {}\tdelete.retention.ms: {}\tmin.compaction.lag.ms: {}\tmin.cleanable.dirty.ratio: {}",
-            policy.as_str(),
-            m.delete_retention_ms,
-            m.min_compaction_lag_ms,
-            m.min_cleanable_dirty_ratio
-        )?;
-    } else {
-        writeln!(out, "cleanup.policy: {}", policy.as_str())?;
-    }
     // RECORDS counts offsets: on a compacted topic some hold no record any more.
     write!(
         out,
