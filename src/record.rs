@@ -178,6 +178,8 @@ pub struct BorrowedRecord<'a> {
     pub(crate) headers: &'a [(&'a str, &'a [u8])],
     pub(crate) timestamp: Option<i64>,
     pub(crate) partition: Option<u32>,
+    /// The value is null: a tombstone.
+    pub(crate) null: bool,
 }
 
 impl<'a> BorrowedRecord<'a> {
@@ -189,7 +191,21 @@ impl<'a> BorrowedRecord<'a> {
             headers: &[],
             timestamp: None,
             partition: None,
+            null: false,
         }
+    }
+
+    /// A tombstone: `key` with a null value (see [`Record::tombstone`]).
+    pub fn tombstone(key: &'a [u8]) -> BorrowedRecord<'a> {
+        BorrowedRecord {
+            null: true,
+            ..BorrowedRecord::new(&[]).with_key(key)
+        }
+    }
+
+    /// Whether this is a tombstone (a null value).
+    pub fn is_tombstone(&self) -> bool {
+        self.null
     }
 
     /// Sets the key (records with the same key go to the same partition).
@@ -258,7 +274,7 @@ impl<'a> BorrowedRecord<'a> {
             headers: self.headers.iter().map(|&(n, v)| (n.to_string(), v.to_vec())).collect(),
             timestamp: self.timestamp,
             partition: self.partition,
-            null: false,
+            null: self.null,
         }
     }
 }
@@ -305,6 +321,10 @@ impl Encode for BorrowedRecord<'_> {
     #[inline]
     fn value_bytes(&self) -> &[u8] {
         self.value
+    }
+    #[inline]
+    fn value_is_null(&self) -> bool {
+        self.null
     }
     #[inline]
     fn header_count(&self) -> usize {

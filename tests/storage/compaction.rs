@@ -199,6 +199,12 @@ fn a_tombstone_is_distinct_from_an_empty_value_everywhere() {
         [false, true, false]
     );
     assert!(rs[1].to_record().is_tombstone());
+    // The borrowed form too.
+    log.append_borrowed(&[logbus::BorrowedRecord::tombstone(b"gone-too")])
+        .unwrap();
+    let last = log.read(3, 1).unwrap();
+    assert!(last[0].is_tombstone() && last[0].key() == Some(&b"gone-too"[..]));
+    assert!(logbus::BorrowedRecord::tombstone(b"k").to_record().is_tombstone());
     // Truncation re-encodes the batch before the cut: the null value stays null.
     log.truncate(2).unwrap();
     let rs = log.read(0, 10).unwrap();
