@@ -131,7 +131,9 @@ fn reads_and_seeks_to_a_removed_offset_land_on_the_next_kept_one() {
     consumer.assign(std::slice::from_ref(&tp)).unwrap();
     consumer.seek(&tp, 1).unwrap();
     let mut seen = Vec::new();
+    let deadline = common::Deadline::new(common::PATIENCE, "the consumer reaches offset 59");
     while seen.last() != Some(&59) {
+        deadline.check_with(|| format!("{seen:?}"));
         let polled = consumer.poll(std::time::Duration::from_millis(100)).unwrap();
         seen.extend(polled.iter().map(|r| r.offset()));
     }
@@ -143,6 +145,7 @@ fn reads_and_seeks_to_a_removed_offset_land_on_the_next_kept_one() {
     consumer.seek(&tp, 0).unwrap();
     let mut lent = Vec::new();
     while consumer.position(&tp).unwrap() < 60 {
+        deadline.check_with(|| format!("{lent:?}"));
         consumer
             .poll_with(std::time::Duration::from_millis(100), |r| lent.push(r.offset()))
             .unwrap();
