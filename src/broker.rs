@@ -65,6 +65,7 @@ pub(crate) struct BrokerInner {
     admin: Mutex<()>,
     pub(crate) groups: Coordinator,
     flusher: Mutex<Option<Flusher>>,
+    compactor: Mutex<Option<crate::compactor::Compactor>>,
     /// Segment-extension requests to the background thread.
     prealloc: crate::log::PreallocSender,
     notes: Vec<String>,
@@ -136,6 +137,7 @@ impl Broker {
             admin: Mutex::new(()),
             groups,
             flusher: Mutex::new(None),
+            compactor: Mutex::new(None),
             prealloc,
             notes,
             lag_published: Mutex::new(std::time::Instant::now()),
@@ -156,6 +158,9 @@ impl Broker {
         let flusher = Flusher::spawn(tick, work, prealloc_rx)
             .map_err(|e| Error::io("starting the background thread", &inner.dir, e))?;
         *inner.flusher.lock() = Some(flusher);
+        let compactor = crate::compactor::Compactor::spawn(Arc::downgrade(&inner))
+            .map_err(|e| Error::io("starting the compactor thread", &inner.dir, e))?;
+        *inner.compactor.lock() = Some(compactor);
         Ok(Broker { inner })
     }
 
@@ -400,6 +405,9 @@ impl BrokerInner {
             return Ok(());
         }
         self.topology_changed();
+        if let Some(mut c) = self.compactor.lock().take() {
+            c.stop();
+        }
         if let Some(mut f) = self.flusher.lock().take() {
             f.stop();
         }

@@ -11,7 +11,7 @@ use crate::format::batch;
 ///
 /// | mode | acknowledged when | process crash (kill -9, panic) | power loss / kernel crash |
 /// |---|---|---|---|
-/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | what the kernel had not written back may be lost (it writes dirty pages back within ~30 s; logbus fsyncs every 30 s or 1 GiB written); the log stays a gap-free prefix |
+/// | `PageCache` | bytes are in the OS page cache | everything acknowledged survives | what the kernel had not written back may be lost (it writes dirty pages back within ~30 s; logbus fsyncs every 30 s or 1 GiB written); the log stays a prefix of what was written (gaps only where compaction removed records) |
 /// | `Sync` | after `fdatasync` (group commit: concurrent writers share one fsync) | everything acknowledged survives | everything acknowledged survives |
 /// | `Interval(d)` | bytes are in the page cache; fsync at least every `d` | everything acknowledged survives | at most the last `d` of acknowledged writes may be lost |
 ///
@@ -224,6 +224,46 @@ pub enum Partitioner {
     Murmur2,
 }
 
+/// What happens to a topic's old records (Kafka's `cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Whole old segments are deleted by `retention_bytes` / `retention_ms`.
+    #[default]
+    Delete,
+    /// Compaction keeps at least the latest record of every key (and
+    /// removes tombstones after `delete_retention_ms`); `retention_bytes` and
+    /// `retention_ms` are not applied.
+    Compact,
+    /// Both: compaction, and retention deleting whole old segments.
+    CompactAndDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether compaction runs on the topic.
+    pub fn compacts(self) -> bool {
+        self != CleanupPolicy::Delete
+    }
+
+    /// Whether retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        self != CleanupPolicy::Compact
+    }
+
+    /// Kafka's spelling: `delete`, `compact` or `compact,delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactAndDelete => "compact,delete",
+        }
+    }
+}
+
+/// Default `delete_retention_ms`: one day, like Kafka.
+pub const DEFAULT_DELETE_RETENTION_MS: i64 = crate::format::topic_meta::DEFAULT_DELETE_RETENTION_MS;
+/// Default `min_cleanable_dirty_ratio`: 0.5, like Kafka.
+pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = crate::format::topic_meta::DEFAULT_DIRTY_RATIO;
+
 /// Smallest accepted segment size.
 pub const MIN_SEGMENT_BYTES: u64 = 64;
 /// Largest accepted segment size (positions inside a segment are 32-bit).
@@ -252,6 +292,11 @@ pub struct TopicConfig {
     pub(crate) max_record_bytes: Option<u32>,
     pub(crate) timestamp_type: TimestampType,
     pub(crate) partitioner: Partitioner,
+    pub(crate) cleanup_policy: CleanupPolicy,
+    pub(crate) delete_retention_ms: i64,
+    pub(crate) min_compaction_lag_ms: i64,
+    /// `min_cleanable_dirty_ratio` as `f64` bits (so the config stays `Eq`).
+    pub(crate) min_cleanable_dirty_ratio: u64,
     /// The settings the caller gave, which a broker's defaults do not replace.
     pub(crate) given: Given,
 }
@@ -269,6 +314,10 @@ impl Given {
     pub(crate) const MAX_RECORD_BYTES: u16 = 1 << 5;
     pub(crate) const TIMESTAMP_TYPE: u16 = 1 << 6;
     pub(crate) const PARTITIONER: u16 = 1 << 7;
+    pub(crate) const CLEANUP_POLICY: u16 = 1 << 8;
+    pub(crate) const DELETE_RETENTION_MS: u16 = 1 << 9;
+    pub(crate) const MIN_COMPACTION_LAG_MS: u16 = 1 << 10;
+    pub(crate) const MIN_CLEANABLE_DIRTY_RATIO: u16 = 1 << 11;
 
     fn set(&mut self, bit: u16) {
         self.0 |= bit;
@@ -279,7 +328,8 @@ impl Given {
     }
 }
 
-/// Equal when every setting is equal, whether given or defaulted.
+/// Equal when every setting is equal, whether given or defaulted (the
+/// record size limit by its effective value).
 impl PartialEq for TopicConfig {
     fn eq(&self, o: &TopicConfig) -> bool {
         self.partitions == o.partitions
@@ -287,9 +337,13 @@ impl PartialEq for TopicConfig {
             && self.segment_ms == o.segment_ms
             && self.retention_bytes == o.retention_bytes
             && self.retention_ms == o.retention_ms
-            && self.max_record_bytes == o.max_record_bytes
+            && self.effective_max_record_bytes() == o.effective_max_record_bytes()
             && self.timestamp_type == o.timestamp_type
             && self.partitioner == o.partitioner
+            && self.cleanup_policy == o.cleanup_policy
+            && self.delete_retention_ms == o.delete_retention_ms
+            && self.min_compaction_lag_ms == o.min_compaction_lag_ms
+            && self.min_cleanable_dirty_ratio == o.min_cleanable_dirty_ratio
     }
 }
 
@@ -318,6 +372,10 @@ impl TopicConfig {
             max_record_bytes: None,
             timestamp_type: TimestampType::CreateTime,
             partitioner: Partitioner::Xxh64,
+            cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO.to_bits(),
             given: Given(Given::PARTITIONS),
         }
     }
@@ -335,6 +393,10 @@ impl TopicConfig {
             max_record_bytes: pick(Given::MAX_RECORD_BYTES).max_record_bytes,
             timestamp_type: pick(Given::TIMESTAMP_TYPE).timestamp_type,
             partitioner: pick(Given::PARTITIONER).partitioner,
+            cleanup_policy: pick(Given::CLEANUP_POLICY).cleanup_policy,
+            delete_retention_ms: pick(Given::DELETE_RETENTION_MS).delete_retention_ms,
+            min_compaction_lag_ms: pick(Given::MIN_COMPACTION_LAG_MS).min_compaction_lag_ms,
+            min_cleanable_dirty_ratio: pick(Given::MIN_CLEANABLE_DIRTY_RATIO).min_cleanable_dirty_ratio,
             given: Given(g.0 | defaults.given.0),
         }
     }
@@ -405,6 +467,50 @@ impl TopicConfig {
         self
     }
 
+    /// Delete old segments, compact, or both (Kafka's `cleanup.policy`).
+    /// Default = `CleanupPolicy::Delete`.
+    #[must_use]
+    pub fn cleanup_policy(mut self, policy: CleanupPolicy) -> TopicConfig {
+        self.cleanup_policy = policy;
+        self.given.set(Given::CLEANUP_POLICY);
+        self
+    }
+
+    /// How long a tombstone stays after a compaction pass first reached it,
+    /// so consumers behind the pass still see the delete (Kafka's
+    /// `delete.retention.ms`). Default = 86 400 000 (one day); at least 0.
+    #[must_use]
+    pub fn delete_retention_ms(mut self, ms: i64) -> TopicConfig {
+        self.delete_retention_ms = ms;
+        self.given.set(Given::DELETE_RETENTION_MS);
+        self
+    }
+
+    /// A segment is compacted only once its newest record is at least this
+    /// old (Kafka's `min.compaction.lag.ms`). Default = 0; at least 0.
+    #[must_use]
+    pub fn min_compaction_lag_ms(mut self, ms: i64) -> TopicConfig {
+        self.min_compaction_lag_ms = ms;
+        self.given.set(Given::MIN_COMPACTION_LAG_MS);
+        self
+    }
+
+    /// The background compactor runs a pass over a partition when the
+    /// sealed bytes written since the last pass are at least this share of
+    /// its sealed bytes (Kafka's `min.cleanable.dirty.ratio`). Default = 0.5;
+    /// between 0 and 1.
+    #[must_use]
+    pub fn min_cleanable_dirty_ratio(mut self, ratio: f64) -> TopicConfig {
+        self.min_cleanable_dirty_ratio = ratio.to_bits();
+        self.given.set(Given::MIN_CLEANABLE_DIRTY_RATIO);
+        self
+    }
+
+    /// The cleanup policy.
+    pub fn policy(&self) -> CleanupPolicy {
+        self.cleanup_policy
+    }
+
     /// The partition count.
     pub fn partition_count(&self) -> u32 {
         self.partitions
@@ -460,6 +566,28 @@ impl TopicConfig {
             if ms < 0 {
                 return Err(Error::config("retention_ms", ms, "must be >= 0 (None: keep forever)"));
             }
+        }
+        if self.delete_retention_ms < 0 {
+            return Err(Error::config(
+                "delete_retention_ms",
+                self.delete_retention_ms,
+                "must be >= 0",
+            ));
+        }
+        if self.min_compaction_lag_ms < 0 {
+            return Err(Error::config(
+                "min_compaction_lag_ms",
+                self.min_compaction_lag_ms,
+                "must be >= 0",
+            ));
+        }
+        let ratio = f64::from_bits(self.min_cleanable_dirty_ratio);
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(Error::config(
+                "min_cleanable_dirty_ratio",
+                ratio,
+                "must be between 0 and 1",
+            ));
         }
         if let Some(bytes) = self.retention_bytes {
             // topic.meta stores it as a signed 64-bit value (-1 = none).
@@ -623,6 +751,22 @@ pub struct LogConfig {
     pub(crate) max_record_bytes: u32,
     pub(crate) log_append_time: bool,
     pub(crate) durability: Durability,
+    pub(crate) compaction: Option<CompactionConfig>,
+}
+
+/// A compacted log's settings (see the `TopicConfig` setters of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompactionConfig {
+    pub(crate) delete_retention_ms: i64,
+    pub(crate) min_compaction_lag_ms: i64,
+    /// `f64` bits.
+    pub(crate) min_cleanable_dirty_ratio: u64,
+}
+
+impl CompactionConfig {
+    pub(crate) fn min_cleanable_dirty_ratio(&self) -> f64 {
+        f64::from_bits(self.min_cleanable_dirty_ratio)
+    }
 }
 
 impl Default for LogConfig {
@@ -637,11 +781,17 @@ impl LogConfig {
         LogConfig {
             segment_bytes: t.segment_bytes,
             segment_ms: t.segment_ms,
-            retention_bytes: t.retention_bytes,
-            retention_ms: t.retention_ms,
+            // Kafka: under `compact` alone, retention deletes nothing.
+            retention_bytes: t.retention_bytes.filter(|_| t.cleanup_policy.deletes()),
+            retention_ms: t.retention_ms.filter(|_| t.cleanup_policy.deletes()),
             max_record_bytes: t.effective_max_record_bytes(),
             log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
             durability,
+            compaction: t.cleanup_policy.compacts().then_some(CompactionConfig {
+                delete_retention_ms: t.delete_retention_ms,
+                min_compaction_lag_ms: t.min_compaction_lag_ms,
+                min_cleanable_dirty_ratio: t.min_cleanable_dirty_ratio,
+            }),
         }
     }
 }

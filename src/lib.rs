@@ -48,6 +48,7 @@ mod broker;
 pub mod cli;
 mod client;
 mod codec;
+mod compactor;
 mod config;
 mod consumer;
 mod error;
@@ -75,8 +76,8 @@ pub use client::{RecordSink, RecordSource, SourceRecord};
 pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
 pub use config::{
-    AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
-    TopicConfig, WaitStrategy,
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner,
+    TimestampType, TopicConfig, WaitStrategy,
 };
 pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};

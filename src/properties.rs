@@ -23,7 +23,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{AssignmentStrategy, BrokerConfig, ConsumerConfig, OffsetReset, TimestampType, TopicConfig};
+use crate::config::{
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, TimestampType, TopicConfig,
+};
 use crate::error::{Error, Result};
 
 /// Topic configs accepted by [`TopicConfig::from_properties`], with Kafka's names.
@@ -36,6 +38,10 @@ pub const TOPIC_KEYS: &[&str] = &[
     "segment.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "cleanup.policy",
+    "delete.retention.ms",
+    "min.compaction.lag.ms",
+    "min.cleanable.dirty.ratio",
 ];
 
 /// Consumer configs accepted by [`ConsumerConfig::from_properties`], with Kafka's names.
@@ -62,6 +68,10 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.roll.hours",
     "message.max.bytes",
     "log.message.timestamp.type",
+    "log.cleanup.policy",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.min.cleanable.ratio",
 ];
 
 /// Kafka client keys that have no meaning in one process, with the reason
@@ -126,6 +136,10 @@ impl BrokerConfig {
                 "log.segment.bytes" => topic.push(("segment.bytes", value)),
                 "message.max.bytes" => topic.push(("max.message.bytes", value)),
                 "log.message.timestamp.type" => topic.push(("message.timestamp.type", value)),
+                "log.cleanup.policy" => topic.push(("cleanup.policy", value)),
+                "log.cleaner.delete.retention.ms" => topic.push(("delete.retention.ms", value)),
+                "log.cleaner.min.compaction.lag.ms" => topic.push(("min.compaction.lag.ms", value)),
+                "log.cleaner.min.cleanable.ratio" => topic.push(("min.cleanable.dirty.ratio", value)),
                 "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
                     let (rank, unit) = match key {
                         "log.retention.ms" => (3, 1),
@@ -202,6 +216,18 @@ impl TopicConfig {
                 "LogAppendTime" => TimestampType::LogAppendTime,
                 _ => return Err(bad(key, value, "must be CreateTime or LogAppendTime")),
             }),
+            "cleanup.policy" => self.cleanup_policy(match value.replace(' ', "").as_str() {
+                "delete" => CleanupPolicy::Delete,
+                "compact" => CleanupPolicy::Compact,
+                "compact,delete" | "delete,compact" => CleanupPolicy::CompactAndDelete,
+                _ => return Err(bad(key, value, "must be delete, compact or compact,delete")),
+            }),
+            "delete.retention.ms" => self.delete_retention_ms(number(key, value)?),
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms(number(key, value)?),
+            "min.cleanable.dirty.ratio" => match value.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => self.min_cleanable_dirty_ratio(r),
+                _ => return Err(bad(key, value, "must be a number from 0 to 1")),
+            },
             _ => return Err(unknown(key, value, "topic", TOPIC_KEYS)),
         })
     }
@@ -226,6 +252,14 @@ impl TopicConfig {
             TimestampType::LogAppendTime => "LogAppendTime",
         };
         out.push(("message.timestamp.type", ts.to_string()));
+        let policy = self.policy();
+        out.push(("cleanup.policy", policy.as_str().to_string()));
+        if policy.compacts() {
+            out.push(("delete.retention.ms", self.delete_retention_ms.to_string()));
+            out.push(("min.compaction.lag.ms", self.min_compaction_lag_ms.to_string()));
+            let ratio = f64::from_bits(self.min_cleanable_dirty_ratio);
+            out.push(("min.cleanable.dirty.ratio", ratio.to_string()));
+        }
         out
     }
 }

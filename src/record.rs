@@ -25,6 +25,8 @@ pub struct Record {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) timestamp: Option<i64>,
     pub(crate) partition: Option<u32>,
+    /// The value is null: a tombstone (see [`Record::tombstone`]).
+    pub(crate) null: bool,
 }
 
 impl Record {
@@ -37,7 +39,32 @@ impl Record {
             headers: Vec::new(),
             timestamp: None,
             partition: None,
+            null: false,
         }
+    }
+
+    /// A tombstone: `key` with a null value (distinct from an empty one). On
+    /// a compacted topic it deletes the key: compaction removes the key's
+    /// older records, then the tombstone itself once the topic's
+    /// `delete_retention_ms` has passed since a compaction pass first reached it.
+    ///
+    /// ```
+    /// use logbus::Record;
+    /// let r = Record::tombstone("customer-42");
+    /// assert!(r.is_tombstone());
+    /// assert_eq!(r.value(), b"");
+    /// assert!(!Record::new("").is_tombstone());
+    /// ```
+    pub fn tombstone(key: impl Into<Vec<u8>>) -> Record {
+        Record {
+            null: true,
+            ..Record::new(Vec::new()).with_key(key)
+        }
+    }
+
+    /// Whether this is a tombstone (a null value; [`value`](Self::value) is empty then).
+    pub fn is_tombstone(&self) -> bool {
+        self.null
     }
 
     /// Sets the key. Records with the same key go to the same partition.
@@ -106,6 +133,7 @@ impl fmt::Debug for Record {
         f.debug_struct("Record")
             .field("key", &self.key.as_deref().map(Bytes))
             .field("value", &Bytes(&self.value))
+            .field("tombstone", &self.null)
             .field("headers", &self.headers.len())
             .field("timestamp", &self.timestamp)
             .field("partition", &self.partition)
@@ -150,6 +178,8 @@ pub struct BorrowedRecord<'a> {
     pub(crate) headers: &'a [(&'a str, &'a [u8])],
     pub(crate) timestamp: Option<i64>,
     pub(crate) partition: Option<u32>,
+    /// The value is null: a tombstone.
+    pub(crate) null: bool,
 }
 
 impl<'a> BorrowedRecord<'a> {
@@ -161,7 +191,21 @@ impl<'a> BorrowedRecord<'a> {
             headers: &[],
             timestamp: None,
             partition: None,
+            null: false,
         }
+    }
+
+    /// A tombstone: `key` with a null value (see [`Record::tombstone`]).
+    pub fn tombstone(key: &'a [u8]) -> BorrowedRecord<'a> {
+        BorrowedRecord {
+            null: true,
+            ..BorrowedRecord::new(&[]).with_key(key)
+        }
+    }
+
+    /// Whether this is a tombstone (a null value).
+    pub fn is_tombstone(&self) -> bool {
+        self.null
     }
 
     /// Sets the key (records with the same key go to the same partition).
@@ -230,6 +274,7 @@ impl<'a> BorrowedRecord<'a> {
             headers: self.headers.iter().map(|&(n, v)| (n.to_string(), v.to_vec())).collect(),
             timestamp: self.timestamp,
             partition: self.partition,
+            null: self.null,
         }
     }
 }
@@ -245,6 +290,10 @@ impl Encode for Record {
     #[inline]
     fn value_bytes(&self) -> &[u8] {
         &self.value
+    }
+    #[inline]
+    fn value_is_null(&self) -> bool {
+        self.null
     }
     #[inline]
     fn header_count(&self) -> usize {
@@ -272,6 +321,10 @@ impl Encode for BorrowedRecord<'_> {
     #[inline]
     fn value_bytes(&self) -> &[u8] {
         self.value
+    }
+    #[inline]
+    fn value_is_null(&self) -> bool {
+        self.null
     }
     #[inline]
     fn header_count(&self) -> usize {

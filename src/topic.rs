@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::broker::BrokerInner;
-use crate::config::{Durability, LogConfig, Partitioner, TimestampType, TopicConfig};
+use crate::config::{CleanupPolicy, Durability, LogConfig, Partitioner, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
 use crate::format::batch::Encode;
 use crate::format::topic_meta::{self, TopicMeta};
@@ -222,6 +222,14 @@ fn to_meta(c: &TopicConfig) -> TopicMeta {
             Partitioner::Xxh64 => 0,
             Partitioner::Murmur2 => 1,
         },
+        cleanup_policy: match c.cleanup_policy {
+            CleanupPolicy::Delete => 0,
+            CleanupPolicy::Compact => 1,
+            CleanupPolicy::CompactAndDelete => 2,
+        },
+        delete_retention_ms: c.delete_retention_ms,
+        min_compaction_lag_ms: c.min_compaction_lag_ms,
+        min_cleanable_dirty_ratio: f64::from_bits(c.min_cleanable_dirty_ratio),
     }
 }
 
@@ -230,7 +238,15 @@ pub(crate) fn from_meta(m: &TopicMeta) -> TopicConfig {
         .segment_bytes(m.segment_bytes)
         .segment_ms(m.segment_ms)
         .retention_bytes(m.retention_bytes)
-        .retention_ms(m.retention_ms);
+        .retention_ms(m.retention_ms)
+        .cleanup_policy(match m.cleanup_policy {
+            1 => CleanupPolicy::Compact,
+            2 => CleanupPolicy::CompactAndDelete,
+            _ => CleanupPolicy::Delete,
+        })
+        .delete_retention_ms(m.delete_retention_ms)
+        .min_compaction_lag_ms(m.min_compaction_lag_ms)
+        .min_cleanable_dirty_ratio(m.min_cleanable_dirty_ratio);
     if m.max_record_bytes > 0 {
         c = c.max_record_bytes(m.max_record_bytes);
     }
@@ -313,6 +329,43 @@ impl Topic {
     pub fn size_bytes(&self) -> u64 {
         self.inner.logs().iter().map(Log::size_bytes).sum()
     }
+
+    /// Runs one compaction pass over every partition's sealed segments now,
+    /// and returns when it is done (the background compactor does the same
+    /// when a partition's dirty ratio reaches `min_cleanable_dirty_ratio`).
+    /// It keeps at least the latest record of every key, never changes a
+    /// kept record's offset, key, value, headers or timestamp, and never
+    /// touches the active segment. Reads, polls and seeks skip the offsets
+    /// it removed. `Error::InvalidConfig` if the topic's cleanup policy is
+    /// `Delete`.
+    ///
+    /// ```
+    /// # fn main() -> logbus::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use logbus::{Broker, CleanupPolicy, Record, TopicConfig};
+    /// let broker = Broker::open(dir.path())?;
+    /// let config = TopicConfig::new(1).cleanup_policy(CleanupPolicy::Compact).segment_bytes(1024);
+    /// let prices = broker.create_topic("prices", config)?;
+    /// let producer = broker.producer();
+    /// for i in 0..100 {
+    ///     producer.send("prices", Record::new(format!("{i}")).with_key(format!("item-{}", i % 3)))?;
+    /// }
+    /// prices.compact()?;
+    /// let p = prices.partition(0)?;
+    /// let kept = p.read(0, 1000)?;
+    /// assert!(kept.len() < 100);
+    /// assert_eq!(kept.last().unwrap().value(), b"99"); // offsets and values unchanged
+    /// assert_eq!(kept.last().unwrap().offset(), 99);
+    /// # Ok(()) }
+    /// ```
+    pub fn compact(&self) -> Result<()> {
+        self.broker.check_open()?;
+        self.inner.check_live()?;
+        for log in self.inner.logs().iter() {
+            log.compact()?;
+        }
+        Ok(())
+    }
 }
 
 /// What [`Partition::read_with_progress`] did: where to read next and how
@@ -371,8 +424,10 @@ impl Partition {
         self.log.end_offset()
     }
 
-    /// Up to `max_records` records from `offset`; empty at the end of the log;
-    /// `Error::OffsetOutOfRange` outside `start_offset()..=end_offset()`.
+    /// Up to `max_records` records from `offset` (offsets compaction removed
+    /// are skipped: the first is the first kept one at or after `offset`);
+    /// empty at the end of the log; `Error::OffsetOutOfRange` outside
+    /// `start_offset()..=end_offset()`.
     pub fn read(&self, offset: u64, max_records: usize) -> Result<Vec<ConsumedRecord>> {
         self.check()?;
         self.log.read(offset, max_records)
@@ -474,6 +529,12 @@ impl Partition {
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.log.segment_count()
+    }
+
+    /// Share of the sealed bytes written since the last compaction pass
+    /// (see [`Log::dirty_ratio`]); 0 on a topic that is not compacted.
+    pub fn dirty_ratio(&self) -> f64 {
+        self.log.dirty_ratio()
     }
 
     /// Full CRC check of every batch; returns the number of records checked.

@@ -152,6 +152,32 @@ pub struct CreateArgs {
     /// (repeatable; applied after the flags above).
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub configs: Vec<String>,
+    /// What happens to old records: `delete` (retention deletes whole old
+    /// segments), `compact` (keep the latest record of each key), or
+    /// `compact,delete` (both). Kafka's `cleanup.policy`.
+    #[arg(long, value_name = "POLICY", value_parser = parse_cleanup_policy)]
+    pub cleanup_policy: Option<crate::CleanupPolicy>,
+    /// How long a tombstone stays after compaction first reaches it (default one day).
+    #[arg(long, value_name = "MS")]
+    pub delete_retention_ms: Option<i64>,
+    /// A segment is compacted only once its newest record is this old.
+    #[arg(long, value_name = "MS")]
+    pub min_compaction_lag_ms: Option<i64>,
+    /// Dirty share of a partition's sealed bytes that starts a compaction pass (default 0.5).
+    #[arg(long, value_name = "RATIO")]
+    pub min_cleanable_dirty_ratio: Option<f64>,
+}
+
+/// Kafka's spellings of `cleanup.policy`.
+fn parse_cleanup_policy(s: &str) -> Result<crate::CleanupPolicy, String> {
+    match s {
+        "delete" => Ok(crate::CleanupPolicy::Delete),
+        "compact" => Ok(crate::CleanupPolicy::Compact),
+        "compact,delete" | "delete,compact" => Ok(crate::CleanupPolicy::CompactAndDelete),
+        _ => Err(format!(
+            "unknown cleanup policy '{s}': use delete, compact or compact,delete"
+        )),
+    }
 }
 
 /// A topic name, positional or as Kafka's `--topic NAME`.

@@ -66,15 +66,31 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
         );
         if !a.batches_only {
             // A bad batch's records are not shown: its bytes cannot be trusted.
+            // Offsets a batch covers without a record were removed by compaction.
+            let mut expect = h.base_offset;
+            let gap = |text: &mut String, from: u64, to: u64| {
+                if from < to {
+                    text.push_str(&format!("  gap: offsets {from}..={} removed by compaction\n", to - 1));
+                }
+            };
             for r in b.records(&no_topic, 0) {
+                gap(&mut text, expect, r.offset());
+                expect = r.offset() + 1;
                 let key = r.key().map_or_else(|| "none".to_string(), preview);
+                let value = if r.is_tombstone() {
+                    "null (tombstone)".to_string()
+                } else {
+                    preview(r.value())
+                };
                 text.push_str(&format!(
-                    "  offset {} timestamp {} key {key} value {} headers {}\n",
+                    "  offset {} timestamp {} key {key} value {value} headers {}\n",
                     r.offset(),
                     r.timestamp(),
-                    preview(r.value()),
                     r.headers().count()
                 ));
+            }
+            if matches!(b.status, BatchStatus::Ok) {
+                gap(&mut text, expect, h.next_offset());
             }
         }
         match out.write_all(text.as_bytes()) {

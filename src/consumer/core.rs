@@ -448,11 +448,17 @@ impl Fetch for Vec<ConsumedRecord> {
         let read = st
             .log
             .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end));
-        let next = self
-            .get(before..)
-            .and_then(<[ConsumedRecord]>::last)
-            .map(|r| r.offset() + 1);
-        (next, read.map(drop))
+        match read {
+            // Past the last record, and past offsets compaction removed after it.
+            Ok(next) => (Some(next).filter(|&n| n > pos), Ok(())),
+            Err(e) => {
+                let next = self
+                    .get(before..)
+                    .and_then(<[ConsumedRecord]>::last)
+                    .map(|r| r.offset() + 1);
+                (next, Err(e))
+            }
+        }
     }
 }
 
@@ -481,6 +487,10 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
             &mut st.cursor.borrow_mut(),
             Some(end),
         );
-        (last.map(|o| o + 1), read.map(drop))
+        match read {
+            // Past the last record, and past offsets compaction removed after it.
+            Ok(next) => (Some(next).filter(|&n| n > pos), Ok(())),
+            Err(e) => (last.map(|o| o + 1), Err(e)),
+        }
     }
 }

@@ -75,6 +75,24 @@ pub struct PartitionInfo {
     pub segment_count: usize,
     /// Why reading stopped before the end of the newest segment, if it did.
     pub tail_damage: Option<String>,
+    /// Offset below which compaction passes have run (0: never).
+    pub cleaned_offset: u64,
+    /// Bytes of the sealed segments (all but the newest): what compaction works on.
+    pub sealed_bytes: u64,
+    /// Bytes of the sealed segments at or after `cleaned_offset`.
+    pub dirty_bytes: u64,
+}
+
+impl PartitionInfo {
+    /// Share of the sealed bytes not compacted yet (0 to 1; 0 with none):
+    /// what the background compactor compares with `min_cleanable_dirty_ratio`.
+    pub fn dirty_ratio(&self) -> f64 {
+        if self.sealed_bytes == 0 {
+            0.0
+        } else {
+            self.dirty_bytes as f64 / self.sealed_bytes as f64
+        }
+    }
 }
 
 impl Inspector {
@@ -181,13 +199,22 @@ impl Inspector {
                 size_bytes: 0,
                 segment_count: 0,
                 tail_damage: None,
+                cleaned_offset: 0,
+                sealed_bytes: 0,
+                dirty_bytes: 0,
             };
             return Ok(info);
         };
-        let mut size = 0;
+        let cleaned_offset = crate::log::cleaned_upto_of(&dir);
+        let (mut size, mut dirty) = (0, 0);
         for &base in bases.iter().filter(|&&b| b != last) {
-            // A segment deleted by retention since the listing counts as empty.
-            size += std::fs::metadata(segfile::segment_path(&dir, base)).map_or(0, |m| m.len());
+            // A segment deleted by retention (or replaced by compaction) since
+            // the listing counts as empty.
+            let len = std::fs::metadata(segfile::segment_path(&dir, base)).map_or(0, |m| m.len());
+            size += len;
+            if base >= cleaned_offset {
+                dirty += len;
+            }
         }
         let seg = SegmentFile::open(segfile::segment_path(&dir, last))?;
         let len = seg.len()?;
@@ -228,6 +255,9 @@ impl Inspector {
             size_bytes: size + data_end,
             segment_count: bases.len(),
             tail_damage,
+            cleaned_offset,
+            sealed_bytes: size,
+            dirty_bytes: dirty,
         })
     }
 

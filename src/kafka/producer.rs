@@ -176,9 +176,11 @@ impl Producer {
             });
         }
         let mut base: BaseRecord<'_, [u8], [u8], Delivery> =
-            BaseRecord::with_opaque_to(topic, Box::new((index, tx.clone())))
-                .payload(record.value())
-                .headers(headers);
+            BaseRecord::with_opaque_to(topic, Box::new((index, tx.clone()))).headers(headers);
+        // A tombstone is a null payload, as Kafka's compacted topics expect.
+        if !record.is_tombstone() {
+            base = base.payload(record.value());
+        }
         if let Some(key) = record.key() {
             base = base.key(key);
         }

@@ -81,9 +81,22 @@ impl ConsumedRecord {
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         batch::headers(self.range(self.rec.headers), self.rec.header_count)
     }
-    /// The record as an owned `Record` (copies of its bytes, its timestamp).
+    /// Whether the record is a tombstone: a key with a null value
+    /// ([`value`](Self::value) is empty then), as sent with
+    /// [`Record::tombstone`], as distinct from an empty value.
+    pub fn is_tombstone(&self) -> bool {
+        self.rec.null_value
+    }
+    /// The record as an owned `Record` (copies of its bytes, its timestamp;
+    /// a tombstone stays one).
     pub fn to_record(&self) -> Record {
-        owned_record(self.key(), self.value(), self.headers(), self.timestamp)
+        owned_record(
+            self.key(),
+            self.value(),
+            self.headers(),
+            self.timestamp,
+            self.rec.null_value,
+        )
     }
 }
 
@@ -93,9 +106,11 @@ fn owned_record<'a>(
     value: &[u8],
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     timestamp: i64,
+    null: bool,
 ) -> Record {
     let mut r = Record::new(value).with_timestamp(timestamp);
     r.key = key.map(<[u8]>::to_vec);
+    r.null = null;
     r.headers = headers.map(|(n, v)| (n.to_string(), v.to_vec())).collect();
     r
 }
@@ -188,7 +203,17 @@ impl<'a> RecordView<'a> {
     }
     /// The record as an owned `Record` (copies of its bytes, its timestamp).
     pub fn to_record(&self) -> Record {
-        owned_record(self.key(), self.value(), self.headers(), self.timestamp())
+        owned_record(
+            self.key(),
+            self.value(),
+            self.headers(),
+            self.timestamp(),
+            self.rec.null_value,
+        )
+    }
+    /// Whether the record is a tombstone (a null value, as distinct from an empty one).
+    pub fn is_tombstone(&self) -> bool {
+        self.rec.null_value
     }
 }
 

@@ -47,7 +47,10 @@ impl SegIndex {
     pub fn on_batch(&mut self, seg_base: u64, pos: u32, h: &BatchHeader) {
         let rel = h.base_offset.saturating_sub(seg_base) as u32;
         let last_rel = rel.saturating_add(h.last_offset_delta);
-        self.max_ts = self.max_ts.max(h.max_timestamp);
+        if h.count > 0 {
+            // A batch whose records compaction removed has no timestamp.
+            self.max_ts = self.max_ts.max(h.max_timestamp);
+        }
         self.next_rel = last_rel.saturating_add(1);
         if pos >= self.last_pos.saturating_add(INDEX_INTERVAL) {
             self.offsets.push(OffsetEntry {

@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod clock;
+mod compact;
 pub(crate) mod consumed;
 #[cfg(feature = "async")]
 mod durable;
@@ -41,6 +42,8 @@ use notify::WaitList;
 pub(crate) use notify::Waiter;
 use segment::Segment;
 
+pub(crate) use compact::cleaned_upto_of;
+pub use compact::CompactionReport;
 pub use recovery::RecoveryReport;
 pub(crate) use recovery::{holds_records, live_checkpoint_of_this_boot, CHECKPOINT_FILE};
 
@@ -126,6 +129,10 @@ pub(crate) struct LogInner {
     pub(crate) recovery: recovery::RecoveryReport,
     /// Metric handles of the append, read and fsync paths.
     pub(crate) metrics: crate::obs::LogMetrics,
+    /// Compaction passes so far (`compact.state`).
+    compaction: Mutex<crate::format::compact_state::CompactState>,
+    /// Held for a whole compaction pass: one at a time.
+    compacting: Mutex<()>,
     /// Consumers blocked waiting for records.
     pub(crate) waiters: WaitList,
     /// The broker's background thread, which extends the active segment
@@ -246,8 +253,10 @@ impl Log {
         self.inner.append(records)
     }
 
-    /// Reads up to `max` records starting at `offset`. An empty result means
-    /// `offset` is the end of the log; an offset outside
+    /// Reads up to `max` records starting at `offset`. Offsets that
+    /// compaction removed are skipped: the first record returned is the
+    /// first kept one at or after `offset`. An empty result means no record
+    /// is stored from `offset` to the end of the log; an offset outside
     /// `start_offset()..=end_offset()` is `Error::OffsetOutOfRange`.
     pub fn read(&self, offset: u64, max: usize) -> Result<Vec<ConsumedRecord>> {
         let mut out = Vec::with_capacity(max.min(4096));
@@ -304,6 +313,31 @@ impl Log {
         self.inner.verify()
     }
 
+    /// Runs one compaction pass now over the sealed segments (never the
+    /// active one) and returns when it is installed: every key keeps at
+    /// least its latest record, older records of a key are removed, and a
+    /// tombstone is removed once `delete_retention_ms` has passed since a
+    /// pass first reached it. Kept records keep their offset, key, value,
+    /// headers and timestamp; reads skip the removed offsets. A pass that
+    /// retention or a truncation overtakes changes nothing (its report is
+    /// empty); the next one starts over. `Error::InvalidConfig` if the log's
+    /// topic is not compacted.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        self.inner.compact()
+    }
+
+    /// Share of the sealed segments' bytes written since the last
+    /// compaction pass (0 to 1): the background compactor runs a pass when
+    /// it reaches the topic's `min_cleanable_dirty_ratio`.
+    pub fn dirty_ratio(&self) -> f64 {
+        self.inner.dirty_ratio()
+    }
+
+    /// Offset below which every record has been through a compaction pass (0: none).
+    pub fn cleaned_offset(&self) -> u64 {
+        self.inner.cleaned_upto()
+    }
+
     /// Total bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
         self.inner.segments().iter().map(|s| s.size()).sum()
@@ -357,7 +391,8 @@ impl Log {
     }
 
     /// [`read`](Self::read) into `out` for sequential readers, resuming at
-    /// `cursor` (see `LogInner::read_with_cursor`); returns how many records.
+    /// `cursor` (see `LogInner::read_with_cursor`); returns the offset to
+    /// read next (past offsets compaction removed).
     #[inline]
     pub(crate) fn read_with_cursor(
         &self,
@@ -366,7 +401,7 @@ impl Log {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<usize> {
+    ) -> Result<u64> {
         self.inner.read_with_cursor(offset, max, out, cursor, end)
     }
 
@@ -416,6 +451,11 @@ impl Log {
     /// Connects the log to the broker's background thread.
     pub(crate) fn attach_background(&self, tx: PreallocSender) {
         self.inner.attach_background(tx);
+    }
+
+    /// Whether the log is compacted and its dirty ratio calls for a pass.
+    pub(crate) fn compaction_due(&self) -> bool {
+        self.inner.compaction_due()
     }
 
     /// One round of the background thread's work on this log (interval
@@ -474,6 +514,9 @@ impl LogInner {
 
     /// Marks the log finished without a checkpoint (its files are being deleted).
     pub(crate) fn abandon(&self) {
+        // A compaction pass in progress finishes (or gives up) first: it
+        // must not write into a directory being deleted.
+        let _pass = self.compacting.lock();
         {
             let _w = self.writer.lock();
             self.closed.store(true, Ordering::Release);

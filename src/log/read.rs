@@ -45,8 +45,9 @@ impl LogInner {
         }
     }
 
-    /// Appends up to `max` records from `offset` to `out`; returns how many.
-    pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<usize> {
+    /// Appends up to `max` records from `offset` to `out`; returns the
+    /// offset to read next (past offsets compaction removed).
+    pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<u64> {
         self.read_with_cursor(offset, max, out, &mut None, None)
     }
 
@@ -55,6 +56,8 @@ impl LogInner {
     /// read resumes there without a segment lookup or an index search. The
     /// cursor is updated to where this read stopped. `end`: the end offset
     /// the caller just loaded, if it has one (else it is loaded here).
+    /// Returns the offset to read next: after the last record read, or past
+    /// offsets compaction removed (`offset` if none).
     pub(crate) fn read_with_cursor(
         &self,
         offset: u64,
@@ -62,15 +65,15 @@ impl LogInner {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<usize> {
+    ) -> Result<u64> {
         let (topic, partition) = (&self.topic, self.partition);
         let mut bytes = 0;
-        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
+        let (n, next) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
             bytes += payload_len(&r);
             out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
         })?;
         self.metrics.read(n, bytes);
-        Ok(n)
+        Ok(next)
     }
 
     /// [`read_with`](Self::read_with) for sequential readers, resuming at
@@ -207,7 +210,8 @@ impl LogInner {
         let mut walk = Walker::new(seg.map.bytes(), pos, Expect::AtMost(offset));
         walk.skip_before(offset);
         let mut n = 0;
-        // The next offset this read returns.
+        // The next offset to read: after the last record handed out, or past
+        // offsets compaction removed (a batch's records may leave gaps).
         let mut expect = offset;
         while n < max {
             pos = walk.pos();
@@ -223,6 +227,7 @@ impl LogInner {
             if h.base_offset >= end {
                 break;
             }
+            let mut stopped = false;
             for r in b.records() {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 let o = h.base_offset + u64::from(r.offset_delta);
@@ -230,18 +235,26 @@ impl LogInner {
                     continue;
                 }
                 if o >= end {
+                    stopped = true;
                     break;
                 }
                 sink(&seg.map, h.base_offset, pos as u32, b.bytes, r);
                 expect = o + 1;
                 n += 1;
                 if n == max {
+                    stopped = true;
                     break;
                 }
             }
-            if expect < h.next_offset() {
-                // Stopped inside this batch: the next read starts here again.
-                return Ok((n, pos, expect));
+            if stopped {
+                if expect < h.next_offset() {
+                    // Stopped inside this batch: the next read starts here again.
+                    return Ok((n, pos, expect));
+                }
+            } else {
+                // Every record of the batch from `offset` on was handed out:
+                // the offsets it covers without a record are skipped too.
+                expect = expect.max(h.next_offset().min(end));
             }
             pos = walk.pos();
         }
@@ -347,8 +360,9 @@ mod tests {
         out.clear();
         assert_eq!(
             log.inner.read_with_cursor(2, 10, &mut out, &mut cursor, None).unwrap(),
-            0
+            2
         );
+        assert!(out.is_empty());
     }
 
     /// A read loads the end offset, then snapshots the segments; segments

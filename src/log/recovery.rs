@@ -72,6 +72,9 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     let _span = obs::log_open_span(&topic, partition);
     let started = obs::Timer::start();
     lfs::create_dir_durable(dir)?;
+    // A compaction pass interrupted after its commit point is finished
+    // first, one interrupted before it is undone (see `compact/swap.rs`).
+    let compaction = super::compact::recover(dir)?;
     let mut bases = list_segments(dir)?;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
     let ckpt = lfs::read_optional(&ckpt_path)?.and_then(|b| checkpoint::decode(&b).ok());
@@ -94,7 +97,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     if r.dir_dirty {
         lfs::sync_dir(dir)?;
     }
-    let inner = assemble(r, topic, partition, &start, segments, active)?;
+    let mut inner = assemble(r, topic, partition, &start, segments, active)?;
+    inner.compaction = Mutex::new(compaction);
     let inner = record_recovered(inner, &start)?;
     obs::recovered(&inner.topic, partition, started, (&inner.recovery).into());
     Ok(inner)
@@ -502,6 +506,8 @@ fn assemble(
         poisoned: AtomicBool::new(false),
         recovery: report,
         metrics,
+        compaction: Mutex::new(Default::default()),
+        compacting: Mutex::new(()),
         waiters: WaitList::default(),
         background: std::sync::OnceLock::new(),
         own_flusher: Mutex::new(None),

@@ -330,6 +330,7 @@ impl LogInner {
         self.next_offset.store(offset, Ordering::Release);
         self.lower_durable(offset);
         drop(guard);
+        self.forget_compaction_after(offset);
         self.write_checkpoint_after_truncate()
     }
 
@@ -366,6 +367,7 @@ impl LogInner {
                 let slice = |(x, y): (u32, u32)| b.bytes.get(x as usize..y as usize).unwrap_or_default();
                 let mut rec = Record::new(slice(r.value)).with_timestamp(r.timestamp);
                 rec.key = r.key.map(|k| slice(k).to_vec());
+                rec.null = r.null_value;
                 rec.headers = batch::headers(slice(r.headers), r.header_count)
                     .map(|(n, v)| (n.to_string(), v.to_vec()))
                     .collect();

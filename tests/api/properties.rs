@@ -213,3 +213,34 @@ fn broker_configs_from_a_kafka_server_properties_name_what_does_not_apply() {
     let (field, ..) = invalid(BrokerConfig::from_properties(&[("num.partitions", "0")]).unwrap_err());
     assert_eq!(field, "partitions");
 }
+
+#[test]
+fn compaction_configs_take_kafkas_names_and_round_trip() {
+    use logbus::CleanupPolicy;
+    let c = TopicConfig::from_properties(&[
+        ("cleanup.policy", "compact,delete"),
+        ("delete.retention.ms", "5000"),
+        ("min.compaction.lag.ms", "100"),
+        ("min.cleanable.dirty.ratio", "0.25"),
+    ])
+    .unwrap();
+    let want = TopicConfig::new(1)
+        .cleanup_policy(CleanupPolicy::CompactAndDelete)
+        .delete_retention_ms(5000)
+        .min_compaction_lag_ms(100)
+        .min_cleanable_dirty_ratio(0.25);
+    assert_eq!(c, want);
+    let props = c.to_properties();
+    let pairs: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(TopicConfig::from_properties(&pairs).unwrap(), c);
+    let (field, ..) = invalid(TopicConfig::from_properties(&[("cleanup.policy", "shred")]).unwrap_err());
+    assert_eq!(field, "cleanup.policy");
+    let (field, ..) = invalid(TopicConfig::from_properties(&[("min.cleanable.dirty.ratio", "2")]).unwrap_err());
+    assert_eq!(field, "min.cleanable.dirty.ratio");
+    let b = logbus::BrokerConfig::from_properties(&[("log.cleanup.policy", "compact")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = logbus::Broker::open_with(dir.path(), b).unwrap();
+    let t = broker.create_topic("t", TopicConfig::default()).unwrap();
+    assert_eq!(t.config().policy(), CleanupPolicy::Compact);
+    broker.close().unwrap();
+}

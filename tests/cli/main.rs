@@ -4,6 +4,7 @@
 mod common;
 
 mod admin;
+mod compaction;
 mod errors;
 mod io;
 mod kafka_flags;

@@ -20,6 +20,10 @@
 //! or name the previous inode (a rename not yet durable). Each state must open
 //! and keep every promise the acknowledgements made.
 //!
+//! The topic is not compacted (policy `Delete`): each partition must be
+//! gap-free, since a gap here could only be a lost record (compaction under
+//! power loss is `faults::compaction_power`'s).
+//!
 //! The observer is process-wide: the test holds `common::process_wide_faults`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -4,7 +4,7 @@
 
 use logbus::format::batch::{self, Peek, Records};
 use logbus::format::walk::{Expect, Walker};
-use logbus::format::{checkpoint, index, mirror_progress, offsets, topic_meta};
+use logbus::format::{checkpoint, compact_state, index, mirror_progress, offsets, topic_meta};
 use logbus::Record;
 use proptest::prelude::*;
 
@@ -53,6 +53,14 @@ fn decode_all(data: &[u8]) -> usize {
     let _ = topic_meta::decode(data);
     let _ = offsets::decode(data);
     let _ = mirror_progress::decode(data);
+    if let Ok(state) = compact_state::decode(data) {
+        assert!(state.passes.len() <= compact_state::MAX_PASSES);
+        assert_eq!(
+            compact_state::encode(&state),
+            data,
+            "compact.state re-encodes to its bytes"
+        );
+    }
     walk_all(data);
     n
 }

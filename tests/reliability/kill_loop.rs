@@ -12,6 +12,10 @@
 //! value, each partition is a gap-free run `start..end`, no record appears
 //! twice or changes once seen, and committed offsets never go back. Then the
 //! next child continues on the same directory.
+//!
+//! The topic is not compacted (policy `Delete`): offsets are checked to be
+//! gap-free, since a gap here could only be a lost record. Compacted logs,
+//! where gaps are legal, are `reliability::kill_compaction`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};

@@ -6,6 +6,7 @@ mod common;
 
 mod disk_full;
 mod hostile;
+mod kill_compaction;
 mod kill_loop;
 mod power_loss;
 mod stress;

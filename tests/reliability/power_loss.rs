@@ -18,6 +18,10 @@
 //! For each state the broker must open, keep every record below the durable
 //! point, be a gap-free prefix of what was written (never invent or repeat a
 //! record), pass `verify`, and give the next append the end offset.
+//!
+//! The topic is not compacted (policy `Delete`): offsets are checked to be
+//! gap-free, since a gap here could only be a lost record. Compacted logs,
+//! where gaps are legal, are `reliability::kill_compaction`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};

@@ -10,7 +10,8 @@
 //! documented duplicates are re-deliveries after a partition changes owner);
 //! a reader that falls behind retention gets `OffsetOutOfRange` or valid
 //! records, never garbage; and afterwards every partition verifies and reads
-//! back gap-free.
+//! back gap-free (its topics are not compacted: policy `Delete`, so a
+//! gap would be a loss; compacted logs are `reliability::kill_compaction`'s).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,7 +1,8 @@
 //! kill -9 crash test: a child process (this test binary, re-executed)
 //! appends in a loop and prints each acknowledged offset; the parent kills it
 //! with SIGKILL at random moments, reopens the log and checks that every
-//! acknowledged record is there, intact, in a gap-free log.
+//! acknowledged record is there, intact, in a gap-free log (not compacted:
+//! gaps would be losses; see `compaction.rs` for compacted logs).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -6,6 +6,8 @@
 mod common;
 
 mod checkpoint;
+mod compaction;
+mod compaction_model;
 mod compat;
 mod corruption;
 mod crash;

@@ -1,5 +1,7 @@
 //! Model-based test of the storage engine: random sequences of appends,
 //! reads, reopens, truncations and torn-tail crashes against a `Vec` model.
+//! The log is not compacted, so it must stay gap-free (offset `o` holds
+//! `model[o]`); compacted logs, with gaps, are `compaction_model.rs`'s.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};

@@ -301,7 +301,12 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
     let mut records = Vec::with_capacity(part.take.len());
     for (&i, span) in part.take.iter().zip(spans) {
         let Some(m) = messages.get(i) else { continue };
-        let mut r = BorrowedRecord::new(m.payload().unwrap_or_default())
+        // A keyed message with a null payload is a tombstone in Kafka: it stays one.
+        let record = match (m.payload(), m.key()) {
+            (None, Some(key)) => BorrowedRecord::tombstone(key),
+            (payload, _) => BorrowedRecord::new(payload.unwrap_or_default()),
+        };
+        let mut r = record
             .with_headers(headers.get(span).unwrap_or_default())
             .with_partition(part.partition);
         if let Some(key) = m.key() {

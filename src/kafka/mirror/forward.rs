@@ -301,9 +301,13 @@ impl Core<'_> {
         let mut base: BaseRecord<'_, [u8], [u8], Box<(usize, u64)>> =
             BaseRecord::with_opaque_to(rec.topic(), Box::new((slot, offset)))
                 .partition(i32::try_from(rec.partition()).unwrap_or(i32::MAX))
-                .payload(rec.value())
                 .timestamp(rec.timestamp())
                 .headers(headers);
+        // A tombstone stays one: a null payload, which a compacted Kafka topic
+        // takes as the key's delete.
+        if !rec.is_tombstone() {
+            base = base.payload(rec.value());
+        }
         if let Some(key) = rec.key() {
             base = base.key(key);
         }
