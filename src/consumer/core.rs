@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::broker::BrokerInner;
-use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
 use crate::log::consumed::{ConsumedRecord, RecordView};
+use crate::log::txn::Isolation;
 use crate::log::{Cursor, Log};
 use crate::names::TopicPartition;
 use crate::topic::TopicInner;
@@ -232,7 +233,11 @@ impl ConsumerCore {
             let end = st.log.end_offset();
             let room = max - out.taken();
             out.reserve(usize::try_from(end.saturating_sub(pos)).unwrap_or(usize::MAX).min(room));
-            let (next, read) = out.read(st, pos, room, end);
+            let iso = match self.config.isolation {
+                IsolationLevel::ReadUncommitted => Isolation::Uncommitted,
+                IsolationLevel::ReadCommitted => Isolation::Committed(&self.broker.txns),
+            };
+            let (next, read) = out.read(st, pos, room, end, iso);
             if let Some(next) = next {
                 st.position.set(Some(next));
             }
@@ -257,11 +262,15 @@ impl ConsumerCore {
     /// True when a poll would find something to do: records past a
     /// position, a position to resolve or reset, or a group change.
     pub(super) fn ready(&self, check_group: bool) -> bool {
+        let committed = self.config.isolation == IsolationLevel::ReadCommitted;
         self.parts.values().any(|s| {
             !s.paused
-                && s.position
-                    .get()
-                    .is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
+                && s.position.get().is_none_or(|p| {
+                    let end = s.log.end_offset();
+                    // Read-committed: records below the last stable offset.
+                    let more = if committed { s.log.last_stable_offset() > p } else { end > p };
+                    more || end < p || s.log.start_offset() > p
+                })
         }) || (check_group && self.group_needs_sync())
     }
 
@@ -427,7 +436,8 @@ pub(super) trait Fetch {
     /// Reads up to `max` records of `st`'s partition from `pos`, stopping at
     /// `end`. Returns the position after the last record handed out (if
     /// any, also when the read then failed) and the read's result.
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>);
+    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64, iso: Isolation<'_>)
+        -> (Option<u64>, Result<()>);
 }
 
 impl Fetch for Vec<ConsumedRecord> {
@@ -443,16 +453,29 @@ impl Fetch for Vec<ConsumedRecord> {
         Vec::reserve(self, n);
     }
 
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+    fn read(
+        &mut self,
+        st: &PartState,
+        pos: u64,
+        max: usize,
+        end: u64,
+        iso: Isolation<'_>,
+    ) -> (Option<u64>, Result<()>) {
         let before = self.len();
         let read = st
             .log
-            .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end));
-        let next = self
-            .get(before..)
-            .and_then(<[ConsumedRecord]>::last)
-            .map(|r| r.offset() + 1);
-        (next, read.map(drop))
+            .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end), iso);
+        match read {
+            // Past control records and hidden records too.
+            Ok((_, next)) => ((next != pos).then_some(next), Ok(())),
+            Err(e) => {
+                let next = self
+                    .get(before..)
+                    .and_then(<[ConsumedRecord]>::last)
+                    .map(|r| r.offset() + 1);
+                (next, Err(e))
+            }
+        }
     }
 }
 
@@ -467,7 +490,14 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
         self.taken
     }
 
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+    fn read(
+        &mut self,
+        st: &PartState,
+        pos: u64,
+        max: usize,
+        end: u64,
+        iso: Isolation<'_>,
+    ) -> (Option<u64>, Result<()>) {
         // Counted as they are lent: records before an error count too.
         let (mut last, taken, f) = (None, &mut self.taken, &mut self.f);
         let read = st.log.read_views_with_cursor(
@@ -480,7 +510,11 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
             },
             &mut st.cursor.borrow_mut(),
             Some(end),
+            iso,
         );
-        (last.map(|o| o + 1), read.map(drop))
+        match read {
+            Ok(next) => ((next != pos).then_some(next), Ok(())),
+            Err(e) => (last.map(|o| o + 1), Err(e)),
+        }
     }
 }

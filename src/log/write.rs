@@ -49,7 +49,16 @@ impl LogInner {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        self.append_as(records, None)
+    }
+
+    /// [`append`](Self::append), as part of a transaction when `txn` says so
+    /// (then version 2 transactional batches, registered as open on the
+    /// transaction's first append here, and no fsync: the commit syncs).
+    #[inline(always)]
+    pub(super) fn append_as<R: Encode>(&self, records: &[R], txn: Option<super::txn::TxnAppend>) -> Result<Appended> {
         self.check_open()?;
         self.check_poisoned()?;
         self.validate_records(records)?;
@@ -57,12 +66,20 @@ impl LogInner {
         let append_time = self.config.log_append_time;
         let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
-        let shape = batch::Shape::for_records(attrs, records);
+        let shape = match txn {
+            None => batch::Shape::for_records(attrs, records),
+            Some(t) => t.shape(attrs),
+        };
 
         let mut guard = self.writer.lock();
         let w: &mut Writer = &mut guard;
         self.check_open()?;
         let base = w.next_offset;
+        if let Some(t) = txn.filter(|t| t.register) {
+            // Before the end offset moves past it: a read-committed reader
+            // that sees the batch sees the hold.
+            self.txns.open(base, t.id);
+        }
         if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
             if now.saturating_sub(first) >= limit && w.active.size() > 0 {
                 self.roll(w)?;
@@ -130,7 +147,7 @@ impl LogInner {
         if let Some(request) = prealloc {
             self.send_growth(request);
         }
-        if self.config.durability == Durability::Sync {
+        if self.config.durability == Durability::Sync && txn.is_none() {
             self.sync_to(end)?;
         }
         Ok(Appended {

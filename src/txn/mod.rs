@@ -1,0 +1,213 @@
+//! Transactions: atomic appends across partitions and topics, and group
+//! offsets that commit with them (Kafka's transactional producer, in one
+//! process). See ARCHITECTURE.md, "Transactions".
+
+pub(crate) mod coordinator;
+mod ids;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::broker::BrokerInner;
+use crate::error::{Error, Result};
+use crate::format::txn::TxnOffset;
+use crate::log::txn::Committed;
+use crate::log::Log;
+use crate::names::TopicPartition;
+use crate::record::{Record, RecordMetadata};
+
+/// A transaction: records sent through it to any topics and partitions,
+/// and group offsets, become visible and committed together, or never.
+///
+/// Begin one with [`Producer::transaction`](crate::Producer::transaction).
+/// Records are appended at once ([`send`](Self::send) returns their real
+/// offset); consumers with `IsolationLevel::ReadCommitted` see them only
+/// after [`commit`](Self::commit), all at once, and never after
+/// [`abort`](Self::abort), a drop without commit, or a crash before the
+/// commit. Consumers with the default `ReadUncommitted` see them as they
+/// are written.
+///
+/// Any number of transactions may be open at once, from any threads, on
+/// the same partitions: each is independent. An open transaction holds
+/// read-committed consumers of every partition it wrote to at its first
+/// offset there (the last stable offset), so keep transactions short.
+///
+/// ```
+/// # fn main() -> logbus::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use logbus::{Broker, ConsumerConfig, IsolationLevel, OffsetReset, Record, TopicConfig};
+/// let broker = Broker::open(dir.path())?;
+/// broker.create_topic("orders", TopicConfig::new(2))?;
+/// broker.create_topic("audit", TopicConfig::new(1))?;
+///
+/// let mut txn = broker.producer().transaction()?;
+/// txn.send("orders", Record::new("order 7").with_partition(1))?;
+/// txn.send("audit", Record::new("order 7 placed"))?;
+/// txn.commit()?; // both visible now, or (after a crash before this) neither
+///
+/// let mut aborted = broker.producer().transaction()?;
+/// aborted.send("orders", Record::new("never seen").with_partition(1))?;
+/// aborted.abort()?;
+///
+/// let mut consumer = broker.consumer(
+///     ConsumerConfig::new()
+///         .offset_reset(OffsetReset::Earliest)
+///         .isolation_level(IsolationLevel::ReadCommitted),
+/// )?;
+/// consumer.assign(&[logbus::TopicPartition::new("orders", 1)])?;
+/// let records = consumer.poll(std::time::Duration::from_millis(100))?;
+/// let values: Vec<&[u8]> = records.iter().map(|r| r.value()).collect();
+/// assert_eq!(values, [b"order 7"]);
+/// # Ok(()) }
+/// ```
+pub struct Transaction {
+    broker: Arc<BrokerInner>,
+    id: u64,
+    /// Partitions written to, in first-write order.
+    touched: Vec<(Arc<str>, u32, Log)>,
+    /// Group offsets to commit with it; the last one per partition wins.
+    offsets: BTreeMap<(String, TopicPartition), u64>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("id", &self.id)
+            .field("partitions", &self.touched.len())
+            .field("offsets", &self.offsets.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(crate) fn begin(broker: Arc<BrokerInner>) -> Result<Transaction> {
+        broker.check_open()?;
+        let id = broker.txns.begin()?;
+        Ok(Transaction {
+            broker,
+            id,
+            touched: Vec::new(),
+            offsets: BTreeMap::new(),
+            finished: false,
+        })
+    }
+
+    /// The transaction's id: unique in this broker directory, never reused
+    /// (stored in each of its batches, shown by `logbus dump`).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Appends `record` to `topic` as part of this transaction, routed as
+    /// [`Producer::send`](crate::Producer::send) routes it; returns where it
+    /// landed. The record is stored (not yet visible to read-committed
+    /// consumers) or, on an error, nothing is written; the transaction stays
+    /// open either way. Not fsynced here: the commit makes every record of
+    /// the transaction durable before its commit point.
+    pub fn send(&mut self, topic: &str, record: Record) -> Result<RecordMetadata> {
+        let t = self.broker.topic(topic)?;
+        t.check_live()?;
+        let logs = t.logs();
+        let partition = t.choose_partition(&record, logs.len() as u32)?;
+        let Some(log) = logs.get(partition as usize) else {
+            return Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+            });
+        };
+        let first = !self.touched.iter().any(|(n, p, _)| &**n == topic && *p == partition);
+        if first {
+            // Before the append: an append that fails after registering the
+            // transaction here is still ended by the commit or abort.
+            self.touched.push((Arc::clone(&t.name), partition, log.clone()));
+        }
+        let appended = log.append_txn(std::slice::from_ref(&record), self.id, first)?;
+        Ok(crate::producer::metadata(
+            &t,
+            partition,
+            appended.base_offset,
+            &record,
+            appended.append_time,
+            log.log_append_time(),
+        ))
+    }
+
+    /// Adds group offsets (the next offset to read, per partition) that become
+    /// `group`'s committed offsets if and only if this transaction commits.
+    /// This is the consume-transform-produce loop's commit: after any crash,
+    /// each input's output appears exactly once. A later call for the same
+    /// partition replaces the earlier offset. The offsets are written
+    /// whatever the group's members and generation (no fencing).
+    pub fn send_offsets(&mut self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        if group.is_empty() {
+            return Err(Error::config("group", group, "a group id must not be empty"));
+        }
+        for (tp, _) in offsets {
+            // An unknown topic or partition is refused now, not at commit.
+            self.broker.topic(&tp.topic)?.log(tp.partition)?;
+        }
+        for (tp, offset) in offsets {
+            self.offsets.insert((group.to_string(), tp.clone()), *offset);
+        }
+        Ok(())
+    }
+
+    /// Commits: every record and offset of the transaction becomes visible
+    /// at once, durable as the broker's `Durability` promises (under `Sync`
+    /// and `Interval`, fsynced before this returns).
+    ///
+    /// An error before the commit point (a failed fsync of a partition)
+    /// aborts the transaction. `Error::TransactionLog` means the write of the
+    /// commit point itself failed: the transaction is not visible now, and
+    /// the next open of the broker finds it committed or not, all or nothing.
+    /// An error after the commit point (writing the group offsets) leaves the
+    /// transaction committed; its offsets are applied at the next open.
+    pub fn commit(mut self) -> Result<()> {
+        self.finished = true;
+        let logs: Vec<Log> = self.touched.iter().map(|(_, _, l)| l.clone()).collect();
+        if let Err(e) = self.broker.check_open() {
+            self.broker.txns.abort(self.id, &logs, false);
+            return Err(e);
+        }
+        let offsets: Vec<TxnOffset> = self
+            .offsets
+            .iter()
+            .map(|((group, tp), &offset)| TxnOffset {
+                group: group.clone(),
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                offset,
+            })
+            .collect();
+        let result = self.broker.txns.commit(self.id, &logs, &offsets, &self.broker.groups);
+        if result.is_err() && !self.broker.txns.is_committed(self.id) {
+            // Not committed (now): release the partitions. No abort marker
+            // when the commit point's write failed: the next open decides.
+            let markers = !matches!(result, Err(Error::TransactionLog { .. }));
+            self.broker.txns.abort(self.id, &logs, markers);
+        }
+        result
+    }
+
+    /// Aborts: no record or offset of the transaction is ever visible to
+    /// read-committed consumers. Its records keep their offsets (skipped by
+    /// those consumers, shown by `logbus dump` as aborted).
+    pub fn abort(mut self) -> Result<()> {
+        self.finished = true;
+        self.end_aborted();
+        Ok(())
+    }
+
+    fn end_aborted(&self) {
+        let logs: Vec<Log> = self.touched.iter().map(|(_, _, l)| l.clone()).collect();
+        self.broker.txns.abort(self.id, &logs, true);
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.end_aborted();
+        }
+    }
+}
