@@ -268,7 +268,11 @@ impl ConsumerCore {
                 && s.position.get().is_none_or(|p| {
                     let end = s.log.end_offset();
                     // Read-committed: records below the last stable offset.
-                    let more = if committed { s.log.last_stable_offset() > p } else { end > p };
+                    let more = if committed {
+                        s.log.last_stable_offset() > p
+                    } else {
+                        end > p
+                    };
                     more || end < p || s.log.start_offset() > p
                 })
         }) || (check_group && self.group_needs_sync())

@@ -20,6 +20,7 @@
 //! transaction id). Its key is 4 bytes, `u16 LE` version 0 and `u16 LE` type
 //! (0 abort, 1 commit); its value is empty.
 
+use super::batch::{BatchHeader, Records};
 use super::{le, varint, DecodeError, Found};
 
 /// File header of `txn.log`.
@@ -152,7 +153,11 @@ fn get_count(body: &[u8], p: &mut usize, min_item: usize) -> Result<usize, Decod
     let left = body.len().saturating_sub(*p);
     match usize::try_from(n) {
         Ok(n) if n.saturating_mul(min_item) <= left => Ok(n),
-        _ => Err(DecodeError::found(at, "count larger than the entry can hold", Found::Number(n))),
+        _ => Err(DecodeError::found(
+            at,
+            "count larger than the entry can hold",
+            Found::Number(n),
+        )),
     }
 }
 
@@ -188,8 +193,8 @@ pub fn decode(b: &[u8]) -> Result<Option<(TxnEntry, usize)>, DecodeError> {
             for _ in 0..n {
                 let group = get_str(body, &mut p)?;
                 let topic = get_str(body, &mut p)?;
-                let partition = le::u32_at(body, p)
-                    .ok_or_else(|| DecodeError::found(p, "partition missing", short(body, p, 4)))?;
+                let partition =
+                    le::u32_at(body, p).ok_or_else(|| DecodeError::found(p, "partition missing", short(body, p, 4)))?;
                 p += 4;
                 let offset = get_u64(body, &mut p, "offset missing")?;
                 offsets.push(TxnOffset {
@@ -280,6 +285,25 @@ pub fn decode_control_key(key: &[u8]) -> Result<ControlKind, DecodeError> {
             Found::Number(u64::from(other.unwrap_or(u16::MAX))),
         )),
     }
+}
+
+/// What a control batch (its header says so; CRC checked) marks: it must
+/// hold exactly one record whose key is a control key.
+pub fn control_of(batch: &[u8], header: BatchHeader) -> Result<ControlKind, DecodeError> {
+    let mut records = Records::new(batch, header);
+    let (Some(r), None) = (records.next(), records.next()) else {
+        let found = Found::Number(u64::from(header.count));
+        return Err(DecodeError::found(0, "one record in a control batch expected", found));
+    };
+    let r = r?;
+    let key = r
+        .key
+        .and_then(|(a, b)| batch.get(a as usize..b as usize))
+        .unwrap_or_default();
+    decode_control_key(key).map_err(|e| DecodeError {
+        at: r.key.map_or(0, |(a, _)| a as usize) + e.at,
+        ..e
+    })
 }
 
 #[cfg(test)]

@@ -349,11 +349,16 @@ mod tests {
         let mut cursor = None;
         let mut out = Vec::new();
         let iso = super::Isolation::Uncommitted;
-        log.inner.read_with_cursor(1, 10, &mut out, &mut cursor, None, iso).unwrap();
+        log.inner
+            .read_with_cursor(1, 10, &mut out, &mut cursor, None, iso)
+            .unwrap();
         assert_eq!(out.len(), 1);
         out.clear();
         assert_eq!(
-            log.inner.read_with_cursor(2, 10, &mut out, &mut cursor, None, iso).unwrap().0,
+            log.inner
+                .read_with_cursor(2, 10, &mut out, &mut cursor, None, iso)
+                .unwrap()
+                .0,
             0
         );
     }

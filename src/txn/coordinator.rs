@@ -204,12 +204,7 @@ impl TxnCoordinator {
         // million of them; past that the ranges are split over entries.
         let _ = txn::encode(&TxnEntry::Reserve { up_to: reserved }, &mut buf);
         for chunk in ranges.chunks(65_536) {
-            let _ = txn::encode(
-                &TxnEntry::Committed {
-                    ranges: chunk.to_vec(),
-                },
-                &mut buf,
-            );
+            let _ = txn::encode(&TxnEntry::Committed { ranges: chunk.to_vec() }, &mut buf);
         }
         buf
     }

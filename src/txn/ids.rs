@@ -13,7 +13,10 @@ pub(crate) struct IdSet {
 impl IdSet {
     /// Whether `id` is in the set.
     pub(crate) fn contains(&self, id: u64) -> bool {
-        self.ranges.range(..=id).next_back().is_some_and(|(_, &last)| id <= last)
+        self.ranges
+            .range(..=id)
+            .next_back()
+            .is_some_and(|(_, &last)| id <= last)
     }
 
     /// Adds `id` (merging it with the ranges it touches).
@@ -35,11 +38,7 @@ impl IdSet {
             }
         }
         // Ranges that start inside `lo..=hi + 1` are swallowed.
-        let swallowed: Vec<u64> = self
-            .ranges
-            .range(lo..=hi.saturating_add(1))
-            .map(|(&s, _)| s)
-            .collect();
+        let swallowed: Vec<u64> = self.ranges.range(lo..=hi.saturating_add(1)).map(|(&s, _)| s).collect();
         for s in swallowed {
             if let Some(e) = self.ranges.remove(&s) {
                 hi = hi.max(e);

@@ -3,7 +3,7 @@
 //! process). See ARCHITECTURE.md, "Transactions".
 
 pub(crate) mod coordinator;
-mod ids;
+pub(crate) mod ids;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use logbus::{
-    Broker, BrokerConfig, ConsumedRecord, ConsumerConfig, Durability, IsolationLevel, OffsetReset, Record,
-    TopicConfig, TopicPartition,
+    Broker, BrokerConfig, ConsumedRecord, ConsumerConfig, Durability, IsolationLevel, OffsetReset, Record, TopicConfig,
+    TopicPartition,
 };
 
 fn broker(dir: &std::path::Path) -> Broker {
@@ -33,7 +33,10 @@ fn drain(c: &mut logbus::Consumer) -> Vec<String> {
         if rs.is_empty() {
             empty += 1;
         }
-        out.extend(rs.iter().map(|r: &ConsumedRecord| String::from_utf8(r.value().to_vec()).unwrap()));
+        out.extend(
+            rs.iter()
+                .map(|r: &ConsumedRecord| String::from_utf8(r.value().to_vec()).unwrap()),
+        );
     }
     out
 }
@@ -54,7 +57,10 @@ fn committed_records_appear_aborted_and_dropped_ones_never() {
     let mut t1 = p.transaction().unwrap();
     t1.send("t", Record::new("c0").with_partition(0)).unwrap();
     t1.send("t", Record::new("c1").with_partition(1)).unwrap();
-    assert!(drain(&mut c).is_empty(), "an open transaction is invisible to read-committed");
+    assert!(
+        drain(&mut c).is_empty(),
+        "an open transaction is invisible to read-committed"
+    );
     assert_eq!(drain(&mut u), ["c0"], "read-uncommitted sees it as written");
     t1.commit().unwrap();
     let mut got = drain(&mut c);
@@ -69,8 +75,16 @@ fn committed_records_appear_aborted_and_dropped_ones_never() {
         t3.send("t", Record::new("d0").with_partition(0)).unwrap();
     }
     p.send("t", Record::new("plain").with_partition(0)).unwrap();
-    assert_eq!(drain(&mut c), ["plain"], "aborted and dropped transactions never appear");
-    assert_eq!(drain(&mut u), ["a0", "d0", "plain"], "read-uncommitted skips only markers");
+    assert_eq!(
+        drain(&mut c),
+        ["plain"],
+        "aborted and dropped transactions never appear"
+    );
+    assert_eq!(
+        drain(&mut u),
+        ["a0", "d0", "plain"],
+        "read-uncommitted skips only markers"
+    );
 
     // Markers occupy offsets: c0, commit marker, a0, abort marker, d0, abort marker, plain.
     let part = b.topic("t").unwrap().partition(0).unwrap();
@@ -132,11 +146,17 @@ fn offsets_sent_with_a_transaction_commit_with_it_only() {
     b.create_topic("in", TopicConfig::new(1)).unwrap();
     b.create_topic("out", TopicConfig::new(1)).unwrap();
     let p = b.producer();
-    p.send_batch("in", (0..10).map(|i| Record::new(format!("in {i}")))).unwrap();
+    p.send_batch("in", (0..10).map(|i| Record::new(format!("in {i}"))))
+        .unwrap();
     let input = tp("in", 0);
-    let group_committed = |b: &Broker| b.describe_group("g").ok().and_then(|d| {
-        d.partitions.iter().find(|l| l.topic_partition == input).and_then(|l| l.committed)
-    });
+    let group_committed = |b: &Broker| {
+        b.describe_group("g").ok().and_then(|d| {
+            d.partitions
+                .iter()
+                .find(|l| l.topic_partition == input)
+                .and_then(|l| l.committed)
+        })
+    };
 
     let mut aborted = p.transaction().unwrap();
     aborted.send("out", Record::new("x")).unwrap();
@@ -151,7 +171,11 @@ fn offsets_sent_with_a_transaction_commit_with_it_only() {
     committed.commit().unwrap();
     assert_eq!(group_committed(&b), Some(7), "the last offset given wins");
 
-    assert!(p.transaction().unwrap().send_offsets("g", &[(tp("nope", 0), 1)]).is_err());
+    assert!(p
+        .transaction()
+        .unwrap()
+        .send_offsets("g", &[(tp("nope", 0), 1)])
+        .is_err());
     drop(p);
     b.close().unwrap();
     let b = broker(dir.path());
