@@ -99,11 +99,15 @@ fn consume_transform_produce_killed_9_times_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs: HashMap<u32, Vec<String>> = HashMap::new();
     let add_input = |inputs: &mut HashMap<u32, Vec<String>>, broker: &Broker, round: usize| {
-        let p = broker.producer();
-        for i in 0..INPUT_PER_ROUND {
-            let part = (i % 2) as u32;
-            let v = format!("r{round}-i{i}");
-            let md = p.send(INPUT, Record::new(v.clone()).with_partition(part)).unwrap();
+        // One batch (one fsync) per partition.
+        let values: Vec<(u32, String)> = (0..INPUT_PER_ROUND)
+            .map(|i| ((i % 2) as u32, format!("r{round}-i{i}")))
+            .collect();
+        let records = values
+            .iter()
+            .map(|(part, v)| Record::new(v.clone()).with_partition(*part));
+        let mds = broker.producer().send_batch(INPUT, records).unwrap();
+        for (md, (part, v)) in mds.iter().zip(values) {
             let list = inputs.entry(part).or_default();
             assert_eq!(md.offset(), list.len() as u64);
             list.push(v);
@@ -111,8 +115,12 @@ fn consume_transform_produce_killed_9_times_loses_and_duplicates_nothing() {
     };
     {
         let broker = Broker::open_with(dir.path(), broker_config()).unwrap();
-        broker.create_topic(INPUT, TopicConfig::new(2)).unwrap();
-        broker.create_topic(OUTPUT, TopicConfig::new(3)).unwrap();
+        broker
+            .create_topic(INPUT, TopicConfig::new(2).segment_bytes(64 * 1024))
+            .unwrap();
+        broker
+            .create_topic(OUTPUT, TopicConfig::new(3).segment_bytes(64 * 1024))
+            .unwrap();
         add_input(&mut inputs, &broker, 0);
         broker.close().unwrap();
     }

@@ -147,7 +147,9 @@ fn run(ops: Vec<Op>) {
     let mut generation = 0;
     let mut dir: PathBuf = root.path().join("0");
     let mut broker = Broker::open_with(&dir, config()).unwrap();
-    broker.create_topic("t", TopicConfig::new(PARTITIONS)).unwrap();
+    broker
+        .create_topic("t", TopicConfig::new(PARTITIONS).segment_bytes(64 * 1024))
+        .unwrap();
     let mut m = Model {
         records: vec![Vec::new(); PARTITIONS as usize],
         ..Model::default()
