@@ -10,3 +10,4 @@ mod common;
 mod fsync_failure;
 mod live_checkpoint;
 mod seam;
+mod txn_power_loss;
