@@ -209,6 +209,8 @@ impl LogInner {
         let mut n = 0;
         // The next offset this read returns.
         let mut expect = offset;
+        // The last transaction found committed (consecutive batches often share one).
+        let mut visible_txn = 0;
         while n < max {
             pos = walk.pos();
             let b = match walk.next_batch() {
@@ -223,11 +225,14 @@ impl LogInner {
             if h.base_offset >= end {
                 break;
             }
-            if h.attributes & TXN_BITS != 0 && iso.hides(&h) {
-                // A marker, or a transaction this level does not show: its
-                // offsets are passed over (a batch never straddles the bound).
-                expect = expect.max(h.next_offset());
-                continue;
+            if h.attributes & TXN_BITS != 0 && (h.is_control() || h.producer_id != visible_txn) {
+                if iso.hides(&h) {
+                    // A marker, or a transaction this level does not show: its
+                    // offsets are passed over (a batch never straddles the bound).
+                    expect = expect.max(h.next_offset());
+                    continue;
+                }
+                visible_txn = h.producer_id;
             }
             for r in b.records() {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;

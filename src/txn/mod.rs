@@ -115,12 +115,7 @@ impl Transaction {
                 topic: topic.to_string(),
             });
         };
-        let first = !self.touched.iter().any(|(n, p, _)| &**n == topic && *p == partition);
-        if first {
-            // Before the append: an append that fails after registering the
-            // transaction here is still ended by the commit or abort.
-            self.touched.push((Arc::clone(&t.name), partition, log.clone()));
-        }
+        let first = self.touch(&t.name, partition, log);
         let appended = log.append_txn(std::slice::from_ref(&record), self.id, first)?;
         Ok(crate::producer::metadata(
             &t,
@@ -130,6 +125,76 @@ impl Transaction {
             appended.append_time,
             log.log_append_time(),
         ))
+    }
+
+    /// Appends many records as part of this transaction, each routed as by
+    /// [`send`](Self::send), as one append (one batch) per partition, in
+    /// order per partition. All-or-nothing validation: if one record is
+    /// invalid (unknown partition, too large), none is written.
+    pub fn send_batch(
+        &mut self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Vec<RecordMetadata>> {
+        let records: Vec<Record> = records.into_iter().collect();
+        let t = self.broker.topic(topic)?;
+        t.check_live()?;
+        let logs = t.logs();
+        let count = logs.len() as u32;
+        let parts = records
+            .iter()
+            .map(|r| t.choose_partition(r, count))
+            .collect::<Result<Vec<u32>>>()?;
+        let mut groups: BTreeMap<u32, Vec<&Record>> = BTreeMap::new();
+        let mut places: Vec<(u32, usize)> = Vec::with_capacity(records.len());
+        for (r, &p) in records.iter().zip(&parts) {
+            let g = groups.entry(p).or_default();
+            places.push((p, g.len()));
+            g.push(r);
+        }
+        for (&p, group) in &groups {
+            let Some(log) = logs.get(p as usize) else {
+                return Err(Error::UnknownTopic {
+                    topic: topic.to_string(),
+                });
+            };
+            log.validate_records(group.iter().copied())?;
+        }
+        let mut firsts: BTreeMap<u32, (u64, i64)> = BTreeMap::new();
+        for (&p, group) in &groups {
+            let Some(log) = logs.get(p as usize) else { continue };
+            let first = self.touch(&t.name, p, log);
+            let appended = log.append_txn(group, self.id, first)?;
+            firsts.insert(p, (appended.base_offset, appended.append_time));
+        }
+        Ok(records
+            .iter()
+            .zip(places)
+            .filter_map(|(r, (p, k))| {
+                let &(first, at) = firsts.get(&p)?;
+                let log = logs.get(p as usize)?;
+                Some(crate::producer::metadata(
+                    &t,
+                    p,
+                    first + k as u64,
+                    r,
+                    at,
+                    log.log_append_time(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Records that this transaction writes to `partition` of `topic`;
+    /// whether it is the first write there. Before the append: an append
+    /// that fails after registering the transaction there is still ended by
+    /// the commit or abort.
+    fn touch(&mut self, topic: &Arc<str>, partition: u32, log: &Log) -> bool {
+        let first = !self.touched.iter().any(|(n, p, _)| n == topic && *p == partition);
+        if first {
+            self.touched.push((Arc::clone(topic), partition, log.clone()));
+        }
+        first
     }
 
     /// Adds group offsets (the next offset to read, per partition) that become
