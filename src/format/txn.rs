@@ -340,6 +340,20 @@ mod tests {
         }
     }
 
+    /// The example of docs/FORMAT.md, "Transaction log".
+    #[test]
+    fn the_format_documents_example_bytes() {
+        let mut buf = FILE_HEADER.to_vec();
+        encode(&TxnEntry::Reserve { up_to: 4097 }, &mut buf).unwrap();
+        encode(&TxnEntry::Committed { ranges: vec![(1, 41)] }, &mut buf).unwrap();
+        let hex: Vec<String> = buf.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex.join(" "),
+            "4c 42 74 78 01 00 00 00 09 00 00 00 bd 9c 06 5a 01 01 10 00 00 00 00 00 00 \
+             12 00 00 00 e4 3b 44 a3 04 01 01 00 00 00 00 00 00 00 29 00 00 00 00 00 00 00"
+        );
+    }
+
     #[test]
     fn a_huge_count_is_rejected_before_allocating() {
         let mut body = vec![4u8];
