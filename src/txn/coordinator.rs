@@ -25,6 +25,9 @@ const ID_BLOCK: u64 = 4096;
 const REWRITE_BYTES: u64 = 1024 * 1024;
 const REWRITE_FACTOR: u64 = 8;
 
+/// A commit and its group offsets.
+pub(crate) type Pending = (u64, Vec<TxnOffset>);
+
 /// What replaying a transaction log found.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
@@ -33,7 +36,7 @@ pub(crate) struct Replay {
     /// First id not reserved: ids from here were never handed out.
     pub(crate) reserved: u64,
     /// Commits whose group offsets are not known to be in the offsets log, in commit order.
-    pub(crate) pending: Vec<(u64, Vec<TxnOffset>)>,
+    pub(crate) pending: Vec<Pending>,
     /// Why the replay stopped before the end, if it did.
     pub(crate) stopped: Option<String>,
 }
@@ -151,7 +154,7 @@ impl TxnCoordinator {
         dir: &Path,
         durability: Durability,
         notes: &mut Vec<String>,
-    ) -> Result<(TxnCoordinator, Vec<(u64, Vec<TxnOffset>)>)> {
+    ) -> Result<(TxnCoordinator, Vec<Pending>)> {
         let tdir = dir.join("@txn");
         crate::fs::create_dir_durable(&tdir)?;
         let path = tdir.join("txn.log");
