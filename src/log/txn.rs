@@ -157,12 +157,6 @@ impl super::Log {
         let end = self.end_offset();
         end.min(self.inner.txns.hold())
     }
-
-    /// Makes every record below the end offset durable, whatever the mode
-    /// (a commit's first step).
-    pub(crate) fn sync_all(&self) -> Result<()> {
-        self.flush()
-    }
 }
 
 impl LogInner {

@@ -280,7 +280,7 @@ impl TxnCoordinator {
         let sync = self.durability != Durability::PageCache;
         if sync {
             for log in logs {
-                log.sync_all()?;
+                log.flush()?;
             }
         }
         let mut entry = Vec::new();

@@ -189,7 +189,8 @@ fn consume_transform_produce_killed_9_times_loses_and_duplicates_nothing() {
         outputs_checked += total;
         for p in 0..3 {
             let part = broker.topic(OUTPUT).unwrap().partition(p).unwrap();
-            part.verify().unwrap_or_else(|e| panic!("round {round}: verify output {p}: {e}"));
+            part.verify()
+                .unwrap_or_else(|e| panic!("round {round}: verify output {p}: {e}"));
         }
         add_input(&mut inputs, &broker, round);
         broker.close().unwrap();
