@@ -2,7 +2,7 @@
 //! (ratios, as the machine is noisy; BENCHMARKS.md, "Transactions"):
 //! - a transaction of 100 records over 4 partitions (`send` per record, or
 //!   one `send_batch`) plus its commit, vs. the same 100 records with
-//!   `Producer::send_batch`;
+//!   `Producer::send_batch` (and with 100 `Producer::send`);
 //! - a read-committed scan of a partition written by transactions vs. a
 //!   read-uncommitted scan of the same partition.
 
@@ -37,6 +37,13 @@ fn commit(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100));
     g.bench_function("baseline_send_batch_100_over_4", |b| {
         b.iter(|| producer.send_batch("t", rs.clone()).unwrap())
+    });
+    g.bench_function("baseline_send_100_over_4", |b| {
+        b.iter(|| {
+            for r in &rs {
+                producer.send("t", r.clone()).unwrap();
+            }
+        })
     });
     g.bench_function("txn_send_100_over_4_commit", |b| {
         b.iter(|| {
