@@ -209,8 +209,9 @@ impl LogInner {
         let mut n = 0;
         // The next offset this read returns.
         let mut expect = offset;
-        // The last transaction found committed (consecutive batches often share one).
-        let mut visible_txn = 0;
+        // The last transactions found visible and hidden (consecutive
+        // batches often share one): one lookup per run of batches.
+        let (mut visible_txn, mut hidden_txn) = (0, 0);
         while n < max {
             pos = walk.pos();
             let b = match walk.next_batch() {
@@ -226,9 +227,12 @@ impl LogInner {
                 break;
             }
             if h.attributes & TXN_BITS != 0 && (h.is_control() || h.producer_id != visible_txn) {
-                if iso.hides(&h) {
+                if h.producer_id == hidden_txn || iso.hides(&h) {
                     // A marker, or a transaction this level does not show: its
                     // offsets are passed over (a batch never straddles the bound).
+                    if !h.is_control() {
+                        hidden_txn = h.producer_id;
+                    }
                     expect = expect.max(h.next_offset());
                     continue;
                 }

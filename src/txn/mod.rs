@@ -6,6 +6,7 @@ pub(crate) mod coordinator;
 pub(crate) mod ids;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::broker::BrokerInner;
@@ -15,6 +16,7 @@ use crate::log::txn::Committed;
 use crate::log::Log;
 use crate::names::TopicPartition;
 use crate::record::{Record, RecordMetadata};
+use crate::topic::TopicInner;
 
 /// A transaction: records sent through it to any topics and partitions,
 /// and group offsets, become visible and committed together, or never.
@@ -68,6 +70,15 @@ pub struct Transaction {
     /// Group offsets to commit with it; the last one per partition wins.
     offsets: BTreeMap<(String, TopicPartition), u64>,
     finished: bool,
+    /// The topic of the last `send` (see [`Transaction::route`]).
+    route: Option<Route>,
+}
+
+/// A topic and its partitions, as of the broker's topology counter `topology`.
+struct Route {
+    topology: u64,
+    topic: Arc<TopicInner>,
+    logs: Arc<Vec<Log>>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -90,6 +101,7 @@ impl Transaction {
             touched: Vec::new(),
             offsets: BTreeMap::new(),
             finished: false,
+            route: None,
         })
     }
 
@@ -106,9 +118,31 @@ impl Transaction {
     /// open either way. Not fsynced here: the commit makes every record of
     /// the transaction durable before its commit point.
     pub fn send(&mut self, topic: &str, record: Record) -> Result<RecordMetadata> {
-        let t = self.broker.topic(topic)?;
+        let route = self.route(topic)?;
+        let result = self.send_routed(&route, record);
+        self.route = Some(route);
+        result
+    }
+
+    /// The topic `topic` and its partitions: the last send's while the
+    /// broker's topology counter is unchanged (create, delete, add_partitions
+    /// and close bump it), else looked up.
+    fn route(&mut self, topic: &str) -> Result<Route> {
+        let topology = self.broker.topology.load(Ordering::Acquire);
+        match self.route.take() {
+            Some(r) if r.topology == topology && &*r.topic.name == topic => Ok(r),
+            _ => {
+                let topic = self.broker.topic(topic)?;
+                let logs = topic.logs();
+                Ok(Route { topology, topic, logs })
+            }
+        }
+    }
+
+    fn send_routed(&mut self, route: &Route, record: Record) -> Result<RecordMetadata> {
+        let (t, logs) = (&route.topic, &route.logs);
+        let topic = &*t.name;
         t.check_live()?;
-        let logs = t.logs();
         let partition = t.choose_partition(&record, logs.len() as u32)?;
         let Some(log) = logs.get(partition as usize) else {
             return Err(Error::UnknownTopic {
@@ -118,7 +152,7 @@ impl Transaction {
         let first = self.touch(&t.name, partition, log);
         let appended = log.append_txn(std::slice::from_ref(&record), self.id, first)?;
         Ok(crate::producer::metadata(
-            &t,
+            t,
             partition,
             appended.base_offset,
             &record,
