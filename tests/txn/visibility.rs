@@ -196,3 +196,39 @@ fn transaction_ids_are_never_reused_across_reopens() {
         drop(b);
     }
 }
+
+#[test]
+fn a_transaction_moves_between_threads_and_send_batch_is_one_unit() {
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    b.create_topic("t", TopicConfig::new(3)).unwrap();
+    let mut txn = b.producer().transaction().unwrap();
+    assert_send(&txn);
+    let mds = txn
+        .send_batch(
+            "t",
+            (0..9u32).map(|i| Record::new(format!("r{i}")).with_partition(i % 3)),
+        )
+        .unwrap();
+    assert_eq!(mds.len(), 9);
+    assert!(
+        mds.iter().all(|m| m.offset() < 3),
+        "one batch per partition, offsets 0..3"
+    );
+    let mut c = consumer(&b, IsolationLevel::ReadCommitted, &[tp("t", 0), tp("t", 1), tp("t", 2)]);
+    assert!(drain(&mut c).is_empty());
+    std::thread::spawn(move || txn.commit().unwrap()).join().unwrap();
+    let mut got = drain(&mut c);
+    got.sort();
+    assert_eq!(got.len(), 9);
+    // Too large a record: nothing of the batch is written.
+    let mut txn = b.producer().transaction().unwrap();
+    let big = Record::new(vec![0u8; 2 << 20]).with_partition(1);
+    assert!(txn.send_batch("t", [Record::new("ok").with_partition(0), big]).is_err());
+    assert_eq!(
+        b.topic("t").unwrap().partition(0).unwrap().end_offset(),
+        4,
+        "3 records and a marker"
+    );
+}
