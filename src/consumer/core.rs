@@ -438,8 +438,10 @@ pub(super) trait Fetch {
     /// Room for `n` more records (a hint).
     fn reserve(&mut self, _n: usize) {}
     /// Reads up to `max` records of `st`'s partition from `pos`, stopping at
-    /// `end`. Returns the position after the last record handed out (if
-    /// any, also when the read then failed) and the read's result.
+    /// `end` (and, at `iso` read-committed, at the last stable offset).
+    /// Returns the position after the last record handed out and the
+    /// control or hidden records after it (if it moved; after a failed read,
+    /// after the last record handed out) and the read's result.
     fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64, iso: Isolation<'_>)
         -> (Option<u64>, Result<()>);
 }
