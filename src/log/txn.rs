@@ -143,6 +143,12 @@ impl super::Log {
         self.inner.append_as(std::slice::from_ref(&marker), Some(txn))
     }
 
+    /// Whether `other` is a handle to this same log (not one reopened or
+    /// recreated at the same place).
+    pub(crate) fn is_same(&self, other: &super::Log) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Forgets the open transaction `id` here: the last stable offset moves on.
     pub(crate) fn end_txn(&self, id: u64) {
         self.inner.txns.close(id);

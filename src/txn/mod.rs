@@ -224,7 +224,8 @@ impl Transaction {
     /// that fails after registering the transaction there is still ended by
     /// the commit or abort.
     fn touch(&mut self, topic: &Arc<str>, partition: u32, log: &Log) -> bool {
-        let first = !self.touched.iter().any(|(n, p, _)| n == topic && *p == partition);
+        // By identity: a topic deleted and created again has new logs.
+        let first = !self.touched.iter().any(|(_, _, l)| l.is_same(log));
         if first {
             self.touched.push((Arc::clone(topic), partition, log.clone()));
         }
