@@ -5,7 +5,7 @@
 //! Which transactions committed is not known here: the layer above passes a
 //! [`Committed`] to reads. See ARCHITECTURE.md, "Transactions".
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -56,8 +56,8 @@ pub(crate) const TXN_BITS: u8 = batch::ATTR_TRANSACTIONAL | batch::ATTR_CONTROL;
 
 /// The open transactions of one partition.
 pub(crate) struct OpenTxns {
-    /// First offset of each open transaction here -> its id.
-    open: Mutex<BTreeMap<u64, u64>>,
+    /// (first offset here, id) of each open transaction.
+    open: Mutex<BTreeSet<(u64, u64)>>,
     /// The first offset of the oldest open transaction; `u64::MAX` when none.
     hold: AtomicU64,
 }
@@ -65,7 +65,7 @@ pub(crate) struct OpenTxns {
 impl Default for OpenTxns {
     fn default() -> OpenTxns {
         OpenTxns {
-            open: Mutex::new(BTreeMap::new()),
+            open: Mutex::new(BTreeSet::new()),
             hold: AtomicU64::new(u64::MAX),
         }
     }
@@ -76,19 +76,32 @@ impl OpenTxns {
     /// lock, before the end offset moves past its first batch).
     pub(super) fn open(&self, first: u64, id: u64) {
         let mut open = self.open.lock();
-        open.insert(first, id);
+        open.insert((first, id));
+        self.publish(&open);
+    }
+
+    /// The log was truncated to end at `end` (under the writer lock): an open
+    /// transaction whose first offset was cut off holds from `end` instead,
+    /// where its next records will go.
+    pub(super) fn truncated(&self, end: u64) {
+        let mut open = self.open.lock();
+        let cut: Vec<(u64, u64)> = open.range((end, 0)..).copied().collect();
+        for (first, id) in cut {
+            open.remove(&(first, id));
+            open.insert((end, id));
+        }
         self.publish(&open);
     }
 
     /// Forgets transaction `id` (committed or aborted).
     fn close(&self, id: u64) {
         let mut open = self.open.lock();
-        open.retain(|_, v| *v != id);
+        open.retain(|&(_, v)| v != id);
         self.publish(&open);
     }
 
-    fn publish(&self, open: &BTreeMap<u64, u64>) {
-        let hold = open.keys().next().copied().unwrap_or(u64::MAX);
+    fn publish(&self, open: &BTreeSet<(u64, u64)>) {
+        let hold = open.first().map_or(u64::MAX, |&(first, _)| first);
         self.hold.store(hold, Ordering::Release);
     }
 

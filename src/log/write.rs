@@ -333,6 +333,7 @@ impl LogInner {
         w.sync_index_mirror();
         self.set_segments(kept);
         self.truncations.fetch_add(1, Ordering::AcqRel);
+        self.txns.truncated(offset);
         self.next_offset.store(offset, Ordering::Release);
         self.lower_durable(offset);
         drop(guard);

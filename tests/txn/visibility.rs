@@ -232,3 +232,26 @@ fn a_transaction_moves_between_threads_and_send_batch_is_one_unit() {
         "3 records and a marker"
     );
 }
+
+#[test]
+fn truncating_below_an_open_transaction_keeps_readers_held_at_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    b.create_topic("t", TopicConfig::new(1)).unwrap();
+    let p = b.producer();
+    for v in ["a", "b", "c"] {
+        p.send("t", Record::new(v)).unwrap();
+    }
+    let mut txn = p.transaction().unwrap();
+    assert_eq!(txn.send("t", Record::new("cut")).unwrap().offset(), 3);
+    p.send("t", Record::new("d")).unwrap();
+    let part = b.topic("t").unwrap().partition(0).unwrap();
+    part.log().truncate(2).unwrap();
+    assert_eq!(part.log().last_stable_offset(), 2, "the transaction holds from the cut");
+    assert_eq!(p.send("t", Record::new("e")).unwrap().offset(), 2);
+    assert_eq!(txn.send("t", Record::new("kept")).unwrap().offset(), 3);
+    let mut c = consumer(&b, IsolationLevel::ReadCommitted, &[tp("t", 0)]);
+    assert_eq!(drain(&mut c), ["a", "b"]);
+    txn.commit().unwrap();
+    assert_eq!(drain(&mut c), ["e", "kept"]);
+}
