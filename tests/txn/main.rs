@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod kill_loop;
 mod model;
+mod recovery;
 mod visibility;
 
 use std::time::Duration;
