@@ -1,4 +1,4 @@
-//! Model-based test: random interleavings of begin / send / send_offsets /
+//! Model-based test: random interleavings of begin / send / send_batch / send_offsets /
 //! commit / abort / drop / plain sends / crash / reopen against a simple
 //! model of what read-committed and read-uncommitted readers must see, the
 //! last stable offset of each partition, and the group's committed offset.
@@ -20,6 +20,7 @@ const GROUP: &str = "g";
 enum Op {
     Begin,
     Send { txn: usize, partition: u32 },
+    SendBatch { txn: usize, n: u32 },
     SendOffsets { txn: usize },
     Commit { txn: usize },
     Abort { txn: usize },
@@ -33,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => Just(Op::Begin),
         8 => (0..4usize, 0..PARTITIONS).prop_map(|(txn, partition)| Op::Send { txn, partition }),
+        2 => (0..4usize, 1..6u32).prop_map(|(txn, n)| Op::SendBatch { txn, n }),
         1 => (0..4usize).prop_map(|txn| Op::SendOffsets { txn }),
         3 => (0..4usize).prop_map(|txn| Op::Commit { txn }),
         1 => (0..4usize).prop_map(|txn| Op::Abort { txn }),
@@ -171,6 +173,26 @@ fn run(ops: Vec<Op>) {
                 let md = t.send("t", Record::new(v.clone()).with_partition(partition)).unwrap();
                 m.first.entry((*id, partition)).or_insert(md.offset());
                 m.records[partition as usize].push((md.offset(), v, Some(*id)));
+            }
+            Op::SendBatch { txn, n } => {
+                let Some(i) = pick(&open, txn) else { continue };
+                let (id, t) = &mut open[i];
+                let values: Vec<(u32, String)> = (0..n)
+                    .map(|k| {
+                        m.next_value += 1;
+                        (k % PARTITIONS, format!("v{}", m.next_value - 1))
+                    })
+                    .collect();
+                let mds = t
+                    .send_batch(
+                        "t",
+                        values.iter().map(|(p, v)| Record::new(v.clone()).with_partition(*p)),
+                    )
+                    .unwrap();
+                for (md, (p, v)) in mds.iter().zip(values) {
+                    m.first.entry((*id, p)).or_insert(md.offset());
+                    m.records[p as usize].push((md.offset(), v, Some(*id)));
+                }
             }
             Op::SendOffsets { txn } => {
                 let Some(i) = pick(&open, txn) else { continue };
