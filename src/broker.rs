@@ -15,6 +15,7 @@ use crate::group::{Coordinator, GroupDescription};
 use crate::log::flusher::{self, Flusher};
 use crate::producer::Producer;
 use crate::topic::{validate_topic_name, Topic, TopicInner};
+use crate::txn::coordinator::TxnCoordinator;
 
 const TRASH: &str = "@trash";
 
@@ -64,6 +65,8 @@ pub(crate) struct BrokerInner {
     /// Serialises create/delete/alter.
     admin: Mutex<()>,
     pub(crate) groups: Coordinator,
+    /// Transaction ids, the committed set and the transaction log.
+    pub(crate) txns: TxnCoordinator,
     flusher: Mutex<Option<Flusher>>,
     compactor: Mutex<Option<crate::compactor::Compactor>>,
     /// Segment-extension requests to the background thread.
@@ -124,7 +127,15 @@ impl Broker {
                 .and_then(|t: &Arc<TopicInner>| t.log(partition).ok())
                 .map(|l| (l.start_offset(), l.end_offset()))
         };
-        let (groups, notes) = Coordinator::open(&dir, config.durability, &ends)?;
+        let mut txn_notes = Vec::new();
+        let (txns, pending) = TxnCoordinator::open(&dir, config.durability, &mut txn_notes)?;
+        let (groups, mut notes) = Coordinator::open(&dir, config.durability, &ends)?;
+        // Offsets of transactions committed just before a crash.
+        for (_, offsets) in &pending {
+            crate::txn::coordinator::apply_to_groups(offsets, &groups, true)?;
+        }
+        txns.finish_open()?;
+        notes.extend(txn_notes);
         let (prealloc, prealloc_rx) = crossbeam_channel::bounded(1024);
         let inner = Arc::new(BrokerInner {
             dir,
@@ -136,6 +147,7 @@ impl Broker {
             lock: Mutex::new(Some(lock)),
             admin: Mutex::new(()),
             groups,
+            txns,
             flusher: Mutex::new(None),
             compactor: Mutex::new(None),
             prealloc,
@@ -397,7 +409,8 @@ impl BrokerInner {
                 log.flush()?;
             }
         }
-        self.groups.flush()
+        self.groups.flush()?;
+        self.txns.flush()
     }
 
     pub(crate) fn close(&self) -> Result<()> {
@@ -421,6 +434,9 @@ impl BrokerInner {
             }
         }
         if let Err(e) = self.groups.close() {
+            first_err.get_or_insert(e);
+        }
+        if let Err(e) = self.txns.flush() {
             first_err.get_or_insert(e);
         }
         self.lock.lock().take();

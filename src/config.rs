@@ -642,8 +642,23 @@ pub enum WaitStrategy {
     SpinThenBlock(Duration),
 }
 
+/// What a consumer returns of records written in transactions (Kafka's
+/// `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record as it is written, including records of transactions
+    /// that are still open or were aborted (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Records of a transaction only after it commits, never if it aborts;
+    /// in each partition nothing at or past the first offset of a still-open
+    /// transaction (the last stable offset), so offsets stay in order.
+    ReadCommitted,
+}
+
 /// Consumer settings. `Default` = no group, `OffsetReset::Latest`, auto
-/// commit off, 500 records per poll, 5 min `max_poll_interval`, range assignment.
+/// commit off, 500 records per poll, 5 min `max_poll_interval`, range
+/// assignment, `IsolationLevel::ReadUncommitted`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
     pub(crate) group: Option<String>,
@@ -653,6 +668,7 @@ pub struct ConsumerConfig {
     pub(crate) max_poll_interval: Duration,
     pub(crate) strategy: AssignmentStrategy,
     pub(crate) wait: WaitStrategy,
+    pub(crate) isolation: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -665,6 +681,7 @@ impl Default for ConsumerConfig {
             max_poll_interval: Duration::from_secs(300),
             strategy: AssignmentStrategy::Range,
             wait: WaitStrategy::Block,
+            isolation: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -722,6 +739,15 @@ impl ConsumerConfig {
     #[must_use]
     pub fn wait_strategy(mut self, w: WaitStrategy) -> ConsumerConfig {
         self.wait = w;
+        self
+    }
+
+    /// Which records of transactions `poll` returns. Default =
+    /// `IsolationLevel::ReadUncommitted` (Kafka's default). Control records
+    /// (transaction markers) are never returned; they occupy offsets.
+    #[must_use]
+    pub fn isolation_level(mut self, level: IsolationLevel) -> ConsumerConfig {
+        self.isolation = level;
         self
     }
 

@@ -178,6 +178,17 @@ pub enum Error {
         source: std::sync::Arc<Error>,
     },
 
+    /// A write or fsync of the transaction log failed earlier; commits are
+    /// refused until the broker is reopened.
+    #[error("the transaction log refuses commits since a write to it failed ({reason}); whether the transaction being committed then committed is decided when the broker is reopened")]
+    TransactionLog {
+        /// The original failure: the call, the file and the OS error.
+        reason: String,
+        /// The original failure (an [`Error::Io`]).
+        #[source]
+        source: std::sync::Arc<Error>,
+    },
+
     /// A record's value could not be decoded by a `Codec`.
     #[error("could not decode the value at topic '{topic}' partition {partition} offset {offset}: {reason}")]
     Decode {
@@ -330,6 +341,7 @@ impl fmt::Debug for Error {
                 reason,
                 source: _,
             } => variant!("Poisoned", topic, partition, reason),
+            Error::TransactionLog { reason, source: _ } => variant!("TransactionLog", reason),
             Error::Decode {
                 topic,
                 partition,

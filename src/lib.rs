@@ -69,6 +69,7 @@ mod record;
 #[doc(hidden)]
 pub mod testing;
 mod topic;
+mod txn;
 
 pub use broker::Broker;
 pub use client::{RecordSink, RecordSource, SourceRecord};
@@ -76,8 +77,8 @@ pub use client::{RecordSink, RecordSource, SourceRecord};
 pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
 pub use config::{
-    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner,
-    TimestampType, TopicConfig, WaitStrategy,
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, Durability, IsolationLevel, LogConfig,
+    OffsetReset, Partitioner, TimestampType, TopicConfig, WaitStrategy,
 };
 pub use consumer::{Consumer, ConsumerRecords, RebalanceContext, RebalanceListener};
 pub use error::{Error, Result};
@@ -89,3 +90,4 @@ pub use partitioner::{murmur2, partition_for_key, xxh64};
 pub use producer::Producer;
 pub use record::{BorrowedRecord, Record, RecordMetadata};
 pub use topic::{validate_topic_name, Partition, ReadProgress, Topic};
+pub use txn::Transaction;

@@ -13,6 +13,7 @@ use crate::format::batch::Encode;
 use crate::log::{Appended, Log};
 use crate::record::{BorrowedRecord, Record, RecordMetadata};
 use crate::topic::TopicInner;
+use crate::txn::Transaction;
 
 /// The topic this thread last sent to: with it, a `send` to the same topic
 /// takes no lock and touches no reference count before the append (each of
@@ -94,7 +95,7 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-fn metadata<R: Encode>(
+pub(crate) fn metadata<R: Encode>(
     topic: &TopicInner,
     partition: u32,
     offset: u64,
@@ -269,6 +270,13 @@ impl Producer {
                 Some(meta(logs.get(p as usize)?, p, first, k, r, at))
             })
             .collect())
+    }
+
+    /// Begins a transaction: records sent through it, to any topics and
+    /// partitions, and group offsets given to it become visible and
+    /// committed together when it commits, or never (see [`Transaction`]).
+    pub fn transaction(&self) -> Result<Transaction> {
+        Transaction::begin(Arc::clone(&self.broker))
     }
 
     /// Makes everything sent so far (by anyone) durable.

@@ -24,7 +24,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{
-    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, OffsetReset, TimestampType, TopicConfig,
+    AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, IsolationLevel, OffsetReset, TimestampType,
+    TopicConfig,
 };
 use crate::error::{Error, Result};
 
@@ -52,6 +53,7 @@ pub const CONSUMER_KEYS: &[&str] = &[
     "max.poll.records",
     "max.poll.interval.ms",
     "partition.assignment.strategy",
+    "isolation.level",
 ];
 
 /// Broker configs accepted by [`BrokerConfig::from_properties`], with the
@@ -311,6 +313,11 @@ impl ConsumerConfig {
                 ms => self.max_poll_interval(Duration::from_millis(ms)),
             },
             "partition.assignment.strategy" => self.assignment_strategy(strategy(key, value)?),
+            "isolation.level" => self.isolation_level(match value {
+                "read_uncommitted" => IsolationLevel::ReadUncommitted,
+                "read_committed" => IsolationLevel::ReadCommitted,
+                _ => return Err(bad(key, value, "must be read_uncommitted or read_committed")),
+            }),
             _ => return Err(unknown(key, value, "consumer", CONSUMER_KEYS)),
         })
     }

@@ -428,6 +428,12 @@ impl Partition {
     /// are skipped: the first is the first kept one at or after `offset`);
     /// empty at the end of the log; `Error::OffsetOutOfRange` outside
     /// `start_offset()..=end_offset()`.
+    ///
+    /// Reads uncommitted: records of transactions are returned as they were
+    /// written, whether the transaction committed, aborted or is still open;
+    /// control records (transaction markers) are skipped, though they occupy
+    /// offsets. For committed records only, use a consumer with
+    /// `IsolationLevel::ReadCommitted`.
     pub fn read(&self, offset: u64, max_records: usize) -> Result<Vec<ConsumedRecord>> {
         self.check()?;
         self.log.read(offset, max_records)
@@ -439,7 +445,9 @@ impl Partition {
     /// count**: assign it (`offset = p.read_with(offset, ..)?`), never add it.
     /// [`Consumer::poll_with`](crate::Consumer::poll_with) returns a count
     /// instead; [`read_with_progress`](Self::read_with_progress) returns both,
-    /// by name. Validation and errors are those of [`read`](Self::read).
+    /// by name. Validation and errors are those of [`read`](Self::read), and
+    /// so is what it returns of transactions (markers are skipped: the next
+    /// offset passes over them).
     ///
     /// For scans and replays: each [`RecordView`] borrows straight from the
     /// segment's memory map for the duration of the callback only, so there

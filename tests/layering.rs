@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 /// Modules that the API, groups and tools are made of: none of them is below the log.
 const ABOVE_LOG: &[&str] = &[
-    "broker", "topic", "producer", "consumer", "group", "codec", "inspect", "cli", "client", "kafka",
+    "txn", "broker", "topic", "producer", "consumer", "group", "codec", "inspect", "cli", "client", "kafka",
 ];
 const ABOVE_GROUP: &[&str] = &[
-    "broker", "topic", "producer", "consumer", "codec", "inspect", "cli", "client", "kafka",
+    "txn", "broker", "topic", "producer", "consumer", "codec", "inspect", "cli", "client", "kafka",
 ];
 
 /// What one layer may not refer to.

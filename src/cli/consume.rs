@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::args::{topic_of, ConsumeArgs};
 use super::output::Printer;
 use super::{note, open_broker, CliError, CliResult};
-use crate::inspect::{Inspector, PartitionReader};
+use crate::inspect::{Inspector, PartitionReader, TxnMark};
 use crate::{ConsumerConfig, OffsetReset, TopicPartition};
 
 /// How often `--follow` looks at the files again when there is nothing new.
@@ -125,15 +125,26 @@ fn read_only(dir: &Path, a: &ConsumeArgs) -> CliResult<u8> {
     let mut printed = 0u64;
     let limit = a.max_messages.unwrap_or(u64::MAX);
     let mut checked = Instant::now();
+    let mut txns = inspector.transactions()?;
     loop {
         let mut progressed = false;
         for r in &mut readers {
             let want = usize::try_from(limit - printed).unwrap_or(ROUND).min(ROUND);
-            let records = r.poll(want).map_err(|e| read_error(&inspector, topic, e))?;
-            progressed |= !records.is_empty();
-            for rec in &records {
-                printer.print(rec)?;
-                printed += 1;
+            let before = r.position();
+            let records = r.poll_marked(want).map_err(|e| read_error(&inspector, topic, e))?;
+            progressed |= !records.is_empty() || r.position() != before;
+            if records
+                .iter()
+                .any(|(_, m)| matches!(m, Some(TxnMark::Record { id }) if !txns.is_committed(*id)))
+            {
+                // A live owner may have committed it since the last look.
+                txns = inspector.transactions()?;
+            }
+            for (rec, mark) in &records {
+                printer.print_marked(rec, *mark, &txns)?;
+                if !matches!(mark, Some(TxnMark::Marker { .. })) {
+                    printed += 1;
+                }
             }
             if printed >= limit {
                 printer.flush()?;

@@ -6,6 +6,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::args::{ConsumeArgs, Format};
+use crate::inspect::{Transactions, TxnMark};
 use crate::log::consumed::ConsumedRecord;
 
 /// What `consume` prints for each record.
@@ -55,6 +56,60 @@ impl Printer {
                 }
                 fields.push(lossy(r.value()));
                 writeln!(self.out, "{}", fields.join(&self.separator))
+            }
+        }
+    }
+
+    /// Prints a record read with its part in a transaction: a marker as a
+    /// `#` line (a JSON object with `"control"`), a record of a transaction
+    /// that did not commit (so far) after a `#` line saying so (in JSON,
+    /// `"transaction"` and `"committed"` fields).
+    pub(super) fn print_marked(
+        &mut self,
+        r: &ConsumedRecord,
+        mark: Option<TxnMark>,
+        txns: &Transactions,
+    ) -> io::Result<()> {
+        match (mark, self.format) {
+            (None, _) => self.print(r),
+            (Some(TxnMark::Marker { id, commit }), Format::Text) => {
+                let what = if commit { "commit" } else { "abort" };
+                writeln!(
+                    self.out,
+                    "# {}:{} {what} marker of transaction {id}",
+                    r.partition(),
+                    r.offset()
+                )
+            }
+            (Some(TxnMark::Marker { id, commit }), Format::Json) => {
+                let mut obj = Map::new();
+                obj.insert("topic".into(), Value::String(r.topic().to_string()));
+                obj.insert("partition".into(), Value::from(r.partition()));
+                obj.insert("offset".into(), Value::from(r.offset()));
+                obj.insert("control".into(), Value::from(if commit { "commit" } else { "abort" }));
+                obj.insert("transaction".into(), Value::from(id));
+                let line = serde_json::to_string(&Value::Object(obj)).map_err(io::Error::other)?;
+                writeln!(self.out, "{line}")
+            }
+            (Some(TxnMark::Record { id }), Format::Text) => {
+                if !txns.is_committed(id) {
+                    writeln!(
+                        self.out,
+                        "# {}:{} not committed: transaction {id} aborted or still open",
+                        r.partition(),
+                        r.offset()
+                    )?;
+                }
+                self.print(r)
+            }
+            (Some(TxnMark::Record { id }), Format::Json) => {
+                let mut obj = to_json(r);
+                if let Value::Object(o) = &mut obj {
+                    o.insert("transaction".into(), Value::from(id));
+                    o.insert("committed".into(), Value::from(txns.is_committed(id)));
+                }
+                let line = serde_json::to_string(&obj).map_err(io::Error::other)?;
+                writeln!(self.out, "{line}")
             }
         }
     }

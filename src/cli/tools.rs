@@ -42,9 +42,32 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
         check_zero_tail: true,
     };
     let no_topic: std::sync::Arc<str> = "".into();
+    // A segment in a broker directory (<dir>/<topic>/<partition>/<base>.log):
+    // which of its transactions committed.
+    let txns = path
+        .ancestors()
+        .nth(3)
+        .and_then(|dir| crate::inspect::Inspector::open(dir).ok()?.transactions().ok())
+        .unwrap_or_default();
     let end = seg.walk(0, seg.base(), opts, &mut |b| {
         let h = &b.header;
         batches += 1;
+        let txn = match (h.is_transactional(), h.is_control()) {
+            (false, _) => String::new(),
+            (true, true) => match crate::format::txn::control_of(b.bytes(), *h) {
+                Ok(crate::format::txn::ControlKind::Commit) => {
+                    format!(", COMMIT marker of transaction {}", h.producer_id)
+                }
+                Ok(crate::format::txn::ControlKind::Abort) => {
+                    format!(", ABORT marker of transaction {}", h.producer_id)
+                }
+                Err(_) => format!(", control batch of transaction {}", h.producer_id),
+            },
+            (true, false) if txns.is_committed(h.producer_id) => {
+                format!(", transaction {} (committed)", h.producer_id)
+            }
+            (true, false) => format!(", transaction {} (NOT committed: aborted or still open)", h.producer_id),
+        };
         let status = match &b.status {
             BatchStatus::Ok => "ok".to_string(),
             BatchStatus::Bad(reason) => {
@@ -53,7 +76,7 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
             }
         };
         let mut text = format!(
-            "batch at byte {}: offsets {}..={} ({} records), {} bytes, timestamps {}..{}, crc {:#010x} {}\n",
+            "batch at byte {}: offsets {}..={} ({} records{txn}), {} bytes, timestamps {}..{}, crc {:#010x} {}\n",
             b.position,
             h.base_offset,
             h.next_offset().saturating_sub(1),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::broker::BrokerInner;
-use crate::config::{ConsumerConfig, OffsetReset, WaitStrategy};
+use crate::config::{ConsumerConfig, IsolationLevel, OffsetReset, WaitStrategy};
 use crate::error::{Error, Result};
 use crate::log::consumed::{ConsumedRecord, RecordView};
+use crate::log::txn::Isolation;
 use crate::log::{Cursor, Log};
 use crate::names::TopicPartition;
 use crate::topic::TopicInner;
@@ -232,7 +233,11 @@ impl ConsumerCore {
             let end = st.log.end_offset();
             let room = max - out.taken();
             out.reserve(usize::try_from(end.saturating_sub(pos)).unwrap_or(usize::MAX).min(room));
-            let (next, read) = out.read(st, pos, room, end);
+            let iso = match self.config.isolation {
+                IsolationLevel::ReadUncommitted => Isolation::Uncommitted,
+                IsolationLevel::ReadCommitted => Isolation::Committed(&self.broker.txns),
+            };
+            let (next, read) = out.read(st, pos, room, end, iso);
             if let Some(next) = next {
                 st.position.set(Some(next));
             }
@@ -257,11 +262,19 @@ impl ConsumerCore {
     /// True when a poll would find something to do: records past a
     /// position, a position to resolve or reset, or a group change.
     pub(super) fn ready(&self, check_group: bool) -> bool {
+        let committed = self.config.isolation == IsolationLevel::ReadCommitted;
         self.parts.values().any(|s| {
             !s.paused
-                && s.position
-                    .get()
-                    .is_none_or(|p| s.log.end_offset() != p || s.log.start_offset() > p)
+                && s.position.get().is_none_or(|p| {
+                    let end = s.log.end_offset();
+                    // Read-committed: records below the last stable offset.
+                    let more = if committed {
+                        s.log.last_stable_offset() > p
+                    } else {
+                        end > p
+                    };
+                    more || end < p || s.log.start_offset() > p
+                })
         }) || (check_group && self.group_needs_sync())
     }
 
@@ -425,9 +438,12 @@ pub(super) trait Fetch {
     /// Room for `n` more records (a hint).
     fn reserve(&mut self, _n: usize) {}
     /// Reads up to `max` records of `st`'s partition from `pos`, stopping at
-    /// `end`. Returns the position after the last record handed out (if
-    /// any, also when the read then failed) and the read's result.
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>);
+    /// `end` (and, at `iso` read-committed, at the last stable offset).
+    /// Returns the position after the last record handed out and the
+    /// control or hidden records after it (if it moved; after a failed read,
+    /// after the last record handed out) and the read's result.
+    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64, iso: Isolation<'_>)
+        -> (Option<u64>, Result<()>);
 }
 
 impl Fetch for Vec<ConsumedRecord> {
@@ -443,14 +459,22 @@ impl Fetch for Vec<ConsumedRecord> {
         Vec::reserve(self, n);
     }
 
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+    fn read(
+        &mut self,
+        st: &PartState,
+        pos: u64,
+        max: usize,
+        end: u64,
+        iso: Isolation<'_>,
+    ) -> (Option<u64>, Result<()>) {
         let before = self.len();
         let read = st
             .log
-            .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end));
+            .read_with_cursor(pos, max, self, &mut st.cursor.borrow_mut(), Some(end), iso);
         match read {
-            // Past the last record, and past offsets compaction removed after it.
-            Ok(next) => (Some(next).filter(|&n| n > pos), Ok(())),
+            // Past the last record, control records, hidden records and
+            // offsets compaction removed after them.
+            Ok((_, next)) => (Some(next).filter(|&n| n > pos), Ok(())),
             Err(e) => {
                 let next = self
                     .get(before..)
@@ -473,7 +497,14 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
         self.taken
     }
 
-    fn read(&mut self, st: &PartState, pos: u64, max: usize, end: u64) -> (Option<u64>, Result<()>) {
+    fn read(
+        &mut self,
+        st: &PartState,
+        pos: u64,
+        max: usize,
+        end: u64,
+        iso: Isolation<'_>,
+    ) -> (Option<u64>, Result<()>) {
         // Counted as they are lent: records before an error count too.
         let (mut last, taken, f) = (None, &mut self.taken, &mut self.f);
         let read = st.log.read_views_with_cursor(
@@ -486,9 +517,11 @@ impl<F: FnMut(RecordView<'_>)> Fetch for Lend<F> {
             },
             &mut st.cursor.borrow_mut(),
             Some(end),
+            iso,
         );
         match read {
-            // Past the last record, and past offsets compaction removed after it.
+            // Past the last record, control records, hidden records and
+            // offsets compaction removed after them.
             Ok(next) => (Some(next).filter(|&n| n > pos), Ok(())),
             Err(e) => (last.map(|o| o + 1), Err(e)),
         }

@@ -10,6 +10,7 @@ pub mod index;
 pub mod mirror_progress;
 pub mod offsets;
 pub mod topic_meta;
+pub mod txn;
 pub mod varint;
 pub mod walk;
 

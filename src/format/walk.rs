@@ -316,6 +316,11 @@ impl<'a> Walker<'a> {
             if let Err(e) = Records::validate(bytes, h) {
                 return Err(found.bad_record(e));
             }
+            if h.is_control() {
+                if let Err(e) = super::txn::control_of(bytes, h) {
+                    return Err(found.bad_record(e));
+                }
+            }
         }
         self.pos = pos + h.len as usize;
         self.expect = Expect::Exactly(h.next_offset());

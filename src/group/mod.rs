@@ -420,6 +420,14 @@ impl Coordinator {
         self.store.lock().commit(group, offsets)
     }
 
+    /// Commits offsets whatever the group's members and generation: a
+    /// transaction's offsets, which become committed with the transaction
+    /// (as Kafka's `sendOffsetsToTransaction`, without its member fencing).
+    pub(crate) fn commit_unfenced(&self, group: &str, offsets: &[(TopicPartition, u64)]) -> Result<()> {
+        let _groups = self.groups.lock();
+        self.store.lock().commit(group, offsets)
+    }
+
     pub(crate) fn committed(&self, group: &str, tp: &TopicPartition) -> Option<u64> {
         self.store.lock().get(group, tp)
     }

@@ -37,7 +37,7 @@ use crate::format::topic_meta::{self, TopicMeta};
 use crate::topic::validate_topic_name;
 
 pub use groups::{read_committed, CommittedOffsets};
-pub use reader::PartitionReader;
+pub use reader::{PartitionReader, TxnMark};
 pub use segfile::{list_segments, BatchStatus, SegmentFile, WalkEnd, WalkOptions, WalkStop, WalkedBatch};
 pub use verify::{PartitionCheck, SegmentCheck};
 
@@ -47,6 +47,20 @@ const META_FILE: &str = "topic.meta";
 #[derive(Debug, Clone)]
 pub struct Inspector {
     dir: PathBuf,
+}
+
+/// Which transactions of a directory committed ([`Inspector::transactions`]).
+#[derive(Debug, Clone, Default)]
+pub struct Transactions {
+    committed: crate::txn::ids::IdSet,
+}
+
+impl Transactions {
+    /// Whether transaction `id` committed. A transaction that did not was
+    /// aborted, lost in a crash, or is still open in a live owner.
+    pub fn is_committed(&self, id: u64) -> bool {
+        self.committed.contains(id)
+    }
 }
 
 /// A topic's settings and partitions, as `topics describe` shows them.
@@ -265,6 +279,17 @@ impl Inspector {
     pub fn reader(&self, topic: &str, partition: u32, offset: u64) -> Result<PartitionReader> {
         let dir = self.partition_dir(topic, partition)?;
         Ok(PartitionReader::new(topic, partition, dir, offset))
+    }
+
+    /// Which transactions committed, from `@txn/txn.log` as it is now (a
+    /// live owner may commit more later: read it again to see them).
+    pub fn transactions(&self) -> Result<Transactions> {
+        let path = self.dir.join("@txn").join("txn.log");
+        let bytes = crate::fs::read_optional(&path)?.unwrap_or_default();
+        let replay = crate::txn::coordinator::replay_file(&path, &bytes)?;
+        Ok(Transactions {
+            committed: replay.committed,
+        })
     }
 
     /// Every group's committed offsets.

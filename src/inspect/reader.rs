@@ -10,6 +10,24 @@ use crate::format::index;
 use crate::log::consumed::ConsumedRecord;
 use crate::log::segment;
 
+/// A record's part in a transaction, as [`PartitionReader::poll_marked`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnMark {
+    /// A record sent in transaction `id` (see [`Transactions`](super::Transactions)
+    /// for whether it committed).
+    Record {
+        /// The transaction.
+        id: u64,
+    },
+    /// The control record that ended transaction `id` in this partition.
+    Marker {
+        /// The transaction.
+        id: u64,
+        /// A commit marker (else an abort marker).
+        commit: bool,
+    },
+}
+
 /// A read-only cursor over one partition, from a given offset onwards.
 ///
 /// Every [`poll`](PartitionReader::poll) reads the files again, so records a
@@ -66,34 +84,79 @@ impl PartitionReader {
     /// more yet. `Error::OffsetOutOfRange` when the position is below the
     /// first stored offset (retention deleted it), `Error::Corruption` for
     /// damage in a segment that a newer segment follows.
+    ///
+    /// Records of transactions are returned whatever became of their
+    /// transaction (read_uncommitted); control records (transaction markers)
+    /// are not returned. [`poll_marked`](Self::poll_marked) says which is which.
     pub fn poll(&mut self, max: usize) -> Result<Vec<ConsumedRecord>> {
         let mut out = Vec::new();
+        self.poll_into(max, false, &mut |r, _| out.push(r))?;
+        Ok(out)
+    }
+
+    /// [`poll`](Self::poll), with each record's part in a transaction, and
+    /// control records (transaction markers) too, for the tools.
+    pub fn poll_marked(&mut self, max: usize) -> Result<Vec<(ConsumedRecord, Option<TxnMark>)>> {
+        let mut out = Vec::new();
+        self.poll_into(max, true, &mut |r, m| out.push((r, m)))?;
+        Ok(out)
+    }
+
+    fn poll_into(
+        &mut self,
+        max: usize,
+        markers: bool,
+        sink: &mut dyn FnMut(ConsumedRecord, Option<TxnMark>),
+    ) -> Result<()> {
+        let mut n = 0usize;
         let mut rechecked = false;
         loop {
             if self.cursor.is_none() {
                 self.cursor = self.locate()?;
             }
-            let Some(cur) = &mut self.cursor else { return Ok(out) };
+            let Some(cur) = &mut self.cursor else { return Ok(()) };
             let (topic, partition, from) = (&self.topic, self.partition, self.next_offset);
             let mut next = from;
             let mut batch_pos = cur.pos;
             let end = cur.seg.walk(cur.pos, None, WalkOptions::default(), &mut |b| {
                 batch_pos = b.position;
-                if b.header.next_offset() <= next {
+                let h = b.header;
+                if h.next_offset() <= next {
                     return true;
                 }
+                let control = h.is_control();
+                if control && !markers {
+                    // Occupies offsets, returns nothing.
+                    next = h.next_offset();
+                    return true;
+                }
+                let mark = match (h.is_transactional(), control) {
+                    (false, _) => None,
+                    (true, false) => Some(TxnMark::Record { id: h.producer_id }),
+                    (true, true) => {
+                        let kind = crate::format::txn::control_of(b.bytes(), h).ok();
+                        Some(TxnMark::Marker {
+                            id: h.producer_id,
+                            commit: kind == Some(crate::format::txn::ControlKind::Commit),
+                        })
+                    }
+                };
                 for rec in b.records(topic, partition) {
                     let offset = rec.offset();
                     if offset < next {
                         continue;
                     }
-                    if out.len() >= max {
+                    if n >= max {
                         return false;
                     }
-                    out.push(rec);
+                    sink(rec, mark);
+                    n += 1;
                     next = offset + 1;
                 }
-                out.len() < max
+                if n < max && next < h.next_offset() && control {
+                    next = h.next_offset();
+                }
+                n < max
             })?;
             self.next_offset = next;
             // Stopped early: the last batch may hold more records for the next poll.
@@ -102,9 +165,9 @@ impl PartitionReader {
             } else {
                 end.position
             };
-            if !out.is_empty() {
+            if n > 0 || next > from {
                 self.tail_damage = None;
-                return Ok(out);
+                return Ok(());
             }
             // Nothing new here: has the writer moved on to a newer segment?
             let newer = segfile::list_segments(&self.dir)?.into_iter().find(|&b| b > cur.base);
@@ -115,11 +178,11 @@ impl PartitionReader {
                         cur.seg.path().display(),
                         end.position
                     ));
-                    return Ok(out);
+                    return Ok(());
                 }
                 (_, None) => {
                     self.tail_damage = None;
-                    return Ok(out);
+                    return Ok(());
                 }
                 (WalkStop::Damage(reason), Some(_)) if rechecked => {
                     return Err(Error::Corruption {

@@ -21,6 +21,7 @@ mod recovery;
 mod retention;
 pub(crate) mod segment;
 mod tick;
+pub(crate) mod txn;
 mod write;
 
 use std::fs::File;
@@ -119,6 +120,8 @@ pub(crate) struct LogInner {
     start_offset: AtomicU64,
     /// Incremented by every truncation (invalidates read cursors).
     truncations: AtomicU64,
+    /// Open transactions here: the last stable offset.
+    txns: txn::OpenTxns,
     sync: Mutex<group_commit::SyncState>,
     sync_done: Condvar,
     checkpoint: Mutex<checkpoint::CheckpointState>,
@@ -258,6 +261,12 @@ impl Log {
     /// first kept one at or after `offset`. An empty result means no record
     /// is stored from `offset` to the end of the log; an offset outside
     /// `start_offset()..=end_offset()` is `Error::OffsetOutOfRange`.
+    ///
+    /// Records of transactions are returned as they were written, whether
+    /// their transaction committed, aborted or is still open (Kafka's
+    /// read_uncommitted); control records (transaction markers) are skipped:
+    /// they occupy offsets but are never returned. Use a consumer with
+    /// `IsolationLevel::ReadCommitted` for committed records only.
     pub fn read(&self, offset: u64, max: usize) -> Result<Vec<ConsumedRecord>> {
         let mut out = Vec::with_capacity(max.min(4096));
         self.inner.read_into(offset, max, &mut out)?;
@@ -267,7 +276,8 @@ impl Log {
     /// Calls `f` with each of up to `max_records` records from `offset`, in
     /// order, borrowed from the segment (no allocation, no reference count per
     /// record); returns the offset to read next: the one after the last record
-    /// visited, or `offset` if none (at the end of the log). Validation and
+    /// visited and any control records after it, or `offset` if none (at the
+    /// end of the log). It returns what [`read`](Self::read) does. Validation and
     /// errors are those of [`read`](Self::read); on an error, the records of
     /// the batches before the damaged one have already been visited (each
     /// batch's CRC is checked before any of its records is).
@@ -391,8 +401,8 @@ impl Log {
     }
 
     /// [`read`](Self::read) into `out` for sequential readers, resuming at
-    /// `cursor` (see `LogInner::read_with_cursor`); returns the offset to
-    /// read next (past offsets compaction removed).
+    /// `cursor` (see `LogInner::read_with_cursor`); returns how many records
+    /// and the offset to read next (past offsets compaction removed).
     #[inline]
     pub(crate) fn read_with_cursor(
         &self,
@@ -401,8 +411,9 @@ impl Log {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<u64> {
-        self.inner.read_with_cursor(offset, max, out, cursor, end)
+        iso: txn::Isolation<'_>,
+    ) -> Result<(usize, u64)> {
+        self.inner.read_with_cursor(offset, max, out, cursor, end, iso)
     }
 
     /// [`read_with`](Self::read_with) for sequential readers, resuming at
@@ -415,8 +426,9 @@ impl Log {
         f: &mut F,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
+        iso: txn::Isolation<'_>,
     ) -> Result<u64> {
-        self.inner.read_views_with_cursor(offset, max, f, cursor, end)
+        self.inner.read_views_with_cursor(offset, max, f, cursor, end, iso)
     }
 
     /// Registers the calling thread to be unparked by the next append (or

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::consumed::{ConsumedRecord, RecordView};
 use super::segment::Segment;
+use super::txn::{Isolation, TXN_BITS};
 use super::LogInner;
 use crate::error::{Error, Result};
 use crate::format::batch::RecordRef;
@@ -46,9 +47,10 @@ impl LogInner {
     }
 
     /// Appends up to `max` records from `offset` to `out`; returns the
-    /// offset to read next (past offsets compaction removed).
+    /// offset to read next (past offsets compaction removed and control records).
     pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<ConsumedRecord>) -> Result<u64> {
-        self.read_with_cursor(offset, max, out, &mut None, None)
+        let (_, next) = self.read_with_cursor(offset, max, out, &mut None, None, Isolation::Uncommitted)?;
+        Ok(next)
     }
 
     /// [`read_into`](Self::read_into) for sequential readers: when `cursor`
@@ -56,8 +58,8 @@ impl LogInner {
     /// read resumes there without a segment lookup or an index search. The
     /// cursor is updated to where this read stopped. `end`: the end offset
     /// the caller just loaded, if it has one (else it is loaded here).
-    /// Returns the offset to read next: after the last record read, or past
-    /// offsets compaction removed (`offset` if none).
+    /// Returns how many records, and the offset to read next: past offsets
+    /// compaction removed, control records and records `iso` hides.
     pub(crate) fn read_with_cursor(
         &self,
         offset: u64,
@@ -65,20 +67,22 @@ impl LogInner {
         out: &mut Vec<ConsumedRecord>,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
-    ) -> Result<u64> {
+        iso: Isolation<'_>,
+    ) -> Result<(usize, u64)> {
         let (topic, partition) = (&self.topic, self.partition);
         let mut bytes = 0;
-        let (n, next) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
+        let (n, next) = self.read_records(offset, max, end, cursor, iso, &mut |map, base, pos, _, r| {
             bytes += payload_len(&r);
             out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
         })?;
         self.metrics.read(n, bytes);
-        Ok(next)
+        Ok((n, next))
     }
 
     /// [`read_with`](Self::read_with) for sequential readers, resuming at
     /// `cursor` like [`read_with_cursor`](Self::read_with_cursor); returns
-    /// the offset after the last record `f` saw (`offset` if none).
+    /// the offset to read next: after the last record `f` saw and the
+    /// records `iso` hides after it (`offset` if none).
     pub(crate) fn read_views_with_cursor<F: FnMut(RecordView<'_>)>(
         &self,
         offset: u64,
@@ -86,10 +90,11 @@ impl LogInner {
         f: &mut F,
         cursor: &mut Option<Cursor>,
         end: Option<u64>,
+        iso: Isolation<'_>,
     ) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
         let mut bytes = 0;
-        let (n, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+        let (n, next) = self.read_records(offset, max, end, cursor, iso, &mut |_, base, _, batch, r| {
             bytes += payload_len(&r);
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
@@ -103,7 +108,7 @@ impl LogInner {
     /// [`read_into`](Self::read_into); records of batches before a damaged
     /// one have been visited when the error is returned.
     pub(crate) fn read_with<F: FnMut(RecordView<'_>)>(&self, offset: u64, max: usize, f: &mut F) -> Result<u64> {
-        self.read_views_with_cursor(offset, max, f, &mut None, None)
+        self.read_views_with_cursor(offset, max, f, &mut None, None, Isolation::Uncommitted)
     }
 
     /// The read path shared by [`read_with_cursor`](Self::read_with_cursor)
@@ -117,6 +122,7 @@ impl LogInner {
         max: usize,
         end: Option<u64>,
         cursor: &mut Option<Cursor>,
+        iso: Isolation<'_>,
         sink: &mut S,
     ) -> Result<(usize, u64)> {
         self.check_open()?;
@@ -127,6 +133,11 @@ impl LogInner {
         let start = self.start_offset();
         if offset < start || offset > end {
             return Err(self.out_of_range(offset));
+        }
+        // Read-committed: stop at the last stable offset (loaded after the end).
+        let end = self.read_bound(end, iso);
+        if offset >= end {
+            return Ok((0, offset));
         }
         if offset == end || max == 0 {
             return Ok((0, offset));
@@ -143,7 +154,7 @@ impl LogInner {
             .filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch)
         {
             let seg = Arc::clone(&c.seg);
-            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, sink)?;
+            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, iso, sink)?;
             if n > 0 {
                 *cursor = Some(next_cursor(&seg, pos, next));
                 return Ok((n, next));
@@ -164,7 +175,7 @@ impl LogInner {
         // batch where `next` was expected, i.e. as damage.
         while total < max && next < end {
             let Some(seg) = segs.get(idx) else { break };
-            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, sink)?;
+            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, iso, sink)?;
             total += n;
             if n > 0 {
                 *cursor = Some(next_cursor(seg, pos, after));
@@ -196,6 +207,7 @@ impl LogInner {
         offset: u64,
         end: u64,
         max: usize,
+        iso: Isolation<'_>,
         sink: &mut S,
     ) -> Result<(usize, usize, u64)> {
         let mut pos = match from {
@@ -213,6 +225,9 @@ impl LogInner {
         // The next offset to read: after the last record handed out, or past
         // offsets compaction removed (a batch's records may leave gaps).
         let mut expect = offset;
+        // The last transactions found visible and hidden (consecutive
+        // batches often share one): one lookup per run of batches.
+        let (mut visible_txn, mut hidden_txn) = (0, 0);
         while n < max {
             pos = walk.pos();
             let b = match walk.next_batch() {
@@ -226,6 +241,18 @@ impl LogInner {
             }
             if h.base_offset >= end {
                 break;
+            }
+            if h.attributes & TXN_BITS != 0 && (h.is_control() || h.producer_id != visible_txn) {
+                if h.producer_id == hidden_txn || iso.hides(&h) {
+                    // A marker, or a transaction this level does not show: its
+                    // offsets are passed over (a batch never straddles the bound).
+                    if !h.is_control() {
+                        hidden_txn = h.producer_id;
+                    }
+                    expect = expect.max(h.next_offset());
+                    continue;
+                }
+                visible_txn = h.producer_id;
             }
             let mut stopped = false;
             for r in b.records() {
@@ -355,12 +382,17 @@ mod tests {
         assert_eq!(seen, [0, 1], "read_with must stop at the end offset too");
         let mut cursor = None;
         let mut out = Vec::new();
-        log.inner.read_with_cursor(1, 10, &mut out, &mut cursor, None).unwrap();
+        let iso = super::Isolation::Uncommitted;
+        log.inner
+            .read_with_cursor(1, 10, &mut out, &mut cursor, None, iso)
+            .unwrap();
         assert_eq!(out.len(), 1);
         out.clear();
         assert_eq!(
-            log.inner.read_with_cursor(2, 10, &mut out, &mut cursor, None).unwrap(),
-            2
+            log.inner
+                .read_with_cursor(2, 10, &mut out, &mut cursor, None, iso)
+                .unwrap(),
+            (0, 2)
         );
         assert!(out.is_empty());
     }

@@ -493,6 +493,7 @@ fn assemble(
         next_offset: AtomicU64::new(next_offset),
         start_offset: AtomicU64::new(start_offset),
         truncations: AtomicU64::new(0),
+        txns: super::txn::OpenTxns::default(),
         // After a live-checkpoint recovery, only what the fsynced checkpoint
         // covers is known durable.
         sync: Mutex::new(SyncState::new(match (start.live, start.hard) {

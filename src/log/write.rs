@@ -49,14 +49,32 @@ impl LogInner {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
-        self.append_then(records, true)
+        self.append_inner(records, None, true)
     }
 
     /// The append; `wait_durable`: under `Durability::Sync`, return only once
     /// the records are on stable storage (false: the caller waits for that
     /// itself, as an async send does with `poll_durable`).
     pub(crate) fn append_then<R: Encode>(&self, records: &[R], wait_durable: bool) -> Result<Appended> {
+        self.append_inner(records, None, wait_durable)
+    }
+
+    /// [`append`](Self::append), as part of a transaction when `txn` says so
+    /// (then version 2 transactional batches, registered as open on the
+    /// transaction's first append here, and no fsync: the commit syncs).
+    pub(super) fn append_as<R: Encode>(&self, records: &[R], txn: Option<super::txn::TxnAppend>) -> Result<Appended> {
+        self.append_inner(records, txn, true)
+    }
+
+    #[inline(always)]
+    fn append_inner<R: Encode>(
+        &self,
+        records: &[R],
+        txn: Option<super::txn::TxnAppend>,
+        wait_durable: bool,
+    ) -> Result<Appended> {
         let started = self.metrics.append_started();
         self.check_open()?;
         self.check_poisoned()?;
@@ -65,12 +83,20 @@ impl LogInner {
         let append_time = self.config.log_append_time;
         let ts = move |r: &R| super::record_timestamp(append_time, r.create_time(), now);
         let attrs = if append_time { batch::ATTR_LOG_APPEND_TIME } else { 0 };
-        let shape = batch::Shape::for_records(attrs, records);
+        let shape = match txn {
+            None => batch::Shape::for_records(attrs, records),
+            Some(t) => t.shape(attrs),
+        };
 
         let mut guard = self.writer.lock();
         let w: &mut Writer = &mut guard;
         self.check_open()?;
         let base = w.next_offset;
+        if let Some(t) = txn.filter(|t| t.register) {
+            // Before the end offset moves past it: a read-committed reader
+            // that sees the batch sees the hold.
+            self.txns.open(base, t.id);
+        }
         if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
             if now.saturating_sub(first) >= limit && w.active.size() > 0 {
                 self.roll(w)?;
@@ -139,7 +165,7 @@ impl LogInner {
         if let Some(request) = prealloc {
             self.send_growth(request);
         }
-        if wait_durable && self.config.durability == Durability::Sync {
+        if wait_durable && txn.is_none() && self.config.durability == Durability::Sync {
             self.sync_to(end)?;
         }
         self.metrics.append_done(started);
@@ -327,6 +353,7 @@ impl LogInner {
         w.sync_index_mirror();
         self.set_segments(kept);
         self.truncations.fetch_add(1, Ordering::AcqRel);
+        self.txns.truncated(offset);
         self.next_offset.store(offset, Ordering::Release);
         self.lower_durable(offset);
         drop(guard);

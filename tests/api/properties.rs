@@ -74,6 +74,7 @@ fn consumer_configs_take_kafkas_names() {
         ("enable.auto.commit", "true"),
         ("max.poll.records", "10"),
         ("max.poll.interval.ms", "1000"),
+        ("isolation.level", "read_committed"),
         (
             "partition.assignment.strategy",
             "org.apache.kafka.clients.consumer.RoundRobinAssignor,org.apache.kafka.clients.consumer.RangeAssignor",
@@ -86,6 +87,7 @@ fn consumer_configs_take_kafkas_names() {
         .auto_commit(true)
         .max_poll_records(10)
         .max_poll_interval(std::time::Duration::from_secs(1))
+        .isolation_level(logbus::IsolationLevel::ReadCommitted)
         .assignment_strategy(AssignmentStrategy::RoundRobin);
     assert_eq!(c, want);
     for (name, s) in [
@@ -115,6 +117,7 @@ fn network_only_consumer_keys_are_refused_with_the_reason() {
         ("max.poll.interval.ms", "-5"),
         ("group.id", ""),
         ("partition.assignment.strategy", "MyAssignor"),
+        ("isolation.level", "READ_COMMITTED"),
     ] {
         let (field, value, _) = invalid(ConsumerConfig::from_properties(&[(k, v)]).unwrap_err());
         assert_eq!((field.as_str(), value.as_str()), (k, v));

@@ -12,4 +12,5 @@ mod kafka_quickstart;
 mod reset_offsets;
 mod run;
 mod terms;
+mod transactions;
 mod workflow;

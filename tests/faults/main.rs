@@ -11,3 +11,4 @@ mod compaction_power;
 mod fsync_failure;
 mod live_checkpoint;
 mod seam;
+mod txn_power_loss;

@@ -65,12 +65,12 @@ struct Durable {
 }
 
 /// Everything needed to build crash states at one moment of the run.
-struct CrashPoint {
+pub(super) struct CrashPoint {
     durable: Durable,
     current: BTreeMap<PathBuf, Image>,
     dirs: BTreeSet<PathBuf>,
     /// How many acknowledged records / commits precede this point.
-    acked: usize,
+    pub(super) acked: usize,
     acked_commits: HashMap<u32, u64>,
     /// Start offset of each partition at the freeze (its oldest segment):
     /// a crash state may start later only through retention at open.
@@ -82,22 +82,30 @@ struct CrashPoint {
 
 /// State shared by the observer and the test thread.
 #[derive(Default)]
-struct Recorder {
-    root: PathBuf,
+pub(super) struct Recorder {
+    pub(super) root: PathBuf,
     durable: Mutex<Durable>,
-    acked: Mutex<Vec<(u32, u64, String)>>,
+    pub(super) acked: Mutex<Vec<(u32, u64, String)>>,
     acked_commits: Mutex<HashMap<u32, u64>>,
-    points: Mutex<Vec<CrashPoint>>,
+    pub(super) points: Mutex<Vec<CrashPoint>>,
     dir_events: AtomicUsize,
     file_events: AtomicUsize,
     commits: AtomicUsize,
     /// Set once the topic exists: crash points before that test nothing.
-    ready: AtomicBool,
+    pub(super) ready: AtomicBool,
 }
 
 impl Recorder {
+    /// A recorder of the broker directory `root`.
+    pub(super) fn new(root: PathBuf) -> Recorder {
+        Recorder {
+            root,
+            ..Recorder::default()
+        }
+    }
+
     /// Freezes a crash point. Lock order: acked, commits, durable.
-    fn freeze(&self, written_end: Option<Vec<u64>>) {
+    pub(super) fn freeze(&self, written_end: Option<Vec<u64>>) {
         let acked = self.acked.lock().unwrap().len();
         let acked_commits = self.acked_commits.lock().unwrap().clone();
         // No fsync completes while the files are read.
@@ -131,7 +139,7 @@ impl Recorder {
     /// `FILE_POINT_EVERY`-th file fsync (up to a limit) first freezes a crash point as if
     /// power failed just before that fsync completed: the windows the test
     /// thread rarely hits (a deletion or rename not yet durable).
-    fn observe(&self, event: SyncEvent) {
+    pub(super) fn observe(&self, event: SyncEvent) {
         if self.ready.load(Ordering::SeqCst) {
             let (counter, every, limit) = match event {
                 SyncEvent::Dir(_) => (&self.dir_events, 2, DIR_POINTS),
@@ -197,10 +205,10 @@ fn walk(root: &Path) -> (BTreeSet<PathBuf>, BTreeMap<PathBuf, Image>) {
 }
 
 #[derive(Default, Debug)]
-struct Stats {
-    states: u64,
+pub(super) struct Stats {
+    pub(super) states: u64,
     files_written: u64,
-    blocks_not_current: u64,
+    pub(super) blocks_not_current: u64,
     files_truncated: u64,
     entries_dropped: u64,
     entries_resurrected: u64,
@@ -319,7 +327,7 @@ fn crash_file(rng: &mut Rng, cp: &CrashPoint, rel: &Path, block: usize, stats: &
     }
 }
 
-fn build_state(rng: &mut Rng, cp: &CrashPoint, dir: &Path, stats: &mut Stats) {
+pub(super) fn build_state(rng: &mut Rng, cp: &CrashPoint, dir: &Path, stats: &mut Stats) {
     let block = if rng.chance(2) { 512 } else { 4096 };
     for d in &cp.dirs {
         std::fs::create_dir_all(dir.join(d)).unwrap();

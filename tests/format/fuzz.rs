@@ -4,7 +4,7 @@
 
 use logbus::format::batch::{self, Peek, Records};
 use logbus::format::walk::{Expect, Walker};
-use logbus::format::{checkpoint, compact_state, index, mirror_progress, offsets, topic_meta};
+use logbus::format::{checkpoint, compact_state, index, mirror_progress, offsets, topic_meta, txn};
 use logbus::Record;
 use proptest::prelude::*;
 
@@ -60,6 +60,13 @@ fn decode_all(data: &[u8]) -> usize {
             data,
             "compact.state re-encodes to its bytes"
         );
+    }
+    if let Ok(Some((_, len))) = txn::decode(data) {
+        assert!(len > 0 && len <= data.len());
+    }
+    let _ = txn::decode_control_key(data);
+    if let Peek::Batch(h) = batch::peek(data) {
+        let _ = txn::control_of(data, h);
     }
     walk_all(data);
     n
