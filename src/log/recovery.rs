@@ -66,6 +66,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         config,
         report: RecoveryReport::default(),
         dir_dirty: false,
+        created: false,
         unsynced: Vec::new(),
     };
     if bases.is_empty() {
@@ -79,8 +80,13 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     if r.dir_dirty {
         lfs::sync_dir(dir)?;
     }
+    // Nothing on disk claims anything about an empty log without a
+    // checkpoint: a crash before its first append leaves what the next open
+    // finds here again (no records), so nothing needs recording now.
+    let nothing_to_record = ckpt.is_none() && start.live.is_none() && active.next_offset == active.seg.base;
+    let nothing_to_record = nothing_to_record && segments.len() == 1;
     let inner = assemble(r, topic, partition, &start, segments, active)?;
-    record_recovered(inner, &start)
+    record_recovered(inner, &start, nothing_to_record)
 }
 
 /// Where the scan of one `open` starts, chosen from the checkpoints found.
@@ -101,8 +107,12 @@ struct Recovery<'a> {
     dir: &'a Path,
     config: LogConfig,
     report: RecoveryReport,
-    /// Files were created or deleted: the directory needs an fsync.
+    /// Files were deleted: the directory needs an fsync before the log is used.
     dir_dirty: bool,
+    /// The first segment was created (a new log): the directory needs an
+    /// fsync before anything written to it is durable, which the writer's
+    /// first fsync round does (nothing in the log can be lost before it).
+    created: bool,
     /// Sealed segments written after the last fsynced checkpoint, for the
     /// writer's "unsynced" list (fsynced by the next fsynced checkpoint).
     unsynced: Vec<(Arc<fs::File>, PathBuf)>,
@@ -141,7 +151,7 @@ impl Recovery<'_> {
         let base = ckpt.map_or(0, |c| c.next_offset);
         let (path, _, _) = segment::paths(self.dir, base);
         lfs::open_rw(&path, "creating segment")?;
-        self.dir_dirty = true;
+        self.created = true;
         Ok(base)
     }
 
@@ -345,7 +355,8 @@ impl Recovery<'_> {
                 .set_len(s.end_pos as u64)
                 .map_err(|e| Error::io("truncating damaged tail", &s.path, e))?;
         }
-        if !from_live {
+        if !from_live && s.len > 0 {
+            // (An empty file has nothing to make durable.)
             s.file
                 .sync_all()
                 .map_err(|e| Error::io("syncing recovered segment", &s.path, e))?;
@@ -431,6 +442,7 @@ fn assemble(
         config,
         report,
         unsynced,
+        created,
         ..
     } = r;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
@@ -456,7 +468,7 @@ fn assemble(
             index_files: Some(active.index_files),
             next_offset,
             unsynced,
-            dir_dirty: false,
+            dir_dirty: created,
             first_ts: active.first_ts,
             last_retention: Instant::now(),
             body_lens: Vec::new(),
@@ -489,11 +501,14 @@ fn assemble(
 }
 
 /// Records the recovered state before any append: a checkpoint (or, after a
-/// live-checkpoint recovery, the one on disk taken as the last), then
-/// retention.
-fn record_recovered(inner: LogInner, start: &Start) -> Result<LogInner> {
+/// live-checkpoint recovery, the one on disk taken as the last; or none for
+/// a new, empty log, `nothing_to_record`), then retention.
+fn record_recovered(inner: LogInner, start: &Start, nothing_to_record: bool) -> Result<LogInner> {
     inner.writer.lock().sync_index_mirror();
-    if start.live.is_some() {
+    if nothing_to_record {
+        // No fsync for a partition that holds nothing (creating a topic of
+        // 1,000 partitions would wait for 4,000 of them).
+    } else if start.live.is_some() {
         // The fsynced checkpoint on disk stays valid and not clean; the live
         // one too (recovery only cut bytes after it). Both go on from there.
         inner.checkpoint.lock().resume_from(start.hard);
