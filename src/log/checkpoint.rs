@@ -169,6 +169,28 @@ impl LogInner {
         Ok(())
     }
 
+    /// Rewrites `on_disk`, the clean checkpoint a clean open trusted, as not
+    /// clean (before any append can happen). Nothing changed since it was
+    /// written after an fsync of everything it covers, so only its own file
+    /// is fsynced, not the segment and index files as by `write_checkpoint`
+    /// (reopening 1,000 partitions: 1,000 fdatasyncs instead of 4,000).
+    pub(crate) fn mark_unclean(&self, on_disk: Checkpoint) -> Result<()> {
+        let mut ck = self.checkpoint.lock();
+        let c = Checkpoint {
+            clean: false,
+            ..on_disk
+        };
+        ck.file
+            .write_all_at(&checkpoint::encode(&c), 0)
+            .and_then(|()| ck.file.sync_data())
+            .map_err(|e| Error::io("writing recovery checkpoint", &ck.path, e))?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(ck.path.clone()));
+        ck.last = Some(c);
+        ck.last_time = Instant::now();
+        Ok(())
+    }
+
     /// A checkpoint that may go backwards (after a truncation).
     pub(crate) fn write_checkpoint_after_truncate(&self) -> Result<()> {
         self.checkpoint.lock().last = None;

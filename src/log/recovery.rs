@@ -512,6 +512,9 @@ fn record_recovered(inner: LogInner, start: &Start, nothing_to_record: bool) -> 
         // The fsynced checkpoint on disk stays valid and not clean; the live
         // one too (recovery only cut bytes after it). Both go on from there.
         inner.checkpoint.lock().resume_from(start.hard);
+    } else if let Some(hard) = start.hard.filter(|_| inner.recovery.clean) {
+        // A clean open: durably record "not clean" before any append can happen.
+        inner.mark_unclean(hard)?;
     } else {
         // Durably record "not clean" before any append can happen; after a
         // recovery this also records the recovered end, so it is not scanned again.
