@@ -320,8 +320,7 @@ impl MapWriter {
             .filter(|&e| e <= self.capacity)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "append past segment capacity"))?;
         if end > self.growth.allocated() {
-            let step = self.ahead.min(GROW);
-            self.growth.ensure(end.max(self.growth.allocated() + step))?;
+            self.grow_inline(end)?;
         }
         if end > self.growth.allocated() {
             return Err(io::Error::other("segment file could not be extended"));
@@ -339,6 +338,22 @@ impl MapWriter {
         fill(dst);
         self.map.published.store(end, Ordering::Release);
         Ok(())
+    }
+
+    /// The writer caught up with the allocated length (a new segment, or a
+    /// background thread behind a fast writer): extends the file past `end`
+    /// by the room ahead, at most `GROW`. Catching up counts as asking for
+    /// room: soon after the previous time, it doubles the room ahead, so a
+    /// fast writer on a new segment reaches 1 MiB steps within a few of them.
+    #[cold]
+    fn grow_inline(&mut self, end: usize) -> io::Result<()> {
+        let allocated = self.growth.allocated();
+        if allocated > 0 {
+            let now = Instant::now();
+            self.ahead = next_ahead(self.ahead, now.saturating_duration_since(self.last_request));
+            self.last_request = now;
+        }
+        self.growth.ensure(end.max(allocated + self.ahead.min(GROW)))
     }
 
     /// Gives a recovered segment that holds records but no room after them
