@@ -139,7 +139,8 @@ struct Scanned {
 struct Active {
     seg: Arc<Segment>,
     map_writer: MapWriter,
-    index_files: ActiveIndexFiles,
+    /// `None` for an empty segment: its first append creates them.
+    index_files: Option<ActiveIndexFiles>,
     next_offset: u64,
     first_ts: Option<i64>,
 }
@@ -416,7 +417,13 @@ fn open_active(config: &LogConfig, s: Scanned) -> Result<Active> {
         file: Some(Arc::new(fsync_handle)),
         index: RwLock::new(None),
     });
-    let index_files = ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?;
+    // An empty segment with nothing indexed gets its index files at its
+    // first append (`LogInner::append`): a partition never written has none.
+    let index_files = if end_pos == 0 && index.offsets.is_empty() && index.times.is_empty() {
+        None
+    } else {
+        Some(ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?)
+    };
     let first_ts = first_batch_ts(&seg);
     *seg.index.write() = Some(index);
     Ok(Active {
@@ -446,15 +453,8 @@ fn assemble(
         ..
     } = r;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
-    let ckpt_file = lfs::open_rw(&ckpt_path, "opening recovery checkpoint")?;
-    let live_file = match lfs::boot_id() {
-        Some(id) => {
-            let live_path = dir.join(LIVE_FILE);
-            let file = lfs::open_rw(&live_path, "opening live checkpoint")?;
-            Some(LiveFile::new(file, live_path, id))
-        }
-        None => None,
-    };
+    // Both files are created by their first write.
+    let live_file = lfs::boot_id().map(|id| LiveFile::new(dir.join(LIVE_FILE), id));
     let next_offset = active.next_offset;
     let start_offset = segments.first().map_or(next_offset, |s| s.base);
     Ok(LogInner {
@@ -465,7 +465,7 @@ fn assemble(
         writer: Mutex::new(Writer {
             active: active.seg,
             map: Some(active.map_writer),
-            index_files: Some(active.index_files),
+            index_files: active.index_files,
             next_offset,
             unsynced,
             dir_dirty: created,
@@ -490,7 +490,7 @@ fn assemble(
             (None, _) => next_offset,
         })),
         sync_done: Condvar::new(),
-        checkpoint: Mutex::new(CheckpointState::new(ckpt_file, ckpt_path)),
+        checkpoint: Mutex::new(CheckpointState::new(ckpt_path)),
         closed: AtomicBool::new(false),
         poisoned: AtomicBool::new(false),
         recovery: report,

@@ -28,8 +28,10 @@ fn checkpoints_follow_bytes_written_not_only_time() {
     let pdir = dir.path().join("t/0");
     // The newest checkpoint's position, live or fsynced.
     let newest = || {
-        // (A new partition has no fsynced checkpoint before it needs one.)
-        let fsynced = checkpoint::decode(&std::fs::read(pdir.join("recovery.ckpt")).unwrap()).ok();
+        // (A new partition has no fsynced checkpoint, nor its file, before it needs one.)
+        let fsynced = std::fs::read(pdir.join("recovery.ckpt"))
+            .ok()
+            .and_then(|b| checkpoint::decode(&b).ok());
         let live = std::fs::read(pdir.join("recovery.live"))
             .ok()
             .and_then(|b| checkpoint::decode_live(&b).ok());
@@ -62,8 +64,9 @@ fn a_standalone_log_checkpoints_in_the_background() {
     let ckpt = dir.path().join("recovery.ckpt");
     // None until the first checkpoint: a new log writes none at open.
     let next = || {
-        checkpoint::decode(&std::fs::read(&ckpt).unwrap())
+        std::fs::read(&ckpt)
             .ok()
+            .and_then(|b| checkpoint::decode(&b).ok())
             .map(|c| c.next_offset)
     };
     let deadline = Deadline::new(Duration::from_secs(20), "a background checkpoint of the standalone log");
