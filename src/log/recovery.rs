@@ -417,8 +417,8 @@ fn open_active(config: &LogConfig, s: Scanned) -> Result<Active> {
         file: Some(Arc::new(fsync_handle)),
         index: RwLock::new(None),
     });
-    // An empty segment with nothing indexed gets its index files at its
-    // first append (`LogInner::append`): a partition never written has none.
+    // An empty segment with nothing indexed gets its index files from its
+    // first checkpoint after an append (`Writer::ensure_index_files`).
     let index_files = if end_pos == 0 && index.offsets.is_empty() && index.times.is_empty() {
         None
     } else {

@@ -56,10 +56,6 @@ impl LogInner {
         let mut guard = self.writer.lock();
         let w: &mut Writer = &mut guard;
         self.check_open()?;
-        if w.index_files.is_none() {
-            // The first append to a partition opened empty.
-            self.open_index_files(w)?;
-        }
         let base = w.next_offset;
         if let (Some(limit), Some(first)) = (self.config.segment_ms, w.first_ts) {
             if now.saturating_sub(first) >= limit && w.active.size() > 0 {
@@ -136,18 +132,6 @@ impl LogInner {
             count: records.len(),
             append_time: now,
         })
-    }
-
-    /// Creates the active segment's index files, which an empty segment
-    /// opened by recovery does not have (see `recovery::open_active`).
-    #[cold]
-    fn open_index_files(&self, w: &mut Writer) -> Result<()> {
-        let (_, ipath, tpath) = segment::paths(&self.dir, w.active.base);
-        let mut index = w.active.index.write();
-        let index = index.get_or_insert_with(SegIndex::default);
-        w.index_files = Some(ActiveIndexFiles::open(&ipath, &tpath, w.active.base, index)?);
-        w.dir_dirty = true;
-        Ok(())
     }
 
     /// Registers the calling thread to be woken by the next append (then
