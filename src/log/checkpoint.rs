@@ -70,37 +70,10 @@ impl CheckpointState {
 pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 
 impl super::Writer {
-    /// Creates the active segment's index files if it has none yet: an empty
-    /// segment opened by recovery gets them from the first checkpoint that
-    /// covers records (recovery trusts the index entries below a checkpoint),
-    /// so a partition never written has none, and the first appends to a
-    /// new partition create no files.
-    pub(super) fn ensure_index_files(&mut self) -> Result<()> {
-        if self.index_files.is_some() || self.active.size() == 0 {
-            return Ok(());
-        }
-        let dir = self.active.path.parent().unwrap_or(std::path::Path::new("."));
-        let (_, ipath, tpath) = super::segment::paths(dir, self.active.base);
-        let mut index = self.active.index.write();
-        let index = index.get_or_insert_with(super::index::SegIndex::default);
-        self.index_files = Some(super::index::ActiveIndexFiles::open(
-            &ipath,
-            &tpath,
-            self.active.base,
-            index,
-        )?);
-        self.dir_dirty = true;
-        Ok(())
-    }
-
     /// Writes a live checkpoint of what is written now (no fsync). Does
     /// nothing when there is no live file or the active segment's last batch
     /// was not written by this process (then only an fsynced one will do).
     pub(super) fn write_live(&mut self) -> Result<()> {
-        if self.live.is_none() || self.last_batch.is_none() {
-            return Ok(());
-        }
-        self.ensure_index_files()?;
         let (Some(live), Some(last_batch)) = (self.live.as_mut(), self.last_batch) else {
             return Ok(());
         };
@@ -177,7 +150,6 @@ impl LogInner {
     pub(crate) fn write_checkpoint(&self, clean: bool) -> Result<()> {
         let mut ck = self.checkpoint.lock();
         self.check_poisoned()?;
-        self.writer.lock().ensure_index_files()?;
         // A round of its own (rather than sync_to) so the snapshot describes
         // exactly what this checkpoint covers.
         let snap = self.sync_round(true)?;

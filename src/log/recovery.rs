@@ -139,8 +139,7 @@ struct Scanned {
 struct Active {
     seg: Arc<Segment>,
     map_writer: MapWriter,
-    /// `None` for an empty segment: its first append creates them.
-    index_files: Option<ActiveIndexFiles>,
+    index_files: ActiveIndexFiles,
     next_offset: u64,
     first_ts: Option<i64>,
 }
@@ -417,13 +416,7 @@ fn open_active(config: &LogConfig, s: Scanned) -> Result<Active> {
         file: Some(Arc::new(fsync_handle)),
         index: RwLock::new(None),
     });
-    // An empty segment with nothing indexed gets its index files from its
-    // first checkpoint after an append (`Writer::ensure_index_files`).
-    let index_files = if end_pos == 0 && index.offsets.is_empty() && index.times.is_empty() {
-        None
-    } else {
-        Some(ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?)
-    };
+    let index_files = ActiveIndexFiles::open(&ipath, &tpath, seg.base, &mut index)?;
     let first_ts = first_batch_ts(&seg);
     *seg.index.write() = Some(index);
     Ok(Active {
@@ -465,7 +458,7 @@ fn assemble(
         writer: Mutex::new(Writer {
             active: active.seg,
             map: Some(active.map_writer),
-            index_files: active.index_files,
+            index_files: Some(active.index_files),
             next_offset,
             unsynced,
             dir_dirty: created,
