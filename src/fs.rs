@@ -92,6 +92,50 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
     }
 }
 
+/// Most threads [`in_parallel`] starts: fsyncs of different files overlap
+/// in the device's queue and share journal commits (1,000 `fdatasync`s of
+/// small files on the benchmark VM: 3 s one after another, 0.1 s on 16
+/// threads).
+const PARALLEL_THREADS: usize = 16;
+
+/// Fewest items a thread of [`in_parallel`] gets (a thread costs tens of
+/// microseconds to start).
+const ITEMS_PER_THREAD: usize = 4;
+
+/// `items.iter().map(f).collect()`, on up to `PARALLEL_THREADS` scoped
+/// threads for long lists: opening, creating and closing the partitions of
+/// a topic, whose work is mostly waiting for fsyncs. Results keep the order
+/// of `items`. Where a thread cannot be started, its share runs on the
+/// calling thread.
+pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = (items.len() / ITEMS_PER_THREAD).min(PARALLEL_THREADS);
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let started: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| {
+                let thread = std::thread::Builder::new()
+                    .name("logbus-open".into())
+                    .spawn_scoped(s, move || chunk.iter().map(f).collect::<Vec<R>>());
+                (chunk, thread)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for (chunk, thread) in started {
+            match thread.map(|t| t.join()) {
+                Ok(Ok(results)) => out.extend(results),
+                // `f` panicked on that thread: the same panic, here.
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => out.extend(chunk.iter().map(f)),
+            }
+        }
+        out
+    })
+}
+
 /// Opens a file for reading and writing, creating it if needed.
 pub fn open_rw(path: &Path, context: &'static str) -> Result<File> {
     OpenOptions::new()
@@ -269,5 +313,22 @@ mod boot_id_tests {
         assert_eq!(id[15], 0xef);
         assert!(super::parse_uuid("0123").is_none());
         assert!(super::parse_uuid("zz23abcd-4567-89ef-0123-456789abcdef").is_none());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn in_parallel_keeps_the_order_of_its_items() {
+        for n in [0usize, 1, 7, 8, 100, 1001] {
+            let items: Vec<usize> = (0..n).collect();
+            let out = super::in_parallel(&items, |i| (i * 3, std::thread::current().id()));
+            assert_eq!(
+                out.iter().map(|r| r.0).collect::<Vec<_>>(),
+                (0..n).map(|i| i * 3).collect::<Vec<_>>()
+            );
+            let threads: std::collections::HashSet<_> = out.iter().map(|r| r.1).collect();
+            assert_eq!(threads.len() > 1, n >= 8, "{n} items on {} threads", threads.len());
+        }
     }
 }

@@ -94,7 +94,7 @@ impl TopicInner {
     pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, durability: Durability) -> Result<TopicInner> {
         crate::fs::create_dir_durable(dir)?;
         let name: Arc<str> = name.into();
-        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability)?;
+        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability, true)?;
         crate::fs::write_atomic(&dir.join(META_FILE), &topic_meta::encode(&to_meta(&config)))?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
@@ -110,7 +110,7 @@ impl TopicInner {
         })?;
         let config = from_meta(&meta);
         let name: Arc<str> = name.into();
-        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability)?;
+        let logs = open_partitions(dir, &name, &config, 0..config.partitions, durability, false)?;
         Ok(TopicInner::new(dir, name, config, logs))
     }
 
@@ -168,6 +168,7 @@ impl TopicInner {
             &next,
             current..count,
             durability,
+            true,
         )?);
         crate::fs::write_atomic(&self.dir.join(META_FILE), &topic_meta::encode(&to_meta(&next)))?;
         std::mem::swap(&mut *config, &mut next);
@@ -185,24 +186,36 @@ impl TopicInner {
     }
 }
 
-/// Opens (creating as needed) the logs of partitions `ids` of a topic. They
-/// share the topic's name (one allocation, which their records point to).
+/// Opens (creating as needed) the logs of partitions `ids` of a topic, on
+/// several threads for many partitions (see `fs::in_parallel`). They share
+/// the topic's name (one allocation, which their records point to).
+///
+/// `new`: the partitions are being added (topic creation, more partitions),
+/// and the caller's write of `topic.meta` fsyncs the topic directory
+/// afterwards, which makes their directories durable all at once; until
+/// then they are not part of the topic. Their directories are created here
+/// without an fsync of the topic directory each.
 fn open_partitions(
     dir: &Path,
     name: &Arc<str>,
     config: &TopicConfig,
     ids: std::ops::Range<u32>,
     durability: Durability,
+    new: bool,
 ) -> Result<Vec<Log>> {
-    ids.map(|p| {
-        Log::open_named(
-            &dir.join(p.to_string()),
-            LogConfig::from_topic(config, durability),
-            Arc::clone(name),
-            p,
-        )
-    })
-    .collect()
+    let ids: Vec<u32> = ids.collect();
+    let opened = crate::fs::in_parallel(&ids, |&p| {
+        let pdir = dir.join(p.to_string());
+        if new {
+            match std::fs::create_dir(&pdir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io("creating partition directory", &pdir, e)),
+            }
+        }
+        Log::open_named(&pdir, LogConfig::from_topic(config, durability), Arc::clone(name), p)
+    });
+    opened.into_iter().collect()
 }
 
 fn to_meta(c: &TopicConfig) -> TopicMeta {

@@ -23,20 +23,29 @@ use crate::format::checkpoint::{self, Checkpoint, LiveCheckpoint};
 
 /// The fsynced checkpoint file of a partition and the last checkpoint written to it.
 pub(crate) struct CheckpointState {
-    file: File,
+    /// Opened (created) by the first write: a partition that never needs a
+    /// checkpoint creates no file for it (see `lazy_open`).
+    file: Option<File>,
     path: PathBuf,
     last: Option<Checkpoint>,
     last_time: Instant,
 }
 
 impl CheckpointState {
-    pub(crate) fn new(file: File, path: PathBuf) -> CheckpointState {
+    pub(crate) fn new(path: PathBuf) -> CheckpointState {
         CheckpointState {
-            file,
+            file: None,
             path,
             last: None,
             last_time: Instant::now(),
         }
+    }
+
+    /// Overwrites the checkpoint file with `c` and fdatasyncs it.
+    fn write_synced(&mut self, c: &Checkpoint) -> io::Result<()> {
+        let file = lazy_open(&mut self.file, &self.path)?;
+        file.write_all_at(&checkpoint::encode(c), 0)?;
+        file.sync_data()
     }
 
     /// Takes the checkpoint already on disk as the last one written.
@@ -85,8 +94,8 @@ impl super::Writer {
             last_batch,
             boot_id: live.boot_id,
         };
-        live.file
-            .write_all_at(&checkpoint::encode_live(&c), 0)
+        lazy_open(&mut live.file, &live.path)
+            .and_then(|f| f.write_all_at(&checkpoint::encode_live(&c), 0))
             .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
         live.last = Some(c);
         live.last_time = Instant::now();
@@ -98,7 +107,8 @@ impl super::Writer {
 /// The live checkpoint file of a partition (see the module docs).
 #[derive(Debug)]
 pub(crate) struct LiveFile {
-    file: File,
+    /// Opened (created) by the first write, as `CheckpointState::file`.
+    file: Option<File>,
     path: PathBuf,
     boot_id: [u8; 16],
     last: Option<LiveCheckpoint>,
@@ -106,9 +116,9 @@ pub(crate) struct LiveFile {
 }
 
 impl LiveFile {
-    pub(crate) fn new(file: File, path: PathBuf, boot_id: [u8; 16]) -> LiveFile {
+    pub(crate) fn new(path: PathBuf, boot_id: [u8; 16]) -> LiveFile {
         LiveFile {
-            file,
+            file: None,
             path,
             boot_id,
             last: None,
@@ -120,8 +130,8 @@ impl LiveFile {
     /// what it describes). In the page cache at once, which is all a live
     /// checkpoint is ever trusted from.
     pub(crate) fn invalidate(&mut self) -> Result<()> {
-        self.file
-            .write_all_at(&[0u8; checkpoint::LIVE_LEN], 0)
+        lazy_open(&mut self.file, &self.path)
+            .and_then(|f| f.write_all_at(&[0u8; checkpoint::LIVE_LEN], 0))
             .map_err(|e| Error::io("invalidating live checkpoint", &self.path, e))?;
         self.last = None;
         Ok(())
@@ -155,13 +165,30 @@ impl LogInner {
                 return Ok(());
             }
         }
-        ck.file
-            .write_all_at(&checkpoint::encode(&c), 0)
-            .and_then(|()| ck.file.sync_data())
-            .map_err(|e| {
-                self.poison(Error::io("writing recovery checkpoint", &ck.path, copy_io_error(&e)));
-                Error::io("writing recovery checkpoint", &ck.path, e)
-            })?;
+        ck.write_synced(&c).map_err(|e| {
+            self.poison(Error::io("writing recovery checkpoint", &ck.path, copy_io_error(&e)));
+            Error::io("writing recovery checkpoint", &ck.path, e)
+        })?;
+        #[cfg(feature = "fault-injection")]
+        crate::testing::synced(|| crate::testing::SyncEvent::File(ck.path.clone()));
+        ck.last = Some(c);
+        ck.last_time = Instant::now();
+        Ok(())
+    }
+
+    /// Rewrites `on_disk`, the clean checkpoint a clean open trusted, as not
+    /// clean (before any append can happen). Nothing changed since it was
+    /// written after an fsync of everything it covers, so only its own file
+    /// is fsynced, not the segment and index files as by `write_checkpoint`
+    /// (reopening 1,000 partitions: 1,000 fdatasyncs instead of 4,000).
+    pub(crate) fn mark_unclean(&self, on_disk: Checkpoint) -> Result<()> {
+        let mut ck = self.checkpoint.lock();
+        let c = Checkpoint {
+            clean: false,
+            ..on_disk
+        };
+        ck.write_synced(&c)
+            .map_err(|e| Error::io("writing recovery checkpoint", &ck.path, e))?;
         #[cfg(feature = "fault-injection")]
         crate::testing::synced(|| crate::testing::SyncEvent::File(ck.path.clone()));
         ck.last = Some(c);
@@ -179,6 +206,23 @@ impl LogInner {
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
         self.writer.lock().write_live()
     }
+}
+
+/// The file in `slot`, opened (created if missing) at `path` the first time.
+/// Creating a topic of 1,000 partitions creates 2,000 files fewer this way
+/// (creations are most of what a new partition costs, see BENCHMARKS.md).
+fn lazy_open<'a>(slot: &'a mut Option<File>, path: &std::path::Path) -> io::Result<&'a File> {
+    if slot.is_none() {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        *slot = Some(file);
+    }
+    slot.as_ref()
+        .ok_or_else(|| io::Error::other("checkpoint file not open"))
 }
 
 /// A copy of `e` for the poisoned state, while the caller gets `e` itself: the

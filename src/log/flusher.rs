@@ -47,8 +47,8 @@ impl Flusher {
                         recv(prealloc) -> job => {
                             // A failure (full disk) leaves the writer to grow inline
                             // and report the error to its caller.
-                            if let Ok((growth, published)) = job {
-                                let _ = growth.extend_ahead(published);
+                            if let Ok((growth, target)) = job {
+                                let _ = growth.extend_ahead(target);
                             }
                             continue;
                         }

@@ -21,11 +21,15 @@ use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 /// A segment file mapped once for its whole capacity (or, for readers that
 /// must not map files another process may truncate, bytes read into memory).
+/// The mapping of an active segment reserves address space only: what is
+/// resident is the pages written or prefaulted, as far as the file was
+/// allocated (see [`Growth`]).
 pub struct SegmentMap {
     raw: Option<MmapRaw>,
     heap: Option<Box<[u8]>>,
@@ -115,6 +119,8 @@ impl SegmentMap {
                 requested: std::sync::atomic::AtomicBool::new(false),
             }),
             capacity,
+            ahead: MIN_AHEAD,
+            last_request: Instant::now(),
         };
         Ok((map, writer))
     }
@@ -162,6 +168,11 @@ pub struct MapWriter {
     map: Arc<SegmentMap>,
     growth: Arc<Growth>,
     capacity: usize,
+    /// Room to keep allocated ahead of the writer (`MIN_AHEAD..=MAX_AHEAD`),
+    /// following the write rate (see [`prealloc_request`](Self::prealloc_request)).
+    ahead: usize,
+    /// When the writer last asked for room (or was created).
+    last_request: Instant,
 }
 
 impl std::fmt::Debug for MapWriter {
@@ -169,23 +180,35 @@ impl std::fmt::Debug for MapWriter {
         f.debug_struct("MapWriter")
             .field("capacity", &self.capacity)
             .field("allocated", &self.growth.allocated())
+            .field("ahead", &self.ahead)
             .finish()
     }
 }
 
-/// Inline growth step, when the writer catches up with the allocated length.
+/// The smallest growth step, and the room a new segment starts with: an
+/// idle partition costs this much (and nothing before its first append).
+pub(crate) const MIN_AHEAD: usize = 64 * 1024;
+/// The largest room kept allocated ahead of a writer (reached by one that
+/// writes 4 MiB/s or more).
+pub(crate) const MAX_AHEAD: usize = 16 * 1024 * 1024;
+/// The background thread extends in steps of at most this much, and the
+/// writer grows inline by at most this much when it catches up.
 const GROW: usize = 1024 * 1024;
-/// Below this much allocated room ahead of the writer, it asks the background
-/// thread to extend the file (see [`Growth`]).
-const LOW_WATER: usize = 8 * 1024 * 1024;
-/// How far ahead of the writer the background thread extends the file.
-const AHEAD: usize = 16 * 1024 * 1024;
+/// A request for more room this soon after the previous one doubles the
+/// room ahead (the writer consumed half of it in less than this)...
+const FAST: Duration = Duration::from_secs(1);
+/// ...and one this late halves it: the room ahead follows the write rate,
+/// between about two and eight seconds of writing.
+const SLOW: Duration = Duration::from_secs(4);
 
 /// The file length of an active segment, extended (zero-filled) by its
 /// writer or, ahead of it, by the broker's background thread: allocating new
 /// page-cache pages is the dominant per-byte cost of appending, and this
-/// takes it off the producer's thread. Both extend under `state`'s lock and
-/// only at or past `allocated`, where the writer never stores; sealing takes
+/// takes it off the producer's thread. How far ahead follows the write rate
+/// (see [`MapWriter::prealloc_request`]): a segment never written has no
+/// bytes, an idle one `MIN_AHEAD`, a fast one `MAX_AHEAD`. Writer and
+/// background thread both extend under `state`'s lock and only at or past
+/// `allocated`, where the writer never stores; sealing takes
 /// the same lock, so nothing extends a sealed file. The background thread
 /// also maps what it allocated writable into the segment's mapping (see
 /// `ensure_prefaulted`).
@@ -254,10 +277,9 @@ impl Growth {
         self.requested.store(false, Ordering::Release);
     }
 
-    /// Background work: extend to `AHEAD` bytes past `published`, then clear
-    /// the request flag.
-    pub fn extend_ahead(&self, published: usize) -> io::Result<()> {
-        let target = published.saturating_add(AHEAD);
+    /// Background work: extend the file to `target` bytes (capped at the
+    /// capacity), then clear the request flag.
+    pub fn extend_ahead(&self, target: usize) -> io::Result<()> {
         let mut r = Ok(());
         // In GROW steps with a yield between: on a machine whose cores are all
         // busy (a spinning consumer and a producer), this thread takes a core
@@ -298,7 +320,7 @@ impl MapWriter {
             .filter(|&e| e <= self.capacity)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "append past segment capacity"))?;
         if end > self.growth.allocated() {
-            self.growth.ensure(end.max(self.growth.allocated() + GROW))?;
+            self.grow_inline(end)?;
         }
         if end > self.growth.allocated() {
             return Err(io::Error::other("segment file could not be extended"));
@@ -318,24 +340,57 @@ impl MapWriter {
         Ok(())
     }
 
-    /// Gives a writer with no room at all (a new segment) its first growth
-    /// step now, at open, so its first append does not grow the file inline
-    /// (it would otherwise wait for a background thread that busy threads
-    /// keep off the cores).
-    /// Free when the file already has room, as a recovered active segment
-    /// keeps its preallocated zero tail.
-    pub fn reserve_first_step(&self) -> io::Result<()> {
-        if self.growth.allocated() > self.map.published() {
-            return Ok(());
+    /// The writer caught up with the allocated length (a new segment, or a
+    /// background thread behind a fast writer): extends the file past `end`
+    /// by the room ahead, at most `GROW`. Catching up counts as asking for
+    /// room: soon after the previous time, it doubles the room ahead, so a
+    /// fast writer on a new segment reaches 1 MiB steps within a few of them.
+    #[cold]
+    fn grow_inline(&mut self, end: usize) -> io::Result<()> {
+        let allocated = self.growth.allocated();
+        if allocated > 0 {
+            let now = Instant::now();
+            self.ahead = next_ahead(self.ahead, now.saturating_duration_since(self.last_request));
+            self.last_request = now;
         }
-        self.growth.ensure_prefaulted(self.map.published().saturating_add(GROW))
+        self.growth.ensure(end.max(allocated + self.ahead.min(GROW)))
     }
 
-    /// When the allocated room ahead runs low, returns the growth handle for
-    /// the background thread (once per request).
-    pub fn prealloc_request(&self) -> Option<Arc<Growth>> {
-        let room = self.growth.allocated().saturating_sub(self.map.published());
-        if room >= LOW_WATER || self.growth.allocated() >= self.capacity {
+    /// Gives a recovered segment that holds records but no room after them
+    /// (its tail was cut) its first growth step now, at open, so its first
+    /// append does not grow the file inline. Free when the file already has
+    /// room (a recovered active segment keeps its preallocated zero tail),
+    /// and nothing for an empty segment: a partition never written costs no
+    /// bytes of log; its first append allocates `MIN_AHEAD`.
+    pub fn reserve_first_step(&self) -> io::Result<()> {
+        let published = self.map.published();
+        if published == 0 || self.growth.allocated() > published {
+            return Ok(());
+        }
+        self.growth.ensure_prefaulted(published.saturating_add(self.ahead))
+    }
+
+    /// Room kept ahead of this writer now (for the next segment's writer).
+    pub fn ahead(&self) -> usize {
+        self.ahead
+    }
+
+    /// Starts this writer with the room ahead its segment's predecessor had
+    /// reached, so a fast writer keeps its pace across a roll.
+    pub fn continue_from(&mut self, ahead: usize) {
+        self.ahead = ahead.clamp(MIN_AHEAD, MAX_AHEAD);
+    }
+
+    /// When the allocated room ahead runs below half of `ahead`, returns the
+    /// growth handle and the file length to extend to, for the background
+    /// thread (once per request). The room ahead follows the write rate: a
+    /// request within `FAST` of the previous one doubles it (up to
+    /// `MAX_AHEAD`), one after `SLOW` halves it (down to `MIN_AHEAD`), so a
+    /// partition keeps about two to eight seconds of writing allocated ahead.
+    pub fn prealloc_request(&mut self) -> Option<(Arc<Growth>, usize)> {
+        let allocated = self.growth.allocated();
+        let published = self.map.published();
+        if allocated.saturating_sub(published) >= self.ahead / 2 || allocated >= self.capacity {
             return None;
         }
         // A load first: while a request is pending (the background thread is
@@ -344,12 +399,10 @@ impl MapWriter {
         if self.growth.requested.load(Ordering::Relaxed) || self.growth.requested.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(Arc::clone(&self.growth))
-    }
-
-    /// The map this writer writes (for the background thread's `extend_ahead`).
-    pub fn published(&self) -> usize {
-        self.map.published()
+        let now = Instant::now();
+        self.ahead = next_ahead(self.ahead, now.saturating_duration_since(self.last_request));
+        self.last_request = now;
+        Some((Arc::clone(&self.growth), published.saturating_add(self.ahead)))
     }
 
     /// Cuts the file to its written length; the writer ends here.
@@ -357,6 +410,18 @@ impl MapWriter {
         let mut st = self.growth.state.lock();
         st.sealed = true;
         st.file.set_len(self.map.published() as u64)
+    }
+}
+
+/// The room to keep ahead of a writer that asked for more `since` its
+/// previous request, having had `ahead` (see [`MapWriter::prealloc_request`]).
+fn next_ahead(ahead: usize, since: Duration) -> usize {
+    if since < FAST {
+        ahead.saturating_mul(2).min(MAX_AHEAD)
+    } else if since > SLOW {
+        (ahead / 2).max(MIN_AHEAD)
+    } else {
+        ahead
     }
 }
 
@@ -405,40 +470,88 @@ mod tests {
         assert_eq!(&map.bytes()[..5], b"hello");
     }
 
-    #[test]
-    fn background_growth_reaches_its_target_in_steps_and_stops_when_sealed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.log");
-        let file = std::fs::OpenOptions::new()
+    fn rw(path: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&path)
-            .unwrap();
-        let (_map, w) = SegmentMap::writable(file, AHEAD + 3 * GROW + 17, 0).unwrap();
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn background_growth_reaches_its_target_in_steps_and_stops_when_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.log");
+        let (_map, w) = SegmentMap::writable(rw(&path), MAX_AHEAD + 3 * GROW + 17, 0).unwrap();
         let growth = Arc::clone(&w.growth);
-        growth.extend_ahead(0).unwrap();
-        assert_eq!(growth.allocated(), AHEAD);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), AHEAD as u64);
+        growth.extend_ahead(MAX_AHEAD).unwrap();
+        assert_eq!(growth.allocated(), MAX_AHEAD);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), MAX_AHEAD as u64);
         // Capped at the capacity, which is not a multiple of the step.
-        growth.extend_ahead(AHEAD).unwrap();
-        assert_eq!(growth.allocated(), AHEAD + 3 * GROW + 17);
+        growth.extend_ahead(2 * MAX_AHEAD).unwrap();
+        assert_eq!(growth.allocated(), MAX_AHEAD + 3 * GROW + 17);
         // A sealed segment never grows again, and the call returns.
-        let (file2, path2) = (
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(dir.path().join("h.log"))
-                .unwrap(),
-            dir.path().join("h.log"),
-        );
-        let (_map2, w2) = SegmentMap::writable(file2, 4 * AHEAD, 0).unwrap();
+        let path2 = dir.path().join("h.log");
+        let (_map2, w2) = SegmentMap::writable(rw(&path2), 4 * MAX_AHEAD, 0).unwrap();
         let growth2 = Arc::clone(&w2.growth);
         w2.seal().unwrap();
-        growth2.extend_ahead(0).unwrap();
+        growth2.extend_ahead(MAX_AHEAD).unwrap();
         assert_eq!(std::fs::metadata(&path2).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_new_segment_has_no_bytes_and_its_first_append_allocates_the_smallest_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.log");
+        let (_map, mut w) = SegmentMap::writable(rw(&path), 1 << 30, 0).unwrap();
+        w.reserve_first_step().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        w.append(100, |d| d.fill(1)).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), MIN_AHEAD as u64);
+        assert!(w.prealloc_request().is_none(), "more than half the step is still free");
+    }
+
+    #[test]
+    fn the_room_ahead_doubles_for_a_fast_writer_and_halves_for_a_slow_one() {
+        let fast = Duration::from_millis(10);
+        let mut ahead = MIN_AHEAD;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            ahead = next_ahead(ahead, fast);
+            seen.push(ahead);
+        }
+        let expected: Vec<usize> = (1..=10).map(|i| (MIN_AHEAD << i).min(MAX_AHEAD)).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(next_ahead(MAX_AHEAD, Duration::from_secs(2)), MAX_AHEAD, "steady");
+        assert_eq!(next_ahead(MAX_AHEAD, SLOW * 2), MAX_AHEAD / 2);
+        assert_eq!(next_ahead(MIN_AHEAD, SLOW * 2), MIN_AHEAD);
+    }
+
+    #[test]
+    fn a_request_asks_for_the_room_ahead_once_and_the_next_segment_continues_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_map, mut w) = SegmentMap::writable(rw(&dir.path().join("r.log")), 1 << 30, 0).unwrap();
+        w.append(1, |d| d.fill(1)).unwrap();
+        assert_eq!(w.growth.allocated(), MIN_AHEAD);
+        // Half the room used: a request, for `ahead` bytes past the end.
+        w.append(MIN_AHEAD / 2, |d| d.fill(2)).unwrap();
+        let (growth, target) = w.prealloc_request().expect("less than half the room left");
+        assert_eq!(target, w.map.published() + w.ahead());
+        assert!(w.ahead() >= MIN_AHEAD);
+        assert!(w.prealloc_request().is_none(), "a pending request is not repeated");
+        growth.extend_ahead(target).unwrap();
+        assert_eq!(growth.allocated(), target);
+        assert!(w.prealloc_request().is_none(), "room again");
+
+        let (_map2, mut w2) = SegmentMap::writable(rw(&dir.path().join("s.log")), 1 << 30, 0).unwrap();
+        w2.continue_from(w.ahead());
+        assert_eq!(w2.ahead(), w.ahead());
+        w2.continue_from(usize::MAX);
+        assert_eq!(w2.ahead(), MAX_AHEAD);
+        // Its first append grows by the step (at most GROW), not by MIN_AHEAD.
+        w2.append(1, |d| d.fill(3)).unwrap();
+        assert_eq!(w2.growth.allocated(), GROW);
     }
 }

@@ -145,7 +145,7 @@ pub(crate) struct LogInner {
     pub(crate) own_flusher: Mutex<Option<flusher::Flusher>>,
 }
 
-/// Requests to extend an active segment: its growth handle and published length.
+/// Requests to extend an active segment: its growth handle and the file length wanted.
 pub(crate) type PreallocSender = crossbeam_channel::Sender<(Arc<mmap::Growth>, usize)>;
 
 struct Writer {
@@ -195,12 +195,10 @@ impl Writer {
 }
 
 impl Writer {
-    /// The active segment's growth handle and written length, when its
-    /// allocated room ahead runs low (once per request; see `Growth`).
-    fn growth_request(&self) -> Option<(Arc<mmap::Growth>, usize)> {
-        self.map
-            .as_ref()
-            .and_then(|m| m.prealloc_request().map(|g| (g, m.published())))
+    /// The active segment's growth handle and the length to extend it to,
+    /// when its allocated room ahead runs low (once per request; see `Growth`).
+    fn growth_request(&mut self) -> Option<(Arc<mmap::Growth>, usize)> {
+        self.map.as_mut().and_then(MapWriter::prealloc_request)
     }
 }
 

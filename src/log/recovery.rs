@@ -84,6 +84,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
         config,
         report: RecoveryReport::default(),
         dir_dirty: false,
+        created: false,
         unsynced: Vec::new(),
     };
     if bases.is_empty() {
@@ -97,9 +98,14 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     if r.dir_dirty {
         lfs::sync_dir(dir)?;
     }
+    // Nothing on disk claims anything about an empty log without a
+    // checkpoint: a crash before its first append leaves what the next open
+    // finds here again (no records), so nothing needs recording now.
+    let nothing_to_record = ckpt.is_none() && start.live.is_none() && active.next_offset == active.seg.base;
+    let nothing_to_record = nothing_to_record && segments.len() == 1;
     let mut inner = assemble(r, topic, partition, &start, segments, active)?;
     inner.compaction = Mutex::new(compaction);
-    let inner = record_recovered(inner, &start)?;
+    let inner = record_recovered(inner, &start, nothing_to_record)?;
     obs::recovered(&inner.topic, partition, started, (&inner.recovery).into());
     Ok(inner)
 }
@@ -122,8 +128,12 @@ struct Recovery<'a> {
     dir: &'a Path,
     config: LogConfig,
     report: RecoveryReport,
-    /// Files were created or deleted: the directory needs an fsync.
+    /// Files were deleted: the directory needs an fsync before the log is used.
     dir_dirty: bool,
+    /// The first segment was created (a new log): the directory needs an
+    /// fsync before anything written to it is durable, which the writer's
+    /// first fsync round does (nothing in the log can be lost before it).
+    created: bool,
     /// Sealed segments written after the last fsynced checkpoint, for the
     /// writer's "unsynced" list (fsynced by the next fsynced checkpoint).
     unsynced: Vec<(Arc<fs::File>, PathBuf)>,
@@ -162,7 +172,7 @@ impl Recovery<'_> {
         let base = ckpt.map_or(0, |c| c.next_offset);
         let (path, _, _) = segment::paths(self.dir, base);
         lfs::open_rw(&path, "creating segment")?;
-        self.dir_dirty = true;
+        self.created = true;
         Ok(base)
     }
 
@@ -366,7 +376,8 @@ impl Recovery<'_> {
                 .set_len(s.end_pos as u64)
                 .map_err(|e| Error::io("truncating damaged tail", &s.path, e))?;
         }
-        if !from_live {
+        if !from_live && s.len > 0 {
+            // (An empty file has nothing to make durable.)
             s.file
                 .sync_all()
                 .map_err(|e| Error::io("syncing recovered segment", &s.path, e))?;
@@ -452,18 +463,12 @@ fn assemble(
         config,
         report,
         unsynced,
+        created,
         ..
     } = r;
     let ckpt_path = dir.join(CHECKPOINT_FILE);
-    let ckpt_file = lfs::open_rw(&ckpt_path, "opening recovery checkpoint")?;
-    let live_file = match lfs::boot_id() {
-        Some(id) => {
-            let live_path = dir.join(LIVE_FILE);
-            let file = lfs::open_rw(&live_path, "opening live checkpoint")?;
-            Some(LiveFile::new(file, live_path, id))
-        }
-        None => None,
-    };
+    // Both files are created by their first write.
+    let live_file = lfs::boot_id().map(|id| LiveFile::new(dir.join(LIVE_FILE), id));
     let next_offset = active.next_offset;
     let start_offset = segments.first().map_or(next_offset, |s| s.base);
     let metrics = obs::LogMetrics::new(&topic);
@@ -478,7 +483,7 @@ fn assemble(
             index_files: Some(active.index_files),
             next_offset,
             unsynced,
-            dir_dirty: false,
+            dir_dirty: created,
             first_ts: active.first_ts,
             last_retention: Instant::now(),
             body_lens: Vec::new(),
@@ -502,7 +507,7 @@ fn assemble(
             (None, _) => next_offset,
         })),
         sync_done: Condvar::new(),
-        checkpoint: Mutex::new(CheckpointState::new(ckpt_file, ckpt_path)),
+        checkpoint: Mutex::new(CheckpointState::new(ckpt_path)),
         closed: AtomicBool::new(false),
         poisoned: AtomicBool::new(false),
         recovery: report,
@@ -516,14 +521,20 @@ fn assemble(
 }
 
 /// Records the recovered state before any append: a checkpoint (or, after a
-/// live-checkpoint recovery, the one on disk taken as the last), then
-/// retention.
-fn record_recovered(inner: LogInner, start: &Start) -> Result<LogInner> {
+/// live-checkpoint recovery, the one on disk taken as the last; or none for
+/// a new, empty log, `nothing_to_record`), then retention.
+fn record_recovered(inner: LogInner, start: &Start, nothing_to_record: bool) -> Result<LogInner> {
     inner.writer.lock().sync_index_mirror();
-    if start.live.is_some() {
+    if nothing_to_record {
+        // No fsync for a partition that holds nothing (creating a topic of
+        // 1,000 partitions would wait for 4,000 of them).
+    } else if start.live.is_some() {
         // The fsynced checkpoint on disk stays valid and not clean; the live
         // one too (recovery only cut bytes after it). Both go on from there.
         inner.checkpoint.lock().resume_from(start.hard);
+    } else if let Some(hard) = start.hard.filter(|_| inner.recovery.clean) {
+        // A clean open: durably record "not clean" before any append can happen.
+        inner.mark_unclean(hard)?;
     } else {
         // Durably record "not clean" before any append can happen; after a
         // recovery this also records the recovered end, so it is not scanned again.

@@ -13,11 +13,10 @@ use crate::error::Result;
 const MAX_UNSYNCED_FILES: usize = 16;
 
 impl LogInner {
-    /// Bytes a recovery starting at `(base, pos)` would scan now.
+    /// Bytes a recovery starting at `(base, pos)` would scan now; without a
+    /// checkpoint (a new log), it scans every segment.
     fn bytes_after(&self, at: Option<(u64, u64)>) -> u64 {
-        let Some((base, pos)) = at else {
-            return u64::MAX;
-        };
+        let (base, pos) = at.unwrap_or((0, 0));
         let after: u64 = self
             .segments()
             .iter()

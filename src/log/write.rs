@@ -187,28 +187,26 @@ impl LogInner {
 
     /// Hands a growth request to the background thread (the writer grows
     /// inline when there is none, or its queue is full).
-    fn send_growth(&self, (growth, published): (Arc<super::mmap::Growth>, usize)) {
+    fn send_growth(&self, (growth, target): (Arc<super::mmap::Growth>, usize)) {
         match self.background.get() {
-            Some(tx) if tx.try_send((Arc::clone(&growth), published)).is_ok() => {}
+            Some(tx) if tx.try_send((Arc::clone(&growth), target)).is_ok() => {}
             _ => growth.cancel_request(),
         }
     }
 
     /// Connects the log to the background thread that extends its active
-    /// segment, and asks it for room ahead at once (recovery gave a segment
-    /// with none only its first 1 MiB), so the first appends find it ready.
+    /// segment ahead of the writer. Nothing is allocated now: room ahead
+    /// follows the appends (see `MapWriter::prealloc_request`), so a
+    /// partition nobody writes costs no more than it did on disk.
     pub(crate) fn attach_background(&self, tx: super::PreallocSender) {
         let _ = self.background.set(tx);
-        let request = self.writer.lock().growth_request();
-        if let Some(request) = request {
-            self.send_growth(request);
-        }
     }
 
     /// Seals the active segment and starts a new one at the next offset.
     pub(super) fn roll(&self, w: &mut Writer) -> Result<()> {
         let old = Arc::clone(&w.active);
         let (_, ipath, tpath) = segment::paths(&self.dir, old.base);
+        let ahead = w.map.as_ref().map_or(super::mmap::MIN_AHEAD, |m| m.ahead());
         if let Some(map) = w.map.take() {
             map.seal().map_err(|e| Error::io("sealing segment", &old.path, e))?;
         }
@@ -230,7 +228,7 @@ impl LogInner {
         *sealed.index.write() = index;
         let sealed = Arc::new(sealed);
 
-        let active = self.create_segment(w.next_offset)?;
+        let active = self.create_segment(w.next_offset, ahead)?;
         w.active = Arc::clone(&active.0);
         w.map = Some(active.1);
         w.index_files = Some(active.2);
@@ -249,13 +247,20 @@ impl LogInner {
         self.apply_retention(w)
     }
 
-    fn create_segment(&self, base: u64) -> Result<(Arc<Segment>, super::mmap::MapWriter, ActiveIndexFiles)> {
+    /// A new, empty active segment at `base`, whose writer starts with the
+    /// room ahead (`ahead`) the previous one had reached.
+    fn create_segment(
+        &self,
+        base: u64,
+        ahead: usize,
+    ) -> Result<(Arc<Segment>, super::mmap::MapWriter, ActiveIndexFiles)> {
         let (path, ipath, tpath) = segment::paths(&self.dir, base);
         let file = crate::fs::open_rw(&path, "creating segment")?;
         file.set_len(0).map_err(|e| Error::io("creating segment", &path, e))?;
         let fsync_handle = file.try_clone().map_err(|e| Error::io("creating segment", &path, e))?;
-        let (map, writer) = SegmentMap::writable(file, self.config.segment_bytes as usize, 0)
+        let (map, mut writer) = SegmentMap::writable(file, self.config.segment_bytes as usize, 0)
             .map_err(|e| Error::io("mapping segment", &path, e))?;
+        writer.continue_from(ahead);
         let mut index = SegIndex::default();
         let files = ActiveIndexFiles::open(&ipath, &tpath, base, &mut index)?;
         let seg = Arc::new(Segment {

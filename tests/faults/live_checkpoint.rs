@@ -115,9 +115,13 @@ fn a_live_checkpoint_bounds_the_scan_after_a_process_crash() {
     child_or!();
     let dir = crashed_log("a_live_checkpoint_bounds_the_scan_after_a_process_crash");
     let live = read_live(dir.path()).unwrap();
-    let hard = checkpoint::decode(&std::fs::read(dir.path().join("recovery.ckpt")).unwrap()).unwrap();
+    // A new log writes no fsynced checkpoint (nor creates its file) before
+    // it needs one: none at all in the child's second of writing, usually.
+    let hard = std::fs::read(dir.path().join("recovery.ckpt"))
+        .ok()
+        .and_then(|b| checkpoint::decode(&b).ok());
     assert!(
-        (hard.segment_base, hard.position) < (live.segment_base, live.position),
+        hard.is_none_or(|hard| (hard.segment_base, hard.position) < (live.segment_base, live.position)),
         "the fsynced checkpoint ({hard:?}) should be behind the live one ({live:?})"
     );
     assert!(
@@ -148,7 +152,8 @@ fn a_live_checkpoint_bounds_the_scan_after_a_process_crash() {
     assert!(report.damage.is_empty(), "{report:?}");
     let at_flush = synced.lock().unwrap().clone();
     let bases = common::segment_bases(dir.path());
-    for base in bases.iter().filter(|&&b| b >= hard.segment_base) {
+    let from = hard.map_or(0, |hard| hard.segment_base);
+    for base in bases.iter().filter(|&&b| b >= from) {
         let path = dir.path().join(format!("{base:020}.log"));
         assert!(!at_open.contains(&path), "{} was fsynced by the reopen", path.display());
         assert!(

@@ -1,6 +1,7 @@
 //! Child processes for `recovery` (write N bytes, then SIGKILL itself) and
 //! `memory` (write then read N bytes while sampling RssAnon). Started as
-//! `compare __child <recovery|memory> <logbus|commitlog|kafko> <dir> <bytes>`.
+//! `compare __child <recovery|memory> <logbus|commitlog|kafko> <dir> <bytes>`,
+//! and `partitions` (`compare __child partitions logbus <dir> <count>`).
 
 use std::io::Write;
 use std::path::Path;
@@ -76,6 +77,7 @@ pub fn main(args: &[String]) {
             sampler.join().unwrap();
             println!("rss {start} {write_max} {read_max}");
         }
+        "partitions" => crate::partitions::child(dir, bytes as u32),
         m => panic!("unknown child mode {m}"),
     }
 }

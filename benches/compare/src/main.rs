@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -- [--rounds N] [--quick] [--big] [--only a,b] [--dir PATH]
 //! ```
-//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory sustained.
+//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory sustained partitions.
 //! `COMPARE_CONTENDER=substring` runs only the contenders whose name contains
 //! it (for profiling one of them with `perf record`).
 
@@ -14,6 +14,7 @@ mod child;
 mod common;
 mod durable;
 mod latency;
+mod partitions;
 mod pubsub;
 mod recovery;
 mod scan;
@@ -25,7 +26,7 @@ use std::process::Command;
 
 use common::Opts;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "append1",
     "append_batch",
     "scan",
@@ -35,6 +36,7 @@ const SCENARIOS: [&str; 9] = [
     "recovery",
     "memory",
     "sustained",
+    "partitions",
 ];
 
 fn usage() -> ! {
@@ -160,6 +162,7 @@ fn main() {
             "recovery" => recovery::recovery(&o),
             "memory" => recovery::memory(&o),
             "sustained" => sustained::sustained(&o),
+            "partitions" => partitions::partitions(&o),
             _ => unreachable!(),
         }
     }

@@ -1,0 +1,107 @@
+//! Scenario `partitions`: what a partition costs. In a child process per
+//! run (its peak RSS is its own): open a broker, create a topic of N
+//! partitions, close (timed: "create"); the child's `VmHWM` then ("peak RSS
+//! at create"); the disk the empty topic takes (allocated blocks); then
+//! open, send 200,000 keyed records of ~40 bytes with `send_batch` in
+//! chunks of 1,000 (each routed by its key, as `logbus produce` does), close
+//! (timed: "produce"). N = 10, 100, 1,000 (issue 18, item 5).
+
+use std::path::Path;
+use std::time::Instant;
+
+use logbus::{Broker, Record, TopicConfig};
+
+use crate::child::spawn;
+use crate::common::Opts;
+use crate::stats::{interleave, print_table, Run};
+
+const COUNTS: [u32; 3] = [10, 100, 1000];
+const RECORDS: u64 = 200_000;
+const CHUNK: u64 = 1000;
+const MB: f64 = 1e6;
+
+/// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S`.
+pub fn child(dir: &Path, partitions: u32) {
+    let t = Instant::now();
+    let b = Broker::open(dir).unwrap();
+    b.create_topic("big", TopicConfig::new(partitions)).unwrap();
+    b.close().unwrap();
+    let create = t.elapsed().as_secs_f64();
+    let hwm = vm_hwm();
+    let disk = allocated_bytes(dir);
+
+    let t = Instant::now();
+    let b = Broker::open(dir).unwrap();
+    let p = b.producer();
+    for chunk in 0..RECORDS / CHUNK {
+        let records = (chunk * CHUNK..(chunk + 1) * CHUNK)
+            .map(|i| Record::new(format!("value number {i} with some padding text")).with_key(format!("key-{i}")));
+        p.send_batch("big", records).unwrap();
+    }
+    b.close().unwrap();
+    let produce = t.elapsed().as_secs_f64();
+    println!("partitions {create} {hwm} {disk} {produce}");
+}
+
+/// Peak resident memory of this process so far, bytes (`VmHWM`).
+fn vm_hwm() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Disk blocks allocated under `dir` (files and directories), bytes: what `du` counts.
+fn allocated_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            total += m.blocks() * 512;
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    total
+}
+
+fn run(o: &Opts, partitions: u32) -> Vec<f64> {
+    let d = o.tempdir();
+    let dir = d.path().join("data");
+    let out = spawn(&["partitions", "logbus", dir.to_str().unwrap(), &partitions.to_string()]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("partitions "))
+        .expect("partitions line");
+    let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+    vec![v[0], v[1] / MB, v[2] / MB, v[3]]
+}
+
+pub fn partitions(o: &Opts) {
+    println!(
+        "\n## partitions: a child creates a topic of N partitions (open, create, close), then sends \
+         {RECORDS} keyed records of ~40 bytes (send_batch of {CHUNK}, routed by key; open and close included)"
+    );
+    let names_owned: Vec<String> = COUNTS.iter().map(|n| format!("{n} partitions")).collect();
+    let names: Vec<&str> = names_owned.iter().map(String::as_str).collect();
+    let mut runs: Vec<Run> = COUNTS.iter().map(|&n| Box::new(move || run(o, n)) as Run).collect();
+    let s = interleave(o.rounds, &names, &mut runs, 4);
+    print_table("partitions: create a topic (lower is better)", "s", &s[0], &[(2, 0)]);
+    print_table("partitions: peak RSS at create (lower is better)", "MB", &s[1], &[]);
+    print_table(
+        "partitions: disk of the empty topic (lower is better)",
+        "MB",
+        &s[2],
+        &[],
+    );
+    print_table(
+        "partitions: produce 200K keyed records (lower is better)",
+        "s",
+        &s[3],
+        &[(1, 0), (2, 0)],
+    );
+}
