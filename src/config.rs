@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::error::{Error, Result};
 use crate::format::batch;
 
@@ -252,6 +253,7 @@ pub struct TopicConfig {
     pub(crate) max_record_bytes: Option<u32>,
     pub(crate) timestamp_type: TimestampType,
     pub(crate) partitioner: Partitioner,
+    pub(crate) compression: Compression,
     /// The settings the caller gave, which a broker's defaults do not replace.
     pub(crate) given: Given,
 }
@@ -269,6 +271,7 @@ impl Given {
     pub(crate) const MAX_RECORD_BYTES: u16 = 1 << 5;
     pub(crate) const TIMESTAMP_TYPE: u16 = 1 << 6;
     pub(crate) const PARTITIONER: u16 = 1 << 7;
+    pub(crate) const COMPRESSION: u16 = 1 << 8;
 
     fn set(&mut self, bit: u16) {
         self.0 |= bit;
@@ -290,6 +293,7 @@ impl PartialEq for TopicConfig {
             && self.max_record_bytes == o.max_record_bytes
             && self.timestamp_type == o.timestamp_type
             && self.partitioner == o.partitioner
+            && self.compression == o.compression
     }
 }
 
@@ -318,6 +322,7 @@ impl TopicConfig {
             max_record_bytes: None,
             timestamp_type: TimestampType::CreateTime,
             partitioner: Partitioner::Xxh64,
+            compression: Compression::None,
             given: Given(Given::PARTITIONS),
         }
     }
@@ -335,6 +340,7 @@ impl TopicConfig {
             max_record_bytes: pick(Given::MAX_RECORD_BYTES).max_record_bytes,
             timestamp_type: pick(Given::TIMESTAMP_TYPE).timestamp_type,
             partitioner: pick(Given::PARTITIONER).partitioner,
+            compression: pick(Given::COMPRESSION).compression,
             given: Given(g.0 | defaults.given.0),
         }
     }
@@ -405,6 +411,22 @@ impl TopicConfig {
         self
     }
 
+    /// How the topic's batches are compressed (Kafka's `compression.type`);
+    /// a producer may override it ([`Producer::with_compression`](crate::Producer::with_compression)).
+    /// Default = [`Compression::None`]. A codec whose cargo feature is off is
+    /// `Error::InvalidConfig` at `create_topic`.
+    #[must_use]
+    pub fn compression(mut self, c: Compression) -> TopicConfig {
+        self.compression = c;
+        self.given.set(Given::COMPRESSION);
+        self
+    }
+
+    /// The topic's compression.
+    pub fn compression_type(&self) -> Compression {
+        self.compression
+    }
+
     /// The partition count.
     pub fn partition_count(&self) -> u32 {
         self.partitions
@@ -447,6 +469,7 @@ impl TopicConfig {
                 ));
             }
         }
+        self.compression.check("compression")?;
         if let Some(ms) = self.segment_ms {
             if ms <= 0 {
                 return Err(Error::config(
@@ -622,6 +645,7 @@ pub struct LogConfig {
     pub(crate) retention_ms: Option<i64>,
     pub(crate) max_record_bytes: u32,
     pub(crate) log_append_time: bool,
+    pub(crate) compression: Compression,
     pub(crate) durability: Durability,
 }
 
@@ -641,6 +665,7 @@ impl LogConfig {
             retention_ms: t.retention_ms,
             max_record_bytes: t.effective_max_record_bytes(),
             log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
+            compression: t.compression,
             durability,
         }
     }

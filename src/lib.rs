@@ -44,6 +44,7 @@ mod broker;
 pub mod cli;
 mod client;
 mod codec;
+mod compression;
 mod config;
 mod consumer;
 mod error;
@@ -69,6 +70,7 @@ pub use client::{RecordSink, RecordSource, SourceRecord};
 #[cfg(feature = "serde")]
 pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
+pub use compression::Compression;
 pub use config::{
     AssignmentStrategy, BrokerConfig, ConsumerConfig, Durability, LogConfig, OffsetReset, Partitioner, TimestampType,
     TopicConfig, WaitStrategy,

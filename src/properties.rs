@@ -23,6 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::config::{AssignmentStrategy, BrokerConfig, ConsumerConfig, OffsetReset, TimestampType, TopicConfig};
 use crate::error::{Error, Result};
 
@@ -36,6 +37,7 @@ pub const TOPIC_KEYS: &[&str] = &[
     "segment.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "compression.type",
 ];
 
 /// Consumer configs accepted by [`ConsumerConfig::from_properties`], with Kafka's names.
@@ -62,6 +64,7 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.roll.hours",
     "message.max.bytes",
     "log.message.timestamp.type",
+    "compression.type",
 ];
 
 /// Kafka client keys that have no meaning in one process, with the reason
@@ -126,6 +129,7 @@ impl BrokerConfig {
                 "log.segment.bytes" => topic.push(("segment.bytes", value)),
                 "message.max.bytes" => topic.push(("max.message.bytes", value)),
                 "log.message.timestamp.type" => topic.push(("message.timestamp.type", value)),
+                "compression.type" => topic.push(("compression.type", value)),
                 "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
                     let (rank, unit) = match key {
                         "log.retention.ms" => (3, 1),
@@ -202,6 +206,11 @@ impl TopicConfig {
                 "LogAppendTime" => TimestampType::LogAppendTime,
                 _ => return Err(bad(key, value, "must be CreateTime or LogAppendTime")),
             }),
+            "compression.type" => {
+                let c = compression_type(key, value)?;
+                c.check("compression.type")?;
+                self.compression(c)
+            }
             _ => return Err(unknown(key, value, "topic", TOPIC_KEYS)),
         })
     }
@@ -226,8 +235,32 @@ impl TopicConfig {
             TimestampType::LogAppendTime => "LogAppendTime",
         };
         out.push(("message.timestamp.type", ts.to_string()));
+        if self.compression != Compression::None {
+            out.push(("compression.type", self.compression.name().to_string()));
+        }
         out
     }
+}
+
+/// Kafka's `compression.type` values: `none`, `lz4`, `zstd`, and
+/// `producer` (Kafka's default: keep what the producer sent), which is
+/// `none` here, since a producer's own compression
+/// ([`Producer::with_compression`](crate::Producer::with_compression)) wins
+/// over the topic's anyway. `gzip` and `snappy` are refused with the reason.
+fn compression_type(key: &str, value: &str) -> Result<Compression> {
+    Ok(match value {
+        "none" | "producer" => Compression::None,
+        "lz4" => Compression::Lz4,
+        "zstd" => Compression::Zstd,
+        "gzip" | "snappy" => {
+            return Err(bad(
+                key,
+                value,
+                "logbus does not implement gzip or snappy; use lz4 (fast) or zstd (smaller), or none",
+            ))
+        }
+        _ => return Err(bad(key, value, "must be none, producer, lz4 or zstd")),
+    })
 }
 
 impl ConsumerConfig {

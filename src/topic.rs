@@ -222,6 +222,7 @@ fn to_meta(c: &TopicConfig) -> TopicMeta {
             Partitioner::Xxh64 => 0,
             Partitioner::Murmur2 => 1,
         },
+        compression: c.compression.code(),
     }
 }
 
@@ -244,6 +245,7 @@ pub(crate) fn from_meta(m: &TopicMeta) -> TopicConfig {
     } else {
         Partitioner::Xxh64
     };
+    c.compression = crate::compression::Compression::from_code(m.compression);
     c
 }
 

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod compress;
 pub mod index;
 pub mod mirror_progress;
 pub mod offsets;

@@ -6,6 +6,7 @@
 
 mod checkpoint;
 mod clock;
+mod compressed;
 pub(crate) mod consumed;
 pub(crate) mod flusher;
 mod group_commit;
@@ -147,6 +148,8 @@ struct Writer {
     last_retention: Instant,
     /// Scratch: body lengths of the batch being encoded.
     body_lens: Vec<u32>,
+    /// Scratch of compressed appends.
+    compress: compressed::Scratch,
     /// Mirror of the active index: the next batch at or past this position,
     /// or with a timestamp above `idx_max_ts`, updates it. Other batches skip
     /// the index lock entirely.
@@ -333,6 +336,17 @@ impl Log {
     #[inline]
     pub(crate) fn append_records<R: Encode>(&self, records: &[R]) -> Result<Appended> {
         self.inner.append(records)
+    }
+
+    /// [`append_records`](Self::append_records) compressed with `compression`
+    /// instead of the topic's (a producer's override).
+    #[inline]
+    pub(crate) fn append_records_as<R: Encode>(
+        &self,
+        records: &[R],
+        compression: crate::compression::Compression,
+    ) -> Result<Appended> {
+        self.inner.append_as(records, compression)
     }
 
     /// Checks every record against the size limit without writing (a

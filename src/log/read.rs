@@ -8,14 +8,16 @@ use super::consumed::{ConsumedRecord, RecordView};
 use super::segment::Segment;
 use super::LogInner;
 use crate::error::{Error, Result};
-use crate::format::batch::RecordRef;
-use crate::format::walk::{Expect, Walker};
+use crate::format::batch::{BatchHeader, RecordRef, Records};
+use crate::format::walk::{Batch, Expect, Walker};
 use crate::log::mmap::SegmentMap;
 
 /// Where the read path hands each record: the segment's map, the batch's base
-/// offset, its position in the segment, its bytes (CRC checked) and the record.
-trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef) {}
-impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef)> RecordSink for F {}
+/// offset, its position in the segment, its bytes (CRC checked; for a
+/// compressed batch, the decompressed batch, also given as the shared buffer
+/// that holds it) and the record.
+trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], Option<&Arc<Vec<u8>>>, RecordRef) {}
+impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], Option<&Arc<Vec<u8>>>, RecordRef)> RecordSink for F {}
 
 /// Where a sequential read stopped (see [`LogInner::read_with_cursor`]).
 #[derive(Debug, Clone)]
@@ -25,6 +27,15 @@ pub(crate) struct Cursor {
     pos: usize,
     /// `LogInner::truncations` when made: a truncation invalidates it.
     epoch: u64,
+}
+
+/// Decompresses a compressed batch of `seg` (once per batch a read visits):
+/// the shared decompressed batch and its plain header.
+#[cold]
+fn inflate(seg: &Segment, b: &Batch<'_>) -> Result<(Arc<Vec<u8>>, BatchHeader)> {
+    let mut buf = Vec::new();
+    let plain = b.inflate(&mut buf).map_err(|stop| seg.stop_error(stop))?;
+    Ok((Arc::new(buf), plain))
 }
 
 impl LogInner {
@@ -57,8 +68,11 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<usize> {
         let (topic, partition) = (&self.topic, self.partition);
-        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
-            out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
+        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, inflated, r| {
+            out.push(match inflated {
+                None => ConsumedRecord::new(topic, partition, base, map, pos, r),
+                Some(batch) => ConsumedRecord::inflated(topic, partition, base, map, batch, r),
+            });
         })?;
         Ok(n)
     }
@@ -75,7 +89,7 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
-        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
+        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, _, r| {
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
         Ok(next)
@@ -210,7 +224,17 @@ impl LogInner {
             if h.base_offset >= end {
                 break;
             }
-            for r in b.records() {
+            // A compressed batch is decompressed once, here; its records
+            // borrow from the decompressed bytes.
+            let inflated;
+            let (bytes, plain, shared) = if h.is_compressed() {
+                let plain;
+                (inflated, plain) = inflate(seg, &b)?;
+                (&inflated[..], plain, Some(&inflated))
+            } else {
+                (b.bytes, h, None)
+            };
+            for r in Records::new(bytes, plain) {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 let o = h.base_offset + u64::from(r.offset_delta);
                 if o < offset {
@@ -219,7 +243,7 @@ impl LogInner {
                 if o >= end {
                     break;
                 }
-                sink(&seg.map, h.base_offset, pos as u32, b.bytes, r);
+                sink(&seg.map, h.base_offset, pos as u32, bytes, shared, r);
                 expect = o + 1;
                 n += 1;
                 if n == max {
@@ -254,7 +278,16 @@ impl LogInner {
                 };
                 let h = b.header;
                 if h.next_offset() > from && h.max_timestamp >= ts {
-                    for r in b.records() {
+                    let inflated = if h.is_compressed() {
+                        Some(inflate(seg, &b)?)
+                    } else {
+                        None
+                    };
+                    let (bytes, plain) = match &inflated {
+                        Some((buf, plain)) => (&buf[..], *plain),
+                        None => (b.bytes, h),
+                    };
+                    for r in Records::new(bytes, plain) {
                         let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                         let o = h.base_offset + u64::from(r.offset_delta);
                         if o >= from && r.timestamp >= ts {

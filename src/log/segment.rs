@@ -160,6 +160,10 @@ impl Segment {
                 found,
                 supported: crate::format::batch::VERSION,
             },
+            StopKind::Codec(c) => Error::CodecUnavailable {
+                path: self.path.clone(),
+                codec: c.name(),
+            },
             _ => self.corruption(stop.at, stop.to_string()),
         }
     }

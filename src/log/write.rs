@@ -13,6 +13,7 @@ use super::mmap::SegmentMap;
 use super::recovery::remove_segment_files;
 use super::segment::{self, Segment};
 use super::{Appended, LogInner, Writer};
+use crate::compression::Compression;
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Encode};
@@ -50,6 +51,11 @@ impl LogInner {
     }
 
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
+        self.append_as(records, self.config.compression)
+    }
+
+    /// [`append`](Self::append) with `compression` instead of the topic's.
+    pub(crate) fn append_as<R: Encode>(&self, records: &[R], compression: Compression) -> Result<Appended> {
         self.check_open()?;
         self.check_poisoned()?;
         self.validate_records(records)?;
@@ -68,8 +74,15 @@ impl LogInner {
                 self.roll(w)?;
             }
         }
+        let codec = compression.codec();
         let mut rest = records;
         while !rest.is_empty() {
+            if let Some(codec) = codec {
+                if let Some(n) = self.append_compressed(w, rest, ts, attrs, codec)? {
+                    rest = rest.get(n..).unwrap_or_default();
+                    continue;
+                }
+            }
             let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
             let (n, len) = batch::plan_lens(rest, ts, room, &shape, &mut w.body_lens);
             if n == 0 {
@@ -96,20 +109,7 @@ impl LogInner {
                 header = Some(batch::encode_planned(dst, offset, &shape, chunk, ts, lens))
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
-            w.last_batch = Some(u64::from(pos));
-            if let Some(h) = header {
-                w.first_ts.get_or_insert(h.base_timestamp);
-                if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
-                    if let Some(ix) = w.active.index.write().as_mut() {
-                        ix.on_batch(w.active.base, pos, &h);
-                        w.idx_next_pos = ix.next_entry_pos();
-                        w.idx_max_ts = ix.max_ts;
-                    }
-                }
-            }
-            w.next_offset += n as u64;
-            self.next_offset.store(w.next_offset, Ordering::Release);
-            w.live_pending += len as u64;
+            self.after_batch(w, pos, len, n, header);
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -138,6 +138,33 @@ impl LogInner {
             count: records.len(),
             append_time: now,
         })
+    }
+
+    /// Publishes a batch of `n` records and `len` bytes just written at `pos`
+    /// to the writer's state: index, end offset, live checkpoint accounting.
+    #[inline(always)]
+    pub(super) fn after_batch(
+        &self,
+        w: &mut Writer,
+        pos: u32,
+        len: usize,
+        n: usize,
+        header: Option<batch::BatchHeader>,
+    ) {
+        w.last_batch = Some(u64::from(pos));
+        if let Some(h) = header {
+            w.first_ts.get_or_insert(h.base_timestamp);
+            if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
+                if let Some(ix) = w.active.index.write().as_mut() {
+                    ix.on_batch(w.active.base, pos, &h);
+                    w.idx_next_pos = ix.next_entry_pos();
+                    w.idx_max_ts = ix.max_ts;
+                }
+            }
+        }
+        w.next_offset += n as u64;
+        self.next_offset.store(w.next_offset, Ordering::Release);
+        w.live_pending += len as u64;
     }
 
     /// Registers the calling thread to be woken by the next append (then
@@ -347,12 +374,20 @@ impl LogInner {
                 records: Vec::new(),
                 deltas: Vec::new(),
             };
-            for r in b.records() {
+            // The kept part of a compressed batch is re-encoded uncompressed.
+            let mut inflated = Vec::new();
+            let (bytes, plain) = if h.is_compressed() {
+                let plain = b.inflate(&mut inflated).map_err(|stop| seg.stop_error(stop))?;
+                (&inflated[..], plain)
+            } else {
+                (b.bytes, h)
+            };
+            for r in batch::Records::new(bytes, plain) {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 if h.base_offset + u64::from(r.offset_delta) >= offset {
                     break;
                 }
-                let slice = |(x, y): (u32, u32)| b.bytes.get(x as usize..y as usize).unwrap_or_default();
+                let slice = |(x, y): (u32, u32)| bytes.get(x as usize..y as usize).unwrap_or_default();
                 let mut rec = Record::new(slice(r.value)).with_timestamp(r.timestamp);
                 rec.key = r.key.map(|k| slice(k).to_vec());
                 rec.headers = batch::headers(slice(r.headers), r.header_count)
@@ -361,6 +396,7 @@ impl LogInner {
                 part.records.push(rec);
                 part.deltas.push(r.offset_delta);
             }
+            part.header = plain;
             return Ok((b.pos, Some(part)));
         }
     }
