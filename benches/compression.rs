@@ -8,9 +8,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use logbus::{Broker, BrokerConfig, Compression, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use logbus::{
+    BorrowedRecord, Broker, BrokerConfig, Compression, ConsumerConfig, OffsetReset, TopicConfig, TopicPartition,
+};
 
-/// Records per `send_batch`, as a producer batches before it sends.
+/// Records per `send_batch_borrowed`, as a producer batches before it sends.
 const BATCH: usize = 1_000;
 
 fn env(name: &str, default: usize) -> usize {
@@ -38,14 +40,17 @@ fn json(i: usize) -> Vec<u8> {
     v.into_bytes()
 }
 
-fn batches(n: usize) -> Vec<Vec<Record>> {
+/// Values and keys of every record, built before the clock starts.
+fn data(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     (0..n)
-        .step_by(BATCH)
-        .map(|start| {
-            (start..(start + BATCH).min(n))
-                .map(|i| Record::new(json(i)).with_key(format!("user-{}", i % 1000)))
-                .collect()
-        })
+        .map(|i| (json(i), format!("user-{}", i % 1000).into_bytes()))
+        .collect()
+}
+
+/// The records lent in batches of [`BATCH`]: sends copy them once, into the segment.
+fn batches(data: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<BorrowedRecord<'_>>> {
+    data.chunks(BATCH)
+        .map(|c| c.iter().map(|(v, k)| BorrowedRecord::new(v).with_key(k)).collect())
         .collect()
 }
 
@@ -56,7 +61,7 @@ struct Figures {
     pubsub: Duration,
 }
 
-fn run(compression: Compression, data: &[Vec<Record>], n: usize) -> Figures {
+fn run(compression: Compression, data: &[Vec<BorrowedRecord<'_>>], n: usize) -> Figures {
     let topic = || {
         TopicConfig::new(1)
             .compression(compression)
@@ -69,7 +74,7 @@ fn run(compression: Compression, data: &[Vec<Record>], n: usize) -> Figures {
     let p = broker.producer();
     let start = Instant::now();
     for b in data {
-        p.send_batch("t", b.iter().cloned()).expect("send");
+        p.send_batch_borrowed("t", b).expect("send");
     }
     let append = start.elapsed();
 
@@ -94,7 +99,11 @@ fn run(compression: Compression, data: &[Vec<Record>], n: usize) -> Figures {
     let broker = Broker::open(dir.path()).expect("open");
     broker.create_topic("t", topic()).expect("create");
     let mut c = broker
-        .consumer(ConsumerConfig::new().offset_reset(OffsetReset::Earliest).max_poll_records(1_000))
+        .consumer(
+            ConsumerConfig::new()
+                .offset_reset(OffsetReset::Earliest)
+                .max_poll_records(1_000),
+        )
         .expect("consumer");
     c.assign(&[TopicPartition::new("t", 0)]).expect("assign");
     let p = broker.producer();
@@ -102,7 +111,7 @@ fn run(compression: Compression, data: &[Vec<Record>], n: usize) -> Figures {
     let pubsub = std::thread::scope(|s| {
         s.spawn(|| {
             for b in data {
-                p.send_batch("t", b.iter().cloned()).expect("send");
+                p.send_batch_borrowed("t", b).expect("send");
             }
         });
         let mut got = 0;
@@ -128,10 +137,15 @@ fn run(compression: Compression, data: &[Vec<Record>], n: usize) -> Figures {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once, tiny.
     let quick = std::env::args().all(|a| a != "--bench");
-    let n = if quick { 5_000 } else { env("LOGBUS_BENCH_RECORDS", 1_000_000) };
+    let n = if quick {
+        5_000
+    } else {
+        env("LOGBUS_BENCH_RECORDS", 1_000_000)
+    };
     let rounds = if quick { 1 } else { env("LOGBUS_BENCH_ROUNDS", 3) };
-    let data = batches(n);
-    println!("compression: {n} JSON-like records of 200 bytes, send_batch of {BATCH}, best of {rounds}");
+    let data = data(n);
+    let data = batches(&data);
+    println!("compression: {n} JSON-like records of 200 bytes, send_batch_borrowed of {BATCH}, best of {rounds}");
     println!(
         "{:<6} {:>12} {:>7} {:>13} {:>13} {:>13}",
         "codec", "disk bytes", "ratio", "append rec/s", "scan rec/s", "pubsub rec/s"

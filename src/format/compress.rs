@@ -122,6 +122,8 @@ pub fn inflate(stored: &[u8], header: &BatchHeader, out: &mut Vec<u8>) -> Result
     }
     let data = stored.get(HEADER_LEN_V2 + INFLATED_LEN_FIELD..).unwrap_or_default();
     out.clear();
+    // Exact: a caller may turn it into a boxed slice without reallocating.
+    out.reserve_exact(HEADER_LEN_V2 + n);
     out.extend_from_slice(stored.get(..HEADER_LEN_V2).unwrap_or_default());
     out.resize(HEADER_LEN_V2 + n, 0);
     let dst = out.get_mut(HEADER_LEN_V2..).unwrap_or_default();

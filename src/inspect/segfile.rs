@@ -67,11 +67,11 @@ impl WalkedBatch<'_> {
         if good && self.header.is_compressed() {
             let mut buf = Vec::new();
             if let Ok(plain) = compress::inflate(self.bytes(), &self.header, &mut buf) {
-                let buf = Arc::new(buf);
+                let map = SegmentMap::from_vec(buf);
                 out.extend(
-                    Records::new(&buf, plain)
+                    Records::new(map.bytes(), plain)
                         .map_while(Result::ok)
-                        .map(|r| ConsumedRecord::inflated(topic, partition, base, self.map, &buf, r)),
+                        .map(|r| ConsumedRecord::new(topic, partition, base, &map, 0, r)),
                 );
             }
         } else if good {

@@ -15,7 +15,7 @@ use crate::record::{Bytes, Record};
 /// Zero-copy: key, value and headers borrow from the segment's memory map,
 /// which this record keeps alive (even if retention deletes the segment file).
 /// A record of a compressed batch borrows instead from the batch decompressed
-/// once by the read, shared by all the records of that batch.
+/// once by the read (held like a mapping), shared by all the records of that batch.
 #[derive(Clone)]
 pub struct ConsumedRecord {
     /// The segment's bytes; it also knows the topic and partition, so a record
@@ -26,9 +26,6 @@ pub struct ConsumedRecord {
     /// Position of the batch inside the segment; record ranges are relative to it.
     pub(crate) batch_pos: u32,
     pub(crate) rec: RecordRef,
-    /// The decompressed batch, for a record of a compressed batch: record
-    /// ranges are relative to it instead.
-    pub(crate) inflated: Option<Arc<Vec<u8>>>,
 }
 
 impl ConsumedRecord {
@@ -47,29 +44,10 @@ impl ConsumedRecord {
             timestamp: rec.timestamp,
             batch_pos,
             rec,
-            inflated: None,
-        }
-    }
-
-    /// A record of a compressed batch, decompressed into `inflated`.
-    pub(crate) fn inflated(
-        topic: &Arc<str>,
-        partition: u32,
-        base_offset: u64,
-        map: &Arc<SegmentMap>,
-        inflated: &Arc<Vec<u8>>,
-        rec: RecordRef,
-    ) -> ConsumedRecord {
-        ConsumedRecord {
-            inflated: Some(Arc::clone(inflated)),
-            ..ConsumedRecord::new(topic, partition, base_offset, map, 0, rec)
         }
     }
 
     fn range(&self, r: (u32, u32)) -> &[u8] {
-        if let Some(batch) = &self.inflated {
-            return batch.get(r.0 as usize..r.1 as usize).unwrap_or_default();
-        }
         let base = self.batch_pos as usize;
         self.map
             .bytes()

@@ -13,11 +13,11 @@ use crate::format::walk::{Batch, Expect, Walker};
 use crate::log::mmap::SegmentMap;
 
 /// Where the read path hands each record: the segment's map, the batch's base
-/// offset, its position in the segment, its bytes (CRC checked; for a
-/// compressed batch, the decompressed batch, also given as the shared buffer
-/// that holds it) and the record.
-trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], Option<&Arc<Vec<u8>>>, RecordRef) {}
-impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], Option<&Arc<Vec<u8>>>, RecordRef)> RecordSink for F {}
+/// offset, its position in the segment, its bytes (CRC checked) and the
+/// record. For a compressed batch: the map holding the decompressed batch,
+/// position 0 and the decompressed bytes.
+trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef) {}
+impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef)> RecordSink for F {}
 
 /// Where a sequential read stopped (see [`LogInner::read_with_cursor`]).
 #[derive(Debug, Clone)]
@@ -30,12 +30,12 @@ pub(crate) struct Cursor {
 }
 
 /// Decompresses a compressed batch of `seg` (once per batch a read visits):
-/// the shared decompressed batch and its plain header.
+/// a map holding the plain batch, which its records share, and its header.
 #[cold]
-fn inflate(seg: &Segment, b: &Batch<'_>) -> Result<(Arc<Vec<u8>>, BatchHeader)> {
+fn inflate(seg: &Segment, b: &Batch<'_>) -> Result<(Arc<SegmentMap>, BatchHeader)> {
     let mut buf = Vec::new();
     let plain = b.inflate(&mut buf).map_err(|stop| seg.stop_error(stop))?;
-    Ok((Arc::new(buf), plain))
+    Ok((SegmentMap::from_vec(buf), plain))
 }
 
 impl LogInner {
@@ -68,11 +68,8 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<usize> {
         let (topic, partition) = (&self.topic, self.partition);
-        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, inflated, r| {
-            out.push(match inflated {
-                None => ConsumedRecord::new(topic, partition, base, map, pos, r),
-                Some(batch) => ConsumedRecord::inflated(topic, partition, base, map, batch, r),
-            });
+        let (n, _) = self.read_records(offset, max, end, cursor, &mut |map, base, pos, _, r| {
+            out.push(ConsumedRecord::new(topic, partition, base, map, pos, r));
         })?;
         Ok(n)
     }
@@ -89,7 +86,7 @@ impl LogInner {
         end: Option<u64>,
     ) -> Result<u64> {
         let (topic, partition) = (&*self.topic, self.partition);
-        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, _, r| {
+        let (_, next) = self.read_records(offset, max, end, cursor, &mut |_, base, _, batch, r| {
             f(RecordView::new(topic, partition, base, batch, r));
         })?;
         Ok(next)
@@ -224,15 +221,15 @@ impl LogInner {
             if h.base_offset >= end {
                 break;
             }
-            // A compressed batch is decompressed once, here; its records
-            // borrow from the decompressed bytes.
+            // A compressed batch is decompressed once, here, into a map of
+            // its own that its records share.
             let inflated;
-            let (bytes, plain, shared) = if h.is_compressed() {
+            let (map, at, bytes, plain) = if h.is_compressed() {
                 let plain;
                 (inflated, plain) = inflate(seg, &b)?;
-                (&inflated[..], plain, Some(&inflated))
+                (&inflated, 0, inflated.bytes(), plain)
             } else {
-                (b.bytes, h, None)
+                (&seg.map, pos as u32, b.bytes, h)
             };
             for r in Records::new(bytes, plain) {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
@@ -243,7 +240,7 @@ impl LogInner {
                 if o >= end {
                     break;
                 }
-                sink(&seg.map, h.base_offset, pos as u32, bytes, shared, r);
+                sink(map, h.base_offset, at, bytes, r);
                 expect = o + 1;
                 n += 1;
                 if n == max {
@@ -284,7 +281,7 @@ impl LogInner {
                         None
                     };
                     let (bytes, plain) = match &inflated {
-                        Some((buf, plain)) => (&buf[..], *plain),
+                        Some((map, plain)) => (map.bytes(), *plain),
                         None => (b.bytes, h),
                     };
                     for r in Records::new(bytes, plain) {
