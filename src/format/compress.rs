@@ -179,32 +179,42 @@ pub fn deflate(codec: Codec, plain: &[u8], header: &BatchHeader, out: &mut Vec<u
 }
 
 /// Appends the compressed form of `src` to `out`.
-#[allow(unused_variables)]
 fn compress(codec: Codec, src: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    out.resize(start + max_compressed_len(codec, src.len())?, 0);
+    let n = compress_into(codec, src, out.get_mut(start..)?)?;
+    out.truncate(start + n);
+    Some(())
+}
+
+/// The most bytes `codec` can make of `len` bytes.
+#[allow(unused_variables)]
+fn max_compressed_len(codec: Codec, len: usize) -> Option<usize> {
     match codec {
         #[cfg(feature = "lz4")]
-        Codec::Lz4 => {
-            let start = out.len();
-            out.resize(start + lz4_flex::block::get_maximum_output_size(src.len()), 0);
-            let n = lz4_flex::block::compress_into(src, out.get_mut(start..)?).ok()?;
-            out.truncate(start + n);
-            Some(())
-        }
+        Codec::Lz4 => Some(lz4_flex::block::get_maximum_output_size(len)),
         #[cfg(feature = "zstd")]
-        Codec::Zstd => {
-            let start = out.len();
-            out.resize(start + zstd::zstd_safe::compress_bound(src.len()), 0);
-            let n = ZSTD_CCTX.with(|c| {
-                let mut c = c.borrow_mut();
-                let cctx = match c.as_mut() {
-                    Some(cctx) => cctx,
-                    None => c.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok()?),
-                };
-                cctx.compress_to_buffer(src, out.get_mut(start..)?).ok()
-            })?;
-            out.truncate(start + n);
-            Some(())
-        }
+        Codec::Zstd => Some(zstd::zstd_safe::compress_bound(len)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Compresses `src` into `dst` (at least `max_compressed_len` bytes); returns the bytes written.
+#[allow(unused_variables)]
+fn compress_into(codec: Codec, src: &[u8], dst: &mut [u8]) -> Option<usize> {
+    match codec {
+        #[cfg(feature = "lz4")]
+        Codec::Lz4 => lz4_flex::block::compress_into(src, dst).ok(),
+        #[cfg(feature = "zstd")]
+        Codec::Zstd => ZSTD_CCTX.with(|c| {
+            let mut c = c.borrow_mut();
+            let cctx = match c.as_mut() {
+                Some(cctx) => cctx,
+                None => c.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok()?),
+            };
+            cctx.compress_to_buffer(src, dst).ok()
+        }),
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -250,7 +260,7 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::batch::{encode_planned, peek, plan_lens, Peek, Records, Shape};
+    use crate::format::batch::{encode_planned, plan_lens, Shape};
 
     struct Rec(Vec<u8>);
     impl crate::format::batch::Encode for Rec {
@@ -329,6 +339,7 @@ mod tests {
     #[cfg(any(feature = "lz4", feature = "zstd"))]
     #[test]
     fn compressed_batches_round_trip_and_check() {
+        use crate::format::batch::{peek, Peek, Records};
         for c in [Codec::Lz4, Codec::Zstd].into_iter().filter(|c| c.available()) {
             let (buf, h) = plain(200);
             let mut z = Vec::new();

@@ -79,7 +79,7 @@ impl<'a> Batch<'a> {
                 at: self.pos + error.at,
                 kind: StopKind::Damage(Damage::Compressed {
                     header: self.header,
-                    error,
+                    error: Box::new(error),
                 }),
             },
             InflateError::Unavailable(codec) => Stop {
@@ -208,8 +208,9 @@ pub enum Damage {
     Compressed {
         /// The batch's header.
         header: BatchHeader,
-        /// What is wrong (position relative to the batch).
-        error: DecodeError,
+        /// What is wrong (position relative to the batch). Boxed: a second
+        /// variant as large as `Record` would grow every walk's `Result`.
+        error: Box<DecodeError>,
     },
     /// A batch whose CRC holds but whose records do not decode.
     Record {
