@@ -27,6 +27,19 @@ pub(crate) struct Cursor {
     pos: usize,
     /// `LogInner::truncations` when made: a truncation invalidates it.
     epoch: u64,
+    /// The last compressed batch the read decompressed, so a sequential
+    /// reader that stopped inside it does not decompress it again.
+    inflated: Option<Inflated>,
+}
+
+/// A decompressed batch: which one (segment base and byte position), the
+/// map holding it, and its plain header.
+#[derive(Debug, Clone)]
+struct Inflated {
+    seg_base: u64,
+    pos: usize,
+    map: Arc<SegmentMap>,
+    plain: BatchHeader,
 }
 
 /// Decompresses a compressed batch of `seg` (once per batch a read visits):
@@ -127,20 +140,23 @@ impl LogInner {
             return Ok((0, offset));
         }
         let epoch = self.truncations.load(Ordering::Acquire);
-        let next_cursor = |seg: &Arc<Segment>, pos: usize, next_offset: u64| Cursor {
+        let next_cursor = |seg: &Arc<Segment>, pos: usize, next_offset: u64, inflated: &mut Option<Inflated>| Cursor {
             seg: Arc::clone(seg),
             next_offset,
             pos,
             epoch,
+            inflated: inflated.take(),
         };
+        let mut inflated = None;
         if let Some(c) = cursor
-            .as_ref()
+            .as_mut()
             .filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch)
         {
             let seg = Arc::clone(&c.seg);
-            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, sink)?;
+            inflated = c.inflated.take();
+            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, sink, &mut inflated)?;
             if n > 0 {
-                *cursor = Some(next_cursor(&seg, pos, next));
+                *cursor = Some(next_cursor(&seg, pos, next, &mut inflated));
                 return Ok((n, next));
             }
             // That segment is exhausted (it was sealed): find the next one below.
@@ -159,10 +175,10 @@ impl LogInner {
         // batch where `next` was expected, i.e. as damage.
         while total < max && next < end {
             let Some(seg) = segs.get(idx) else { break };
-            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, sink)?;
+            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, sink, &mut inflated)?;
             total += n;
             if n > 0 {
-                *cursor = Some(next_cursor(seg, pos, after));
+                *cursor = Some(next_cursor(seg, pos, after, &mut inflated));
             }
             next = after;
             idx += 1;
@@ -182,6 +198,8 @@ impl LogInner {
     /// Each batch's CRC is checked before any of its records goes to `sink`.
     /// Returns the records read, the position of the batch holding the
     /// next offset (the one a next read starts from) and that next offset.
+    /// `inflated`: the compressed batch decompressed last, reused when it is
+    /// met again, replaced by the next one decompressed.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn read_segment<S: RecordSink>(
@@ -192,6 +210,7 @@ impl LogInner {
         end: u64,
         max: usize,
         sink: &mut S,
+        inflated: &mut Option<Inflated>,
     ) -> Result<(usize, usize, u64)> {
         let mut pos = match from {
             Some(p) => p,
@@ -223,11 +242,21 @@ impl LogInner {
             }
             // A compressed batch is decompressed once, here, into a map of
             // its own that its records share.
-            let inflated;
             let (map, at, bytes, plain) = if h.is_compressed() {
-                let plain;
-                (inflated, plain) = inflate(seg, &b)?;
-                (&inflated, 0, inflated.bytes(), plain)
+                let current = match inflated.take() {
+                    Some(i) if i.seg_base == seg.base && i.pos == pos => i,
+                    _ => {
+                        let (map, plain) = inflate(seg, &b)?;
+                        Inflated {
+                            seg_base: seg.base,
+                            pos,
+                            map,
+                            plain,
+                        }
+                    }
+                };
+                let i = inflated.insert(current);
+                (&i.map, 0, i.map.bytes(), i.plain)
             } else {
                 (&seg.map, pos as u32, b.bytes, h)
             };

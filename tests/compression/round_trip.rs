@@ -236,3 +236,35 @@ fn truncating_inside_a_compressed_batch_keeps_the_records_before_the_cut() {
     let log = Log::open(dir.path(), config).unwrap();
     assert_eq!(log.verify().unwrap(), 130);
 }
+
+/// A consumer whose poll stops inside a compressed batch continues from the
+/// same decompressed batch (its read cursor keeps it): the records of both
+/// polls lie in one buffer, next to each other.
+#[test]
+fn a_poll_that_stops_inside_a_compressed_batch_does_not_decompress_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("t", TopicConfig::new(1).compression(Compression::Lz4))
+        .unwrap();
+    broker.producer().send_batch("t", (0..100).map(record)).unwrap();
+    assert_eq!(batch_codecs(&dir.path().join("t/0")).len(), 1, "one compressed batch");
+    let mut c = broker
+        .consumer(
+            ConsumerConfig::new()
+                .offset_reset(OffsetReset::Earliest)
+                .max_poll_records(10),
+        )
+        .unwrap();
+    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let first = c.poll(Duration::from_secs(5)).unwrap();
+    let second = c.poll(Duration::from_secs(5)).unwrap();
+    let last = first.iter().last().unwrap();
+    let next = second.iter().next().unwrap();
+    assert_eq!((last.offset(), next.offset()), (9, 10));
+    let gap = next.value().as_ptr() as usize - last.value().as_ptr() as usize;
+    assert!(
+        gap > 0 && gap < 400,
+        "offsets 9 and 10 are {gap} bytes apart: not in one decompressed batch"
+    );
+}
