@@ -3,6 +3,8 @@
 //! compress it (`format::compress`), then copy it into the mapping. Plain
 //! appends never come here: they encode straight into the mapping.
 
+use std::sync::atomic::Ordering;
+
 use super::{LogInner, Writer};
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Encode, Shape};
@@ -23,13 +25,35 @@ pub(super) struct Scratch {
 }
 
 impl LogInner {
-    /// Appends the records at the front of `records` as one batch compressed
-    /// with `codec` (rolling first if it does not fit the active segment).
-    /// Returns how many it wrote, or `None` (nothing written) when these
-    /// records are better written plain: compression does not shrink them,
-    /// the first is too large for a compressed batch, or the codec is not
-    /// built in.
-    pub(super) fn append_compressed<R: Encode>(
+    /// Appends records from the front of `records` as batches compressed
+    /// with `codec` (rolling segments as needed) while compression shrinks
+    /// them; returns the records left, which the caller appends plain: all
+    /// of them from the first batch that would not shrink, whose first
+    /// record is too large for a compressed batch, or when the codec is not
+    /// built in. Never inlined: the plain append loop stays as it was.
+    #[inline(never)]
+    pub(super) fn append_compressed<'r, R: Encode>(
+        &self,
+        w: &mut Writer,
+        records: &'r [R],
+        ts: impl Fn(&R) -> i64,
+        attributes: u8,
+        codec: Codec,
+    ) -> Result<&'r [R]> {
+        let mut rest = records;
+        while !rest.is_empty() {
+            match self.append_compressed_batch(w, rest, &ts, attributes, codec)? {
+                Some(n) => rest = rest.get(n..).unwrap_or_default(),
+                None => break,
+            }
+        }
+        Ok(rest)
+    }
+
+    /// One compressed batch of the records at the front of `records`: how
+    /// many it wrote, or `None` (nothing written) when they are better
+    /// written plain.
+    fn append_compressed_batch<R: Encode>(
         &self,
         w: &mut Writer,
         records: &[R],
@@ -75,7 +99,19 @@ impl LogInner {
             }
         })
         .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
-        self.after_batch(w, pos, size, n, Some(header));
+        // The bookkeeping of the plain path (write.rs), for this batch.
+        w.last_batch = Some(u64::from(pos));
+        w.first_ts.get_or_insert(header.base_timestamp);
+        if pos >= w.idx_next_pos || header.max_timestamp > w.idx_max_ts {
+            if let Some(ix) = w.active.index.write().as_mut() {
+                ix.on_batch(w.active.base, pos, &header);
+                w.idx_next_pos = ix.next_entry_pos();
+                w.idx_max_ts = ix.max_ts;
+            }
+        }
+        w.next_offset += n as u64;
+        self.next_offset.store(w.next_offset, Ordering::Release);
+        w.live_pending += size as u64;
         Ok(Some(n))
     }
 }

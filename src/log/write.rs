@@ -74,15 +74,12 @@ impl LogInner {
                 self.roll(w)?;
             }
         }
-        let codec = compression.codec();
         let mut rest = records;
+        if let Some(codec) = compression.codec() {
+            // Compressed batches while they shrink; what is left goes plain.
+            rest = self.append_compressed(w, rest, ts, attrs, codec)?;
+        }
         while !rest.is_empty() {
-            if let Some(codec) = codec {
-                if let Some(n) = self.append_compressed(w, rest, ts, attrs, codec)? {
-                    rest = rest.get(n..).unwrap_or_default();
-                    continue;
-                }
-            }
             let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
             let (n, len) = batch::plan_lens(rest, ts, room, &shape, &mut w.body_lens);
             if n == 0 {
@@ -109,7 +106,20 @@ impl LogInner {
                 header = Some(batch::encode_planned(dst, offset, &shape, chunk, ts, lens))
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
-            self.after_batch(w, pos, len, n, header);
+            w.last_batch = Some(u64::from(pos));
+            if let Some(h) = header {
+                w.first_ts.get_or_insert(h.base_timestamp);
+                if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
+                    if let Some(ix) = w.active.index.write().as_mut() {
+                        ix.on_batch(w.active.base, pos, &h);
+                        w.idx_next_pos = ix.next_entry_pos();
+                        w.idx_max_ts = ix.max_ts;
+                    }
+                }
+            }
+            w.next_offset += n as u64;
+            self.next_offset.store(w.next_offset, Ordering::Release);
+            w.live_pending += len as u64;
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -138,33 +148,6 @@ impl LogInner {
             count: records.len(),
             append_time: now,
         })
-    }
-
-    /// Publishes a batch of `n` records and `len` bytes just written at `pos`
-    /// to the writer's state: index, end offset, live checkpoint accounting.
-    #[inline(always)]
-    pub(super) fn after_batch(
-        &self,
-        w: &mut Writer,
-        pos: u32,
-        len: usize,
-        n: usize,
-        header: Option<batch::BatchHeader>,
-    ) {
-        w.last_batch = Some(u64::from(pos));
-        if let Some(h) = header {
-            w.first_ts.get_or_insert(h.base_timestamp);
-            if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
-                if let Some(ix) = w.active.index.write().as_mut() {
-                    ix.on_batch(w.active.base, pos, &h);
-                    w.idx_next_pos = ix.next_entry_pos();
-                    w.idx_max_ts = ix.max_ts;
-                }
-            }
-        }
-        w.next_offset += n as u64;
-        self.next_offset.store(w.next_offset, Ordering::Release);
-        w.live_pending += len as u64;
     }
 
     /// Registers the calling thread to be woken by the next append (then
