@@ -14,8 +14,8 @@ use crate::format::compress::Codec;
 /// Each append compresses its records as one batch (up to 64 KiB of
 /// records per batch), as Kafka compresses each producer batch: records
 /// sent together with `send_batch` compress well, a lone `send` makes a
-/// batch of one record, which gains little. A batch that compression would
-/// not make smaller is written uncompressed. Readers decompress each batch
+/// batch of one record, which gains little. When a batch would not get
+/// smaller, it and the rest of that append are written uncompressed. Readers decompress each batch
 /// once and accept every codec whatever the topic's setting, so changing it
 /// affects only new batches.
 ///
