@@ -22,7 +22,10 @@ use crate::format::compress::Codec;
 /// Default = `None`. `Lz4` needs the cargo feature `lz4` (pure Rust
 /// `lz4_flex`), `Zstd` the feature `zstd` (the `zstd` crate, libzstd built
 /// with cc): asking for a codec that is not built in is
-/// [`Error::InvalidConfig`].
+/// [`Error::InvalidConfig`]. A topic created with a codec by a build that has
+/// it still opens in a build that lacks it: its new batches are then written
+/// uncompressed, and reading its compressed batches is
+/// [`Error::CodecUnavailable`] (nothing is cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
     /// Batches are stored as encoded.
