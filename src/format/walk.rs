@@ -636,6 +636,58 @@ mod tests {
         ));
     }
 
+    /// A version 2 batch with codec bits `codec` whose compressed records
+    /// are `data`, with a valid CRC.
+    fn compressed_batch(codec: crate::format::compress::Codec, inflated_len: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; batch::HEADER_LEN_V2];
+        b[..4].copy_from_slice(&batch::MAGIC);
+        b[12] = batch::V2;
+        b[13] = codec.attribute_bits();
+        b[16..24].copy_from_slice(&10u64.to_le_bytes());
+        b[40..44].copy_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&inflated_len.to_le_bytes());
+        b.extend_from_slice(data);
+        let len = b.len() as u32;
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32fast::hash(&b[12..]);
+        b[8..12].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// An intact compressed batch yields from a plain walk (headers and CRC
+    /// only); a validating walk decompresses it: bad data is damage at the
+    /// compressed records, and a codec this build lacks is a stop that is
+    /// not damage, naming the cargo feature.
+    #[test]
+    fn validating_walks_decompress_and_tell_a_missing_codec_from_damage() {
+        use crate::format::compress::Codec;
+        for codec in [Codec::Lz4, Codec::Zstd] {
+            let seg = compressed_batch(codec, 100, &[0xff; 16]);
+            let b = Walker::new(&seg, 0, Expect::Exactly(10)).next_batch().unwrap();
+            assert!(b.is_compressed());
+            let stop = Walker::new(&seg, 0, Expect::Exactly(10))
+                .validate_records()
+                .next_batch()
+                .unwrap_err();
+            if codec.available() {
+                assert!(matches!(stop.damage(), Some(Damage::Compressed { .. })), "{stop}");
+                assert_eq!(stop.at, batch::HEADER_LEN_V2 + 4);
+                assert!(stop
+                    .to_string()
+                    .starts_with("bad compressed records in the batch at offset 10"));
+            } else {
+                assert_eq!(stop.kind, StopKind::Codec(codec));
+                assert_eq!(stop.pos, 0);
+                assert!(
+                    stop.to_string().contains(&format!("cargo feature `{}`", codec.name())),
+                    "{stop}"
+                );
+            }
+            // Its records are never read from the stored bytes.
+            assert!(b.records().next().unwrap().is_err());
+        }
+    }
+
     #[test]
     fn torn_batch_is_damage() {
         let seg = segment();
