@@ -230,7 +230,8 @@ impl Log {
     }
 
     /// Appends records as one or more batches (one batch unless they span a
-    /// segment roll). Returns the first offset; the others follow in order.
+    /// segment roll; with the config's compression, one batch per 64 KiB of
+    /// records). Returns the first offset; the others follow in order.
     /// Nothing is written if any record is over the size limit.
     pub fn append(&self, records: &[Record]) -> Result<Appended> {
         self.inner.append(records)
