@@ -282,6 +282,7 @@ impl Broker {
     pub fn producer(&self) -> Producer {
         Producer {
             broker: Arc::clone(&self.inner),
+            compression: None,
         }
     }
 

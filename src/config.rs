@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::error::{Error, Result};
 use crate::format::batch;
 
@@ -297,6 +298,7 @@ pub struct TopicConfig {
     pub(crate) min_compaction_lag_ms: i64,
     /// `min_cleanable_dirty_ratio` as `f64` bits (so the config stays `Eq`).
     pub(crate) min_cleanable_dirty_ratio: u64,
+    pub(crate) compression: Compression,
     /// The settings the caller gave, which a broker's defaults do not replace.
     pub(crate) given: Given,
 }
@@ -318,6 +320,7 @@ impl Given {
     pub(crate) const DELETE_RETENTION_MS: u16 = 1 << 9;
     pub(crate) const MIN_COMPACTION_LAG_MS: u16 = 1 << 10;
     pub(crate) const MIN_CLEANABLE_DIRTY_RATIO: u16 = 1 << 11;
+    pub(crate) const COMPRESSION: u16 = 1 << 12;
 
     fn set(&mut self, bit: u16) {
         self.0 |= bit;
@@ -344,6 +347,7 @@ impl PartialEq for TopicConfig {
             && self.delete_retention_ms == o.delete_retention_ms
             && self.min_compaction_lag_ms == o.min_compaction_lag_ms
             && self.min_cleanable_dirty_ratio == o.min_cleanable_dirty_ratio
+            && self.compression == o.compression
     }
 }
 
@@ -376,6 +380,7 @@ impl TopicConfig {
             delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO.to_bits(),
+            compression: Compression::None,
             given: Given(Given::PARTITIONS),
         }
     }
@@ -397,6 +402,7 @@ impl TopicConfig {
             delete_retention_ms: pick(Given::DELETE_RETENTION_MS).delete_retention_ms,
             min_compaction_lag_ms: pick(Given::MIN_COMPACTION_LAG_MS).min_compaction_lag_ms,
             min_cleanable_dirty_ratio: pick(Given::MIN_CLEANABLE_DIRTY_RATIO).min_cleanable_dirty_ratio,
+            compression: pick(Given::COMPRESSION).compression,
             given: Given(g.0 | defaults.given.0),
         }
     }
@@ -511,6 +517,22 @@ impl TopicConfig {
         self.cleanup_policy
     }
 
+    /// How the topic's batches are compressed (Kafka's `compression.type`);
+    /// a producer may override it ([`Producer::with_compression`](crate::Producer::with_compression)).
+    /// Default = [`Compression::None`]. A codec whose cargo feature is off is
+    /// `Error::InvalidConfig` at `create_topic`.
+    #[must_use]
+    pub fn compression(mut self, c: Compression) -> TopicConfig {
+        self.compression = c;
+        self.given.set(Given::COMPRESSION);
+        self
+    }
+
+    /// The topic's compression.
+    pub fn compression_type(&self) -> Compression {
+        self.compression
+    }
+
     /// The partition count.
     pub fn partition_count(&self) -> u32 {
         self.partitions
@@ -553,6 +575,7 @@ impl TopicConfig {
                 ));
             }
         }
+        self.compression.check("compression")?;
         if let Some(ms) = self.segment_ms {
             if ms <= 0 {
                 return Err(Error::config(
@@ -776,6 +799,7 @@ pub struct LogConfig {
     pub(crate) retention_ms: Option<i64>,
     pub(crate) max_record_bytes: u32,
     pub(crate) log_append_time: bool,
+    pub(crate) compression: Compression,
     pub(crate) durability: Durability,
     pub(crate) compaction: Option<CompactionConfig>,
 }
@@ -812,6 +836,7 @@ impl LogConfig {
             retention_ms: t.retention_ms.filter(|_| t.cleanup_policy.deletes()),
             max_record_bytes: t.effective_max_record_bytes(),
             log_append_time: t.timestamp_type == TimestampType::LogAppendTime,
+            compression: t.compression,
             durability,
             compaction: t.cleanup_policy.compacts().then_some(CompactionConfig {
                 delete_retention_ms: t.delete_retention_ms,

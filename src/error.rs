@@ -59,6 +59,16 @@ pub enum Error {
         supported: u8,
     },
 
+    /// Compressed batches of a codec whose cargo feature this build lacks
+    /// (the data is intact: nothing is cut or skipped).
+    #[error("{path} holds record batches compressed with {codec}, which this build of logbus cannot read; build logbus with the cargo feature `{codec}`", path = .path.display())]
+    CodecUnavailable {
+        /// The segment file.
+        path: PathBuf,
+        /// The codec (`lz4` or `zstd`), also the name of its cargo feature.
+        codec: &'static str,
+    },
+
     /// `create_topic` on a name that already exists.
     #[error("topic '{topic}' already exists; use Broker::topic to open it or delete it first")]
     TopicExists {
@@ -305,6 +315,7 @@ impl fmt::Debug for Error {
             Error::UnsupportedVersion { path, found, supported } => {
                 variant!("UnsupportedVersion", path, found, supported)
             }
+            Error::CodecUnavailable { path, codec } => variant!("CodecUnavailable", path, codec),
             Error::TopicExists { topic } => variant!("TopicExists", topic),
             Error::UnknownTopic { topic } => variant!("UnknownTopic", topic),
             Error::UnknownPartition {

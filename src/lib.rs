@@ -49,6 +49,7 @@ pub mod cli;
 mod client;
 mod codec;
 mod compactor;
+mod compression;
 mod config;
 mod consumer;
 mod error;
@@ -76,6 +77,7 @@ pub use client::{RecordSink, RecordSource, SourceRecord};
 #[cfg(feature = "serde")]
 pub use codec::Postcard;
 pub use codec::{Codec, TypedConsumer, TypedProducer, TypedRecord};
+pub use compression::Compression;
 pub use config::{
     AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, Durability, IsolationLevel, LogConfig,
     OffsetReset, Partitioner, TimestampType, TopicConfig, WaitStrategy,

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::broker::BrokerInner;
+use crate::compression::Compression;
 use crate::error::{Error, Result};
 use crate::format::batch::Encode;
 use crate::log::{Appended, Log};
@@ -87,11 +88,16 @@ pub(crate) fn forget_route(id: u64) {
 #[derive(Clone)]
 pub struct Producer {
     pub(crate) broker: Arc<BrokerInner>,
+    /// Overrides every topic's compression (see [`Producer::with_compression`]).
+    pub(crate) compression: Option<Compression>,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("dir", &self.broker.dir).finish()
+        f.debug_struct("Producer")
+            .field("dir", &self.broker.dir)
+            .field("compression", &self.compression)
+            .finish()
     }
 }
 
@@ -113,6 +119,32 @@ pub(crate) fn metadata<R: Encode>(
 }
 
 impl Producer {
+    /// This producer with its batches compressed with `compression`
+    /// whatever the topic's [`TopicConfig::compression`](crate::TopicConfig::compression)
+    /// (Kafka's producer `compression.type`); `Compression::None` writes
+    /// them uncompressed. Other clones keep their setting. A codec whose
+    /// cargo feature is off is `Error::InvalidConfig`.
+    ///
+    /// Each `send_batch` (per partition) is compressed as one or more
+    /// batches of up to 64 KiB of records; a single `send` is a batch of
+    /// one record, which compression rarely shrinks (it is then stored as is).
+    pub fn with_compression(&self, compression: Compression) -> Result<Producer> {
+        compression.check("compression")?;
+        Ok(Producer {
+            broker: Arc::clone(&self.broker),
+            compression: Some(compression),
+        })
+    }
+
+    /// Appends to `log` with this producer's compression, or the topic's.
+    #[inline]
+    fn append<R: Encode>(&self, log: &Log, records: &[R]) -> Result<crate::log::Appended> {
+        match self.compression {
+            None => log.append_records(records),
+            Some(c) => log.append_records_as(records, c),
+        }
+    }
+
     /// Appends one record; returns where it landed. Under `Durability::Sync`
     /// returns once it is on stable storage.
     pub fn send(&self, topic: &str, record: Record) -> Result<RecordMetadata> {
@@ -126,7 +158,7 @@ impl Producer {
     }
 
     fn send_one<R: Encode>(&self, topic: &str, record: &R) -> Result<RecordMetadata> {
-        let append = |log: &Log, r: &R| log.append_records(std::slice::from_ref(r)).map(|a| (a, ()));
+        let append = |log: &Log, r: &R| self.append(log, std::slice::from_ref(r)).map(|a| (a, ()));
         self.send_one_with(topic, record, append).map(|(meta, ())| meta)
     }
 
@@ -235,7 +267,7 @@ impl Producer {
                     topic: t.name.to_string(),
                 });
             };
-            let appended = log.append_records(records).map_err(|e| self.map_closed(t, e))?;
+            let appended = self.append(log, records).map_err(|e| self.map_closed(t, e))?;
             let (first, at) = (appended.base_offset, appended.append_time);
             return Ok(records
                 .iter()
@@ -258,7 +290,7 @@ impl Producer {
         let mut firsts: Vec<(u64, i64)> = vec![(0, 0); groups.len()];
         for ((group, log), first) in groups.iter().zip(logs).zip(&mut firsts) {
             if !group.is_empty() {
-                let appended = log.append_records(group).map_err(|e| self.map_closed(t, e))?;
+                let appended = self.append(log, group).map_err(|e| self.map_closed(t, e))?;
                 *first = (appended.base_offset, appended.append_time);
             }
         }

@@ -23,6 +23,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::config::{
     AssignmentStrategy, BrokerConfig, CleanupPolicy, ConsumerConfig, IsolationLevel, OffsetReset, TimestampType,
     TopicConfig,
@@ -43,6 +44,7 @@ pub const TOPIC_KEYS: &[&str] = &[
     "delete.retention.ms",
     "min.compaction.lag.ms",
     "min.cleanable.dirty.ratio",
+    "compression.type",
 ];
 
 /// Consumer configs accepted by [`ConsumerConfig::from_properties`], with Kafka's names.
@@ -74,6 +76,7 @@ pub const BROKER_KEYS: &[&str] = &[
     "log.cleaner.delete.retention.ms",
     "log.cleaner.min.compaction.lag.ms",
     "log.cleaner.min.cleanable.ratio",
+    "compression.type",
 ];
 
 /// Kafka client keys that have no meaning in one process, with the reason
@@ -142,6 +145,7 @@ impl BrokerConfig {
                 "log.cleaner.delete.retention.ms" => topic.push(("delete.retention.ms", value)),
                 "log.cleaner.min.compaction.lag.ms" => topic.push(("min.compaction.lag.ms", value)),
                 "log.cleaner.min.cleanable.ratio" => topic.push(("min.cleanable.dirty.ratio", value)),
+                "compression.type" => topic.push(("compression.type", value)),
                 "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
                     let (rank, unit) = match key {
                         "log.retention.ms" => (3, 1),
@@ -230,6 +234,11 @@ impl TopicConfig {
                 Ok(r) if (0.0..=1.0).contains(&r) => self.min_cleanable_dirty_ratio(r),
                 _ => return Err(bad(key, value, "must be a number from 0 to 1")),
             },
+            "compression.type" => {
+                let c = compression_type(key, value)?;
+                c.check("compression.type")?;
+                self.compression(c)
+            }
             _ => return Err(unknown(key, value, "topic", TOPIC_KEYS)),
         })
     }
@@ -262,8 +271,32 @@ impl TopicConfig {
             let ratio = f64::from_bits(self.min_cleanable_dirty_ratio);
             out.push(("min.cleanable.dirty.ratio", ratio.to_string()));
         }
+        if self.compression != Compression::None {
+            out.push(("compression.type", self.compression.name().to_string()));
+        }
         out
     }
+}
+
+/// Kafka's `compression.type` values: `none`, `lz4`, `zstd`, and
+/// `producer` (Kafka's default: keep what the producer sent), which is
+/// `none` here, since a producer's own compression
+/// ([`Producer::with_compression`](crate::Producer::with_compression)) wins
+/// over the topic's anyway. `gzip` and `snappy` are refused with the reason.
+fn compression_type(key: &str, value: &str) -> Result<Compression> {
+    Ok(match value {
+        "none" | "producer" => Compression::None,
+        "lz4" => Compression::Lz4,
+        "zstd" => Compression::Zstd,
+        "gzip" | "snappy" => {
+            return Err(bad(
+                key,
+                value,
+                "logbus does not implement gzip or snappy; use lz4 (fast) or zstd (smaller), or none",
+            ))
+        }
+        _ => return Err(bad(key, value, "must be none, producer, lz4 or zstd")),
+    })
 }
 
 impl ConsumerConfig {

@@ -243,6 +243,7 @@ fn to_meta(c: &TopicConfig) -> TopicMeta {
         delete_retention_ms: c.delete_retention_ms,
         min_compaction_lag_ms: c.min_compaction_lag_ms,
         min_cleanable_dirty_ratio: f64::from_bits(c.min_cleanable_dirty_ratio),
+        compression: c.compression.code(),
     }
 }
 
@@ -273,6 +274,7 @@ pub(crate) fn from_meta(m: &TopicMeta) -> TopicConfig {
     } else {
         Partitioner::Xxh64
     };
+    c.compression = crate::compression::Compression::from_code(m.compression);
     c
 }
 

@@ -75,8 +75,12 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
                 format!("BAD: {reason}")
             }
         };
+        let codec = match batch_codec(h.attributes) {
+            Some(c) => format!(" ({c} compressed)"),
+            None => String::new(),
+        };
         let mut text = format!(
-            "batch at byte {}: offsets {}..={} ({} records{txn}), {} bytes, timestamps {}..{}, crc {:#010x} {}\n",
+            "batch at byte {}: offsets {}..={} ({} records{txn}), {} bytes{codec}, timestamps {}..{}, crc {:#010x} {}\n",
             b.position,
             h.base_offset,
             h.next_offset().saturating_sub(1),
@@ -141,6 +145,14 @@ pub(super) fn dump(a: DumpArgs) -> CliResult<u8> {
     } else {
         0
     })
+}
+
+/// The codec named by a batch's attributes, if it is compressed.
+fn batch_codec(attributes: u8) -> Option<&'static str> {
+    crate::format::compress::Codec::from_attributes(attributes)
+        .ok()
+        .flatten()
+        .map(crate::format::compress::Codec::name)
 }
 
 /// Which index `path` is, by its name or (for any other name) its magic.

@@ -6,7 +6,8 @@
 //!  4     4    batch_len          u32 LE, whole batch including this header
 //!  8     4    crc                CRC-32 (IEEE) of bytes 12..batch_len
 //! 12     1    version            1 or 2
-//! 13     1    attributes         bit 0: log-append time; v2: bit 1 transactional, bit 2 control
+//! 13     1    attributes         bit 0: log-append time; v2: bit 1 transactional, bit 2 control,
+//!                                bits 3-4 codec (0 none, 1 lz4, 2 zstd: see `compress`)
 //! 14     2    reserved           0
 //! 16     8    base_offset        u64 LE
 //! 24     8    base_timestamp     i64 LE (first record's timestamp)
@@ -51,8 +52,8 @@ pub const ATTR_TRANSACTIONAL: u8 = 0x02;
 pub const ATTR_CONTROL: u8 = 0x04;
 /// Attribute bits version 1 understands.
 const KNOWN_ATTRS_V1: u8 = ATTR_LOG_APPEND_TIME;
-/// Attribute bits version 2 understands.
-const KNOWN_ATTRS_V2: u8 = ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL;
+/// Attribute bits version 2 understands (bits 3-4: the codec, see [`super::compress`]).
+const KNOWN_ATTRS_V2: u8 = ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL | super::compress::ATTR_CODEC_MASK;
 /// Largest record framing overhead beyond key + value + header bytes, for one
 /// record with no headers (length prefix, deltas, key and value lengths, header count).
 pub const RECORD_OVERHEAD: usize = 5 * varint::MAX_LEN;
@@ -165,6 +166,12 @@ impl BatchHeader {
     /// Whether the batch is a control batch (a transaction marker).
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// Whether the records section is compressed (version 2, attribute bits 3-4).
+    #[inline]
+    pub fn is_compressed(&self) -> bool {
+        super::compress::is_compressed(self)
     }
 }
 
@@ -578,6 +585,13 @@ fn peek_v2(buf: &[u8], attributes: u8, len: u32, count: u32) -> Result<(u32, u64
     if (len as usize) < HEADER_LEN_V2 {
         return invalid(4, "batch length shorter than a header");
     }
+    match super::compress::Codec::from_attributes(attributes) {
+        Err(_) => return invalid(13, "unknown compression codec (attribute bits 3-4 must be 0, 1 or 2)"),
+        Ok(Some(_)) if (len as usize) < HEADER_LEN_V2 + super::compress::INFLATED_LEN_FIELD => {
+            return invalid(4, "compressed batch shorter than a header and its decompressed length")
+        }
+        Ok(_) => {}
+    }
     let last_offset_delta = le::u32_at(head, 44).unwrap_or(0);
     let producer_id = le::u64_at(head, 48).unwrap_or(0);
     if u64::from(count) > u64::from(last_offset_delta) + 1 {
@@ -646,8 +660,14 @@ pub struct Records<'a> {
 
 impl<'a> Records<'a> {
     /// Iterates the records of `batch`, whose header is `header`.
+    /// A compressed batch must be inflated first (`compress::inflate`):
+    /// given its stored bytes, the first record fails to decode.
     pub fn new(batch: &'a [u8], header: BatchHeader) -> Records<'a> {
-        let end = (header.len as usize).min(batch.len());
+        let end = if header.is_compressed() {
+            0
+        } else {
+            (header.len as usize).min(batch.len())
+        };
         Records {
             batch: batch.get(..end).unwrap_or_default(),
             pos: header.header_len(),

@@ -15,25 +15,28 @@
 //! 48  4  crc               CRC-32 of bytes 0..48
 //! ```
 //!
-//! Version 2 (76 bytes, written when a topic is compacted or changes a
-//! compaction setting) has the same fields, with byte 7 as `cleanup_policy`
-//! (0 = delete, 1 = compact, 2 = compact and delete), then:
+//! Version 2 (80 bytes, written when a topic is compacted, changes a
+//! compaction setting or compresses) has the same fields, with byte 7 as
+//! `cleanup_policy` (0 = delete, 1 = compact, 2 = compact and delete), then:
 //!
 //! ```text
 //! 48  8  delete_retention_ms        i64 LE, >= 0
 //! 56  8  min_compaction_lag_ms      i64 LE, >= 0
 //! 64  8  min_cleanable_dirty_ratio  f64 LE bits, 0.0 ..= 1.0
-//! 72  4  crc                        CRC-32 of bytes 0..72
+//! 72  1  compression                0 = none, 1 = lz4, 2 = zstd
+//! 73  3  reserved                   0
+//! 76  4  crc                        CRC-32 of bytes 0..76
 //! ```
 //!
-//! A version 1 file reads as policy delete with the default compaction settings.
+//! A version 1 file reads as policy delete with the default compaction
+//! settings and no compression.
 
 use super::{le, DecodeError, Fixed, Found};
 
 /// Encoded size of version 1.
 pub const LEN: usize = 52;
 /// Encoded size of version 2.
-pub const LEN_V2: usize = 76;
+pub const LEN_V2: usize = 80;
 const MAGIC: [u8; 4] = *b"LBtm";
 const VERSION: u8 = 1;
 const VERSION_2: u8 = 2;
@@ -69,6 +72,8 @@ pub struct TopicMeta {
     pub min_compaction_lag_ms: i64,
     /// Dirty share of the sealed bytes that triggers a pass (version 2).
     pub min_cleanable_dirty_ratio: f64,
+    /// 0 = none, 1 = lz4, 2 = zstd, Kafka's `compression.type` (version 2).
+    pub compression: u8,
 }
 
 // `decode` never yields a NaN ratio, so equality is reflexive.
@@ -76,9 +81,11 @@ impl Eq for TopicMeta {}
 
 impl TopicMeta {
     /// Whether version 1 can hold these settings (policy delete, default
-    /// compaction settings): then version 1 is written, so older builds open it.
+    /// compaction settings, no compression): then version 1 is written, so
+    /// older builds open it.
     pub fn fits_version_1(&self) -> bool {
         self.cleanup_policy == 0
+            && self.compression == 0
             && self.delete_retention_ms == DEFAULT_DELETE_RETENTION_MS
             && self.min_compaction_lag_ms == 0
             && self.min_cleanable_dirty_ratio.to_bits() == DEFAULT_DIRTY_RATIO.to_bits()
@@ -92,7 +99,7 @@ fn opt_i64(v: Option<i64>) -> i64 {
 /// Encodes topic metadata: version 1 when [`TopicMeta::fits_version_1`], else version 2.
 pub fn encode(m: &TopicMeta) -> Vec<u8> {
     let v1 = m.fits_version_1();
-    let (len, crc_at) = if v1 { (LEN, 48) } else { (LEN_V2, 72) };
+    let (len, crc_at) = if v1 { (LEN, 48) } else { (LEN_V2, 76) };
     let mut b = vec![0u8; len];
     le::put(&mut b, 0, &MAGIC);
     le::put(&mut b, 4, &[if v1 { VERSION } else { VERSION_2 }]);
@@ -102,6 +109,7 @@ pub fn encode(m: &TopicMeta) -> Vec<u8> {
         le::put(&mut b, 48, &m.delete_retention_ms.to_le_bytes());
         le::put(&mut b, 56, &m.min_compaction_lag_ms.to_le_bytes());
         le::put(&mut b, 64, &m.min_cleanable_dirty_ratio.to_bits().to_le_bytes());
+        le::put(&mut b, 72, &[m.compression]);
     }
     le::put(&mut b, 8, &m.partitions.to_le_bytes());
     le::put(&mut b, 12, &m.max_record_bytes.to_le_bytes());
@@ -125,7 +133,7 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
             magic: MAGIC,
             version: if v2 { VERSION_2 } else { VERSION },
             len_reason: if v2 {
-                "topic.meta version 2 must be exactly 76 bytes"
+                "topic.meta version 2 must be exactly 80 bytes"
             } else {
                 "topic.meta must be exactly 52 bytes"
             },
@@ -156,6 +164,7 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
         } else {
             DEFAULT_DIRTY_RATIO
         },
+        compression: if v2 { b.get(72).copied().unwrap_or(0) } else { 0 },
     };
     if m.timestamp_type > 1 {
         let reason = "unknown timestamp type (expected 0, create time, or 1, log-append time)";
@@ -170,6 +179,10 @@ pub fn decode(b: &[u8]) -> Result<TopicMeta, DecodeError> {
         return Err(DecodeError::found(5, reason, Found::Number(u64::from(m.partitioner))));
     }
     if v2 {
+        if b.get(73..76).is_some_and(|r| r.iter().any(|&x| x != 0)) {
+            let reason = "topic.meta reserved bytes 73..76 must be zero";
+            return Err(DecodeError::found(73, reason, Found::Bits(0)));
+        }
         return check_v2(&m).map(|()| m);
     }
     let reserved = b.get(7).copied().unwrap_or(0);
@@ -225,6 +238,10 @@ fn check_v2(m: &TopicMeta) -> Result<(), DecodeError> {
             Found::Number(m.min_compaction_lag_ms as u64),
         ));
     }
+    if m.compression > 2 {
+        let reason = "unknown compression (expected 0, none, 1, lz4, or 2, zstd)";
+        return Err(DecodeError::found(72, reason, Found::Number(u64::from(m.compression))));
+    }
     if !(0.0..=1.0).contains(&m.min_cleanable_dirty_ratio) {
         let reason = "min_cleanable_dirty_ratio outside 0 ..= 1";
         return Err(DecodeError::found(
@@ -255,6 +272,7 @@ mod tests {
             delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: DEFAULT_DIRTY_RATIO,
+            compression: 0,
         };
         let mut b = encode(&m);
         assert_eq!(b.len(), LEN, "default compaction settings keep version 1");
@@ -272,9 +290,18 @@ mod tests {
         assert_eq!((b.len(), b[4]), (LEN_V2, 2));
         assert_eq!(decode(&b).unwrap(), c);
         b[7] = 3;
-        let crc = crc32fast::hash(&b[..72]);
-        b[72..].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&b[..76]);
+        b[76..].copy_from_slice(&crc.to_le_bytes());
         assert!(decode(&b).unwrap_err().message().contains("cleanup policy"));
+        // Compression alone needs version 2 too.
+        let z = TopicMeta { compression: 2, ..m };
+        let mut b = encode(&z);
+        assert_eq!((b.len(), b[4], b[72]), (LEN_V2, 2, 2));
+        assert_eq!(decode(&b).unwrap(), z);
+        b[72] = 3;
+        let crc = crc32fast::hash(&b[..76]);
+        b[76..].copy_from_slice(&crc.to_le_bytes());
+        assert!(decode(&b).unwrap_err().message().contains("unknown compression"));
     }
 
     #[test]
@@ -296,6 +323,7 @@ mod tests {
             delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: DEFAULT_DIRTY_RATIO,
+            compression: 0,
         };
         assert_eq!(
             decode(&encode(&m)).unwrap_err().message(),

@@ -12,6 +12,7 @@
 use std::fmt;
 
 use super::batch::{self, BatchHeader, Peek, Records};
+use super::compress::{self, Codec, InflateError};
 use super::DecodeError;
 
 /// Which base offset the next batch must have.
@@ -57,12 +58,51 @@ impl<'a> Batch<'a> {
         Records::new(self.bytes, self.header)
     }
 
-    /// The stop for a record of this batch that does not decode.
+    /// Whether the batch's records are compressed: read them with
+    /// [`inflate`](Self::inflate), not [`records`](Self::records).
+    #[inline(always)]
+    pub fn is_compressed(&self) -> bool {
+        self.header.is_compressed()
+    }
+
+    /// Decompresses a compressed batch into `out` (see
+    /// [`compress::inflate`]) and returns the header of the plain batch it
+    /// holds: read its records with `Records::new(out, header)`. Damaged
+    /// compressed data (or a decompressed length over the limit) is a
+    /// [`Damage::Compressed`] stop, a codec this build lacks a
+    /// [`StopKind::Codec`] stop.
+    #[cold]
+    pub fn inflate(&self, out: &mut Vec<u8>) -> Result<BatchHeader, Stop> {
+        compress::inflate(self.bytes, &self.header, out).map_err(|e| match e {
+            InflateError::Damage(error) => Stop {
+                pos: self.pos,
+                at: self.pos + error.at,
+                kind: StopKind::Damage(Damage::Compressed {
+                    header: self.header,
+                    error: Box::new(error),
+                }),
+            },
+            InflateError::Unavailable(codec) => Stop {
+                pos: self.pos,
+                at: self.pos,
+                kind: StopKind::Codec(codec),
+            },
+        })
+    }
+
+    /// The stop for a record of this batch that does not decode. In a
+    /// compressed batch, the error's position is in the decompressed batch;
+    /// the stop's is the start of the compressed records.
     pub fn bad_record(&self, e: impl Into<DecodeError>) -> Stop {
         let e = e.into();
+        let inside = if self.is_compressed() {
+            batch::HEADER_LEN_V2
+        } else {
+            e.at
+        };
         Stop {
             pos: self.pos,
-            at: self.pos + e.at,
+            at: self.pos + inside,
             kind: StopKind::Damage(Damage::Record {
                 header: self.header,
                 error: e,
@@ -109,6 +149,11 @@ impl fmt::Display for Stop {
                 "batch format version {v} (written by a newer logbus; this build reads versions 1 to {})",
                 batch::VERSION
             ),
+            StopKind::Codec(c) => write!(
+                f,
+                "batch compressed with {0} (this build of logbus lacks the cargo feature `{0}`)",
+                c.name()
+            ),
             StopKind::Damage(d) => d.fmt(f),
         }
     }
@@ -122,6 +167,9 @@ pub enum StopKind {
     /// An intact batch (its CRC holds) of a newer format version: not
     /// damage, and nothing may be cut; this build cannot read it.
     Unsupported(u8),
+    /// An intact batch compressed with a codec this build lacks (its cargo
+    /// feature is off): not damage, and nothing may be cut.
+    Codec(Codec),
     /// Bytes that are not a readable batch.
     Damage(Damage),
 }
@@ -155,6 +203,15 @@ pub enum Damage {
         /// The batch's header (its fields are not covered by a valid CRC).
         header: BatchHeader,
     },
+    /// A compressed batch whose CRC holds but whose records do not
+    /// decompress, or claim more than `compress::MAX_INFLATED_LEN` bytes.
+    Compressed {
+        /// The batch's header.
+        header: BatchHeader,
+        /// What is wrong (position relative to the batch). Boxed: a second
+        /// variant as large as `Record` would grow every walk's `Result`.
+        error: Box<DecodeError>,
+    },
     /// A batch whose CRC holds but whose records do not decode.
     Record {
         /// The batch's header.
@@ -169,7 +226,10 @@ impl Damage {
     /// shows bad batches can step over it: see [`Walker::step_over`]).
     pub fn header(&self) -> Option<&BatchHeader> {
         match self {
-            Damage::Sequence { header, .. } | Damage::Crc { header } | Damage::Record { header, .. } => Some(header),
+            Damage::Sequence { header, .. }
+            | Damage::Crc { header }
+            | Damage::Compressed { header, .. }
+            | Damage::Record { header, .. } => Some(header),
             _ => None,
         }
     }
@@ -191,6 +251,19 @@ impl fmt::Display for Damage {
                 header.base_offset
             ),
             Damage::Crc { header } => write!(f, "batch CRC mismatch (batch at offset {})", header.base_offset),
+            Damage::Compressed { header, error } => write!(
+                f,
+                "bad compressed records in the batch at offset {}: {}",
+                header.base_offset,
+                error.message()
+            ),
+            Damage::Record { header, error } if header.is_compressed() => write!(
+                f,
+                "bad record in the batch at offset {} (at byte {} of the decompressed batch): {}",
+                header.base_offset,
+                error.at,
+                error.message()
+            ),
             Damage::Record { header, error } => write!(
                 f,
                 "bad record in the batch at offset {}: {}",
@@ -226,6 +299,8 @@ pub struct Walker<'a> {
     expect: Expect,
     tail: Tail,
     validate: bool,
+    /// Where `validate` decompresses compressed batches.
+    scratch: Vec<u8>,
 }
 
 impl<'a> Walker<'a> {
@@ -239,6 +314,7 @@ impl<'a> Walker<'a> {
             expect,
             tail: Tail::BatchesOnly,
             validate: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -313,7 +389,9 @@ impl<'a> Walker<'a> {
         }
         let found = Batch { pos, header: h, bytes };
         if self.validate {
-            if let Err(e) = Records::validate(bytes, h) {
+            if h.is_compressed() {
+                self.validate_compressed(&found)?;
+            } else if let Err(e) = Records::validate(bytes, h) {
                 return Err(found.bad_record(e));
             }
             if h.is_control() {
@@ -361,6 +439,13 @@ impl<'a> Walker<'a> {
             }
             _ => false,
         }
+    }
+
+    /// Decompresses a compressed batch and decodes every record of it.
+    #[cold]
+    fn validate_compressed(&mut self, found: &Batch<'a>) -> Result<(), Stop> {
+        let plain = found.inflate(&mut self.scratch)?;
+        Records::validate(&self.scratch, plain).map_err(|e| found.bad_record(e))
     }
 
     /// Zeros (or a short all-zero rest) where a header would start.
@@ -554,6 +639,58 @@ mod tests {
             w.next_batch().unwrap_err().damage(),
             Some(Damage::Sequence { .. })
         ));
+    }
+
+    /// A version 2 batch with codec bits `codec` whose compressed records
+    /// are `data`, with a valid CRC.
+    fn compressed_batch(codec: crate::format::compress::Codec, inflated_len: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; batch::HEADER_LEN_V2];
+        b[..4].copy_from_slice(&batch::MAGIC);
+        b[12] = batch::V2;
+        b[13] = codec.attribute_bits();
+        b[16..24].copy_from_slice(&10u64.to_le_bytes());
+        b[40..44].copy_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&inflated_len.to_le_bytes());
+        b.extend_from_slice(data);
+        let len = b.len() as u32;
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32fast::hash(&b[12..]);
+        b[8..12].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// An intact compressed batch yields from a plain walk (headers and CRC
+    /// only); a validating walk decompresses it: bad data is damage at the
+    /// compressed records, and a codec this build lacks is a stop that is
+    /// not damage, naming the cargo feature.
+    #[test]
+    fn validating_walks_decompress_and_tell_a_missing_codec_from_damage() {
+        use crate::format::compress::Codec;
+        for codec in [Codec::Lz4, Codec::Zstd] {
+            let seg = compressed_batch(codec, 100, &[0xff; 16]);
+            let b = Walker::new(&seg, 0, Expect::Exactly(10)).next_batch().unwrap();
+            assert!(b.is_compressed());
+            let stop = Walker::new(&seg, 0, Expect::Exactly(10))
+                .validate_records()
+                .next_batch()
+                .unwrap_err();
+            if codec.available() {
+                assert!(matches!(stop.damage(), Some(Damage::Compressed { .. })), "{stop}");
+                assert_eq!(stop.at, batch::HEADER_LEN_V2 + 4);
+                assert!(stop
+                    .to_string()
+                    .starts_with("bad compressed records in the batch at offset 10"));
+            } else {
+                assert_eq!(stop.kind, StopKind::Codec(codec));
+                assert_eq!(stop.pos, 0);
+                assert!(
+                    stop.to_string().contains(&format!("cargo feature `{}`", codec.name())),
+                    "{stop}"
+                );
+            }
+            // Its records are never read from the stored bytes.
+            assert!(b.records().next().unwrap().is_err());
+        }
     }
 
     #[test]

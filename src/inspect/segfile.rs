@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::batch::{self, BatchHeader, Records};
+use crate::format::compress;
 use crate::format::le;
 use crate::format::walk::{Damage, Expect, StopKind, Walker};
 use crate::log::consumed::ConsumedRecord;
@@ -57,20 +58,30 @@ impl WalkedBatch<'_> {
     }
 
     /// The batch's records: none from a bad batch. A good batch's records
-    /// were all decoded when the walk checked it.
+    /// were all decoded when the walk checked it; a compressed one is
+    /// decompressed (again) here, and its records share the decompressed batch.
     pub fn records<'r>(&'r self, topic: &'r Arc<str>, partition: u32) -> impl Iterator<Item = ConsumedRecord> + 'r {
         let good = self.status == BatchStatus::Ok;
-        let records = Records::new(self.bytes(), self.header).take_while(move |_| good);
-        records.map_while(Result::ok).map(move |r| {
-            ConsumedRecord::new(
-                topic,
-                partition,
-                self.header.base_offset,
-                self.map,
-                self.map_pos as u32,
-                r,
-            )
-        })
+        let base = self.header.base_offset;
+        let mut out = Vec::new();
+        if good && self.header.is_compressed() {
+            let mut buf = Vec::new();
+            if let Ok(plain) = compress::inflate(self.bytes(), &self.header, &mut buf) {
+                let map = SegmentMap::from_vec(buf);
+                out.extend(
+                    Records::new(map.bytes(), plain)
+                        .map_while(Result::ok)
+                        .map(|r| ConsumedRecord::new(topic, partition, base, &map, 0, r)),
+                );
+            }
+        } else if good {
+            out.extend(
+                Records::new(self.bytes(), self.header)
+                    .map_while(Result::ok)
+                    .map(|r| ConsumedRecord::new(topic, partition, base, self.map, self.map_pos as u32, r)),
+            );
+        }
+        out.into_iter()
     }
 }
 

@@ -14,6 +14,8 @@ use crate::record::{Bytes, Record};
 ///
 /// Zero-copy: key, value and headers borrow from the segment's memory map,
 /// which this record keeps alive (even if retention deletes the segment file).
+/// A record of a compressed batch borrows instead from the batch decompressed
+/// once by the read (held like a mapping), shared by all the records of that batch.
 #[derive(Clone)]
 pub struct ConsumedRecord {
     /// The segment's bytes; it also knows the topic and partition, so a record

@@ -7,6 +7,7 @@
 mod checkpoint;
 mod clock;
 mod compact;
+mod compressed;
 pub(crate) mod consumed;
 #[cfg(feature = "async")]
 mod durable;
@@ -162,6 +163,8 @@ struct Writer {
     last_retention: Instant,
     /// Scratch: body lengths of the batch being encoded.
     body_lens: Vec<u32>,
+    /// Scratch of compressed appends.
+    compress: compressed::Scratch,
     /// Mirror of the active index: the next batch at or past this position,
     /// or with a timestamp above `idx_max_ts`, updates it. Other batches skip
     /// the index lock entirely.
@@ -242,7 +245,8 @@ impl Log {
     }
 
     /// Appends records as one or more batches (one batch unless they span a
-    /// segment roll). Returns the first offset; the others follow in order.
+    /// segment roll; with the config's compression, one batch per 64 KiB of
+    /// records). Returns the first offset; the others follow in order.
     /// Nothing is written if any record is over the size limit.
     pub fn append(&self, records: &[Record]) -> Result<Appended> {
         self.inner.append(records)
@@ -382,6 +386,17 @@ impl Log {
     #[inline]
     pub(crate) fn append_records<R: Encode>(&self, records: &[R]) -> Result<Appended> {
         self.inner.append(records)
+    }
+
+    /// [`append_records`](Self::append_records) compressed with `compression`
+    /// instead of the topic's (a producer's override).
+    #[inline]
+    pub(crate) fn append_records_as<R: Encode>(
+        &self,
+        records: &[R],
+        compression: crate::compression::Compression,
+    ) -> Result<Appended> {
+        self.inner.append_compressed_as(records, compression)
     }
 
     /// Checks every record against the size limit without writing (a

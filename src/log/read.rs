@@ -9,12 +9,14 @@ use super::segment::Segment;
 use super::txn::{Isolation, TXN_BITS};
 use super::LogInner;
 use crate::error::{Error, Result};
-use crate::format::batch::RecordRef;
-use crate::format::walk::{Expect, Walker};
+use crate::format::batch::{BatchHeader, RecordRef, Records};
+use crate::format::walk::{Batch, Expect, Walker};
 use crate::log::mmap::SegmentMap;
 
 /// Where the read path hands each record: the segment's map, the batch's base
-/// offset, its position in the segment, its bytes (CRC checked) and the record.
+/// offset, its position in the segment, its bytes (CRC checked) and the
+/// record. For a compressed batch: the map holding the decompressed batch,
+/// position 0 and the decompressed bytes.
 trait RecordSink: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef) {}
 impl<F: FnMut(&Arc<SegmentMap>, u64, u32, &[u8], RecordRef)> RecordSink for F {}
 
@@ -26,6 +28,28 @@ pub(crate) struct Cursor {
     pos: usize,
     /// `LogInner::truncations` when made: a truncation invalidates it.
     epoch: u64,
+    /// The last compressed batch the read decompressed, so a sequential
+    /// reader that stopped inside it does not decompress it again.
+    inflated: Option<Inflated>,
+}
+
+/// A decompressed batch: which one (segment base and byte position), the
+/// map holding it, and its plain header.
+#[derive(Debug, Clone)]
+struct Inflated {
+    seg_base: u64,
+    pos: usize,
+    map: Arc<SegmentMap>,
+    plain: BatchHeader,
+}
+
+/// Decompresses a compressed batch of `seg` (once per batch a read visits):
+/// a map holding the plain batch, which its records share, and its header.
+#[cold]
+fn inflate(seg: &Segment, b: &Batch<'_>) -> Result<(Arc<SegmentMap>, BatchHeader)> {
+    let mut buf = Vec::new();
+    let plain = b.inflate(&mut buf).map_err(|stop| seg.stop_error(stop))?;
+    Ok((SegmentMap::from_vec(buf), plain))
 }
 
 /// Key and value bytes of a record (what the read metrics count).
@@ -143,20 +167,23 @@ impl LogInner {
             return Ok((0, offset));
         }
         let epoch = self.truncations.load(Ordering::Acquire);
-        let next_cursor = |seg: &Arc<Segment>, pos: usize, next_offset: u64| Cursor {
+        let next_cursor = |seg: &Arc<Segment>, pos: usize, next_offset: u64, inflated: &mut Option<Inflated>| Cursor {
             seg: Arc::clone(seg),
             next_offset,
             pos,
             epoch,
+            inflated: inflated.take(),
         };
+        let mut inflated = None;
         if let Some(c) = cursor
-            .as_ref()
+            .as_mut()
             .filter(|c| c.next_offset == offset && c.seg.base >= start && c.epoch == epoch)
         {
             let seg = Arc::clone(&c.seg);
-            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, iso, sink)?;
+            inflated = c.inflated.take();
+            let (n, pos, next) = self.read_segment(&seg, Some(c.pos), offset, end, max, iso, sink, &mut inflated)?;
             if n > 0 {
-                *cursor = Some(next_cursor(&seg, pos, next));
+                *cursor = Some(next_cursor(&seg, pos, next, &mut inflated));
                 return Ok((n, next));
             }
             // That segment is exhausted (it was sealed): find the next one below.
@@ -175,10 +202,10 @@ impl LogInner {
         // batch where `next` was expected, i.e. as damage.
         while total < max && next < end {
             let Some(seg) = segs.get(idx) else { break };
-            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, iso, sink)?;
+            let (n, pos, after) = self.read_segment(seg, None, next, end, max - total, iso, sink, &mut inflated)?;
             total += n;
             if n > 0 {
-                *cursor = Some(next_cursor(seg, pos, after));
+                *cursor = Some(next_cursor(seg, pos, after, &mut inflated));
             }
             next = after;
             idx += 1;
@@ -198,6 +225,8 @@ impl LogInner {
     /// Each batch's CRC is checked before any of its records goes to `sink`.
     /// Returns the records read, the position of the batch holding the
     /// next offset (the one a next read starts from) and that next offset.
+    /// `inflated`: the compressed batch decompressed last, reused when it is
+    /// met again, replaced by the next one decompressed.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn read_segment<S: RecordSink>(
@@ -209,6 +238,7 @@ impl LogInner {
         max: usize,
         iso: Isolation<'_>,
         sink: &mut S,
+        inflated: &mut Option<Inflated>,
     ) -> Result<(usize, usize, u64)> {
         let mut pos = match from {
             Some(p) => p,
@@ -255,7 +285,27 @@ impl LogInner {
                 visible_txn = h.producer_id;
             }
             let mut stopped = false;
-            for r in b.records() {
+            // A compressed batch is decompressed once, here, into a map of
+            // its own that its records share.
+            let (map, at, bytes, plain) = if h.is_compressed() {
+                let current = match inflated.take() {
+                    Some(i) if i.seg_base == seg.base && i.pos == pos => i,
+                    _ => {
+                        let (map, plain) = inflate(seg, &b)?;
+                        Inflated {
+                            seg_base: seg.base,
+                            pos,
+                            map,
+                            plain,
+                        }
+                    }
+                };
+                let i = inflated.insert(current);
+                (&i.map, 0, i.map.bytes(), i.plain)
+            } else {
+                (&seg.map, pos as u32, b.bytes, h)
+            };
+            for r in Records::new(bytes, plain) {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 let o = h.base_offset + u64::from(r.offset_delta);
                 if o < offset {
@@ -265,7 +315,7 @@ impl LogInner {
                     stopped = true;
                     break;
                 }
-                sink(&seg.map, h.base_offset, pos as u32, b.bytes, r);
+                sink(map, h.base_offset, at, bytes, r);
                 expect = o + 1;
                 n += 1;
                 if n == max {
@@ -307,7 +357,16 @@ impl LogInner {
                 };
                 let h = b.header;
                 if h.next_offset() > from && h.max_timestamp >= ts {
-                    for r in b.records() {
+                    let inflated = if h.is_compressed() {
+                        Some(inflate(seg, &b)?)
+                    } else {
+                        None
+                    };
+                    let (bytes, plain) = match &inflated {
+                        Some((map, plain)) => (map.bytes(), *plain),
+                        None => (b.bytes, h),
+                    };
+                    for r in Records::new(bytes, plain) {
                         let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                         let o = h.base_offset + u64::from(r.offset_delta);
                         if o >= from && r.timestamp >= ts {

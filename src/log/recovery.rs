@@ -321,6 +321,13 @@ impl Recovery<'_> {
                 supported: crate::format::batch::VERSION,
             });
         }
+        if let StopKind::Codec(c) = stop.kind {
+            // Intact, in a codec this build lacks: refuse to open rather than cut it.
+            return Err(Error::CodecUnavailable {
+                path: s.path.clone(),
+                codec: c.name(),
+            });
+        }
         let damaged = stop.damage().is_some();
         if damaged {
             self.report
@@ -487,6 +494,7 @@ fn assemble(
             first_ts: active.first_ts,
             last_retention: Instant::now(),
             body_lens: Vec::new(),
+            compress: Default::default(),
             idx_next_pos: 0,
             idx_max_ts: i64::MIN,
             last_batch: None,

@@ -160,6 +160,10 @@ impl Segment {
                 found,
                 supported: crate::format::batch::VERSION,
             },
+            StopKind::Codec(c) => Error::CodecUnavailable {
+                path: self.path.clone(),
+                codec: c.name(),
+            },
             _ => self.corruption(stop.at, stop.to_string()),
         }
     }
@@ -177,6 +181,48 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory holding batches of a codec this build lacks is refused at
+    /// open, never cut (only built without the `zstd` feature).
+    #[cfg(not(feature = "zstd"))]
+    #[test]
+    fn a_codec_this_build_lacks_is_refused_not_cut() {
+        use crate::{Durability, LogConfig, Record, TopicConfig};
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig::from_topic(&TopicConfig::new(1), Durability::PageCache);
+        let log = crate::log::Log::open(dir.path(), config.clone()).unwrap();
+        log.append(&[Record::new("plain")]).unwrap();
+        let end = log.inner.segments().last().unwrap().size();
+        log.close().unwrap();
+        drop(log);
+        // A zstd batch at offset 1 after it, with a valid CRC.
+        let mut b = vec![0u8; crate::format::batch::HEADER_LEN_V2];
+        b[..4].copy_from_slice(&crate::format::batch::MAGIC);
+        b[12] = 2;
+        b[13] = crate::format::compress::Codec::Zstd.attribute_bits();
+        b[16..24].copy_from_slice(&1u64.to_le_bytes());
+        b[40..44].copy_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&[9, 0, 0, 0, 1, 2, 3, 4]);
+        let len = b.len() as u32;
+        b[4..8].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32fast::hash(&b[12..]);
+        b[8..12].copy_from_slice(&crc.to_le_bytes());
+        let path = dir.path().join("00000000000000000000.log");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(&b, end)
+            .unwrap();
+        std::fs::remove_file(dir.path().join("recovery.ckpt")).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        match crate::log::Log::open(dir.path(), config) {
+            Err(Error::CodecUnavailable { path: p, codec }) => assert_eq!((p, codec), (path.clone(), "zstd")),
+            other => panic!("expected CodecUnavailable, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "nothing may be cut");
+    }
 
     #[test]
     fn names_round_trip() {

@@ -13,6 +13,7 @@ use super::mmap::SegmentMap;
 use super::recovery::remove_segment_files;
 use super::segment::{self, Segment};
 use super::{Appended, LogInner, Writer};
+use crate::compression::Compression;
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Encode};
@@ -51,27 +52,39 @@ impl LogInner {
 
     #[inline]
     pub(crate) fn append<R: Encode>(&self, records: &[R]) -> Result<Appended> {
-        self.append_inner(records, None, true)
+        self.append_inner(records, self.config.compression, None, true)
     }
 
     /// The append; `wait_durable`: under `Durability::Sync`, return only once
     /// the records are on stable storage (false: the caller waits for that
     /// itself, as an async send does with `poll_durable`).
     pub(crate) fn append_then<R: Encode>(&self, records: &[R], wait_durable: bool) -> Result<Appended> {
-        self.append_inner(records, None, wait_durable)
+        self.append_inner(records, self.config.compression, None, wait_durable)
+    }
+
+    /// [`append`](Self::append) with `compression` instead of the topic's.
+    pub(crate) fn append_compressed_as<R: Encode>(&self, records: &[R], compression: Compression) -> Result<Appended> {
+        self.append_inner(records, compression, None, true)
     }
 
     /// [`append`](Self::append), as part of a transaction when `txn` says so
     /// (then version 2 transactional batches, registered as open on the
     /// transaction's first append here, and no fsync: the commit syncs).
+    /// Transactional batches are not compressed.
     pub(super) fn append_as<R: Encode>(&self, records: &[R], txn: Option<super::txn::TxnAppend>) -> Result<Appended> {
-        self.append_inner(records, txn, true)
+        let compression = if txn.is_some() {
+            Compression::None
+        } else {
+            self.config.compression
+        };
+        self.append_inner(records, compression, txn, true)
     }
 
     #[inline(always)]
     fn append_inner<R: Encode>(
         &self,
         records: &[R],
+        compression: Compression,
         txn: Option<super::txn::TxnAppend>,
         wait_durable: bool,
     ) -> Result<Appended> {
@@ -103,6 +116,10 @@ impl LogInner {
             }
         }
         let mut rest = records;
+        if let Some(codec) = compression.codec() {
+            // Compressed batches while they shrink; what is left goes plain.
+            rest = self.append_compressed(w, rest, ts, attrs, codec)?;
+        }
         while !rest.is_empty() {
             let room = w.map.as_ref().map_or(0, |m| m.remaining()).min(u32::MAX as usize);
             let (n, len) = batch::plan_lens(rest, ts, room, &shape, &mut w.body_lens);
@@ -391,12 +408,20 @@ impl LogInner {
                 records: Vec::new(),
                 deltas: Vec::new(),
             };
-            for r in b.records() {
+            // The kept part of a compressed batch is re-encoded uncompressed.
+            let mut inflated = Vec::new();
+            let (bytes, plain) = if h.is_compressed() {
+                let plain = b.inflate(&mut inflated).map_err(|stop| seg.stop_error(stop))?;
+                (&inflated[..], plain)
+            } else {
+                (b.bytes, h)
+            };
+            for r in batch::Records::new(bytes, plain) {
                 let r = r.map_err(|e| seg.stop_error(b.bad_record(e)))?;
                 if h.base_offset + u64::from(r.offset_delta) >= offset {
                     break;
                 }
-                let slice = |(x, y): (u32, u32)| b.bytes.get(x as usize..y as usize).unwrap_or_default();
+                let slice = |(x, y): (u32, u32)| bytes.get(x as usize..y as usize).unwrap_or_default();
                 let mut rec = Record::new(slice(r.value)).with_timestamp(r.timestamp);
                 rec.key = r.key.map(|k| slice(k).to_vec());
                 rec.null = r.null_value;
@@ -406,6 +431,7 @@ impl LogInner {
                 part.records.push(rec);
                 part.deltas.push(r.offset_delta);
             }
+            part.header = plain;
             return Ok((b.pos, Some(part)));
         }
     }

@@ -2,7 +2,8 @@
 //! arbitrary bytes never panic any decoder, and decoders never report more
 //! than the input can hold.
 
-use logbus::format::batch::{self, Peek, Records};
+use logbus::format::batch::{self, BatchHeader, Peek, Records, HEADER_LEN_V2};
+use logbus::format::compress::{self, Codec};
 use logbus::format::walk::{Expect, Walker};
 use logbus::format::{checkpoint, compact_state, index, mirror_progress, offsets, topic_meta, txn};
 use logbus::Record;
@@ -35,6 +36,15 @@ fn encoded_batch(values: &[Vec<u8>], v2: bool) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     batch::encode_planned(&mut buf, 7, &shape, &rs, ts, &lens);
     buf
+}
+
+fn inflate_arbitrary_stored(stored: &[u8], h: BatchHeader) {
+    let mut out = Vec::new();
+    if let Ok(plain) = compress::inflate(stored, &h, &mut out) {
+        assert_eq!(plain.len as usize, out.len());
+        let _ = Records::validate(&out, plain);
+    }
+    walk_all(stored);
 }
 
 fn decode_all(data: &[u8]) -> usize {
@@ -90,6 +100,28 @@ fn walk_all(data: &[u8]) -> usize {
         assert!(skipping.pos() <= data.len());
         let stop = loop {
             match w.next_batch() {
+                Ok(b) if b.is_compressed() => {
+                    let mut buf = Vec::new();
+                    match b.inflate(&mut buf) {
+                        Ok(plain) => {
+                            for r in Records::new(&buf, plain) {
+                                match r {
+                                    Ok(r) => {
+                                        assert!(r.value.1 as usize <= buf.len());
+                                        n += 1;
+                                    }
+                                    Err(e) => {
+                                        let _ = b.bad_record(e).to_string();
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(stop) => {
+                            let _ = stop.to_string();
+                        }
+                    }
+                }
                 Ok(b) => {
                     assert!(b.pos + b.bytes.len() <= data.len());
                     for r in b.records() {
@@ -114,8 +146,86 @@ fn walk_all(data: &[u8]) -> usize {
     n
 }
 
+/// A version 2 batch of `count` records with `attributes` whose records
+/// section is `section`, CRC included (what fuzz/fuzz_targets/compressed.rs builds).
+fn batch_around(attributes: u8, count: u32, section: &[u8]) -> Vec<u8> {
+    let len = (HEADER_LEN_V2 + section.len()) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"LBat");
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&[2, attributes, 0, 0]);
+    b.extend_from_slice(&[0; 24]);
+    b.extend_from_slice(&count.to_le_bytes());
+    b.extend_from_slice(&count.saturating_sub(1).to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(section);
+    let crc = crc32fast::hash(&b[12..]);
+    b[8..12].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The compressed fuzz target's property: arbitrary compressed bytes behind
+/// a valid header never panic the decompressor, the record decoder or the
+/// walker, and never yield more than the limit.
+fn inflate_arbitrary(codec: Codec, count: u32, section: &[u8]) {
+    let stored = batch_around(codec.attribute_bits(), count, section);
+    if let Peek::Batch(h) = batch::peek(&stored) {
+        let mut out = Vec::new();
+        if let Ok(plain) = compress::inflate(&stored, &h, &mut out) {
+            assert!(out.len() <= HEADER_LEN_V2 + compress::MAX_INFLATED_LEN);
+            assert_eq!(plain.len as usize, out.len());
+            for r in Records::new(&out, plain).flatten() {
+                assert!(r.value.1 as usize <= out.len());
+            }
+        }
+    }
+    walk_all(&stored);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_compressed_records_never_panic(
+        zstd in any::<bool>(),
+        count in 0u32..300,
+        section in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let codec = if zstd { Codec::Zstd } else { Codec::Lz4 };
+        inflate_arbitrary(codec, count, &section);
+    }
+
+    /// Real compressed batches, mutated after compression (CRC fixed up):
+    /// an error or records within the bytes, never a panic; unmutated, they
+    /// decompress to exactly what was compressed.
+    #[test]
+    fn mutated_compressed_batches_never_panic(
+        values in proptest::collection::vec(proptest::collection::vec(0u8..4, 0..60), 1..20),
+        zstd in any::<bool>(),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let codec = if zstd { Codec::Zstd } else { Codec::Lz4 };
+        let plain = encoded_batch(&values, true);
+        let Peek::Batch(h) = batch::peek(&plain) else { panic!("encoded batch does not parse") };
+        let mut packed = Vec::new();
+        let Some(zh) = compress::deflate(codec, &plain, &h, &mut packed) else {
+            // Not built in, or no smaller: stored plain.
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        let back = compress::inflate(&packed, &zh, &mut out).unwrap();
+        prop_assert_eq!(&out[HEADER_LEN_V2..], &plain[HEADER_LEN_V2..]);
+        prop_assert_eq!(Records::new(&out, back).count(), values.len());
+        prop_assert_eq!(decode_all(&packed), 0, "records of a compressed batch only come inflated");
+
+        let i = HEADER_LEN_V2 + flip.index(packed.len() - HEADER_LEN_V2);
+        packed[i] ^= 1 << bit;
+        let crc = crc32fast::hash(&packed[12..]);
+        packed[8..12].copy_from_slice(&crc.to_le_bytes());
+        inflate_arbitrary_stored(&packed, zh);
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
