@@ -101,8 +101,8 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     // Nothing on disk claims anything about an empty log without a
     // checkpoint: a crash before its first append leaves what the next open
     // finds here again (no records), so nothing needs recording now.
-    let nothing_to_record = ckpt.is_none() && start.live.is_none() && active.next_offset == active.seg.base;
-    let nothing_to_record = nothing_to_record && segments.len() == 1;
+    let empty = segments.len() == 1 && active.next_offset == active.seg.base;
+    let nothing_to_record = empty && ckpt.is_none() && start.live.is_none();
     let mut inner = assemble(r, topic, partition, &start, segments, active)?;
     inner.compaction = Mutex::new(compaction);
     let inner = record_recovered(inner, &start, nothing_to_record)?;
