@@ -3,7 +3,6 @@
 //! gives.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -398,12 +397,12 @@ fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
 /// from the bytes librdkafka lends (no allocation per record).
 fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>], part: &Part) -> Result<()> {
     let partition_digits = part.partition.to_string();
-    let mut digits = String::with_capacity(part.take.len() * 8);
+    let mut digits: Vec<u8> = Vec::with_capacity(part.take.len() * 8);
     let mut offsets = Vec::with_capacity(part.take.len());
     for &i in &part.take {
         let start = digits.len();
-        if let Some(m) = messages.get(i) {
-            let _ = write!(digits, "{}", m.offset());
+        if let Some(offset) = messages.get(i).and_then(|m| u64::try_from(m.offset()).ok()) {
+            push_decimal(&mut digits, offset);
         }
         offsets.push(start..digits.len());
     }
@@ -416,10 +415,7 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
         }
         headers.push((TOPIC_HEADER, part.topic.as_bytes()));
         headers.push((PARTITION_HEADER, partition_digits.as_bytes()));
-        headers.push((
-            OFFSET_HEADER,
-            digits.get(digits_at.clone()).unwrap_or_default().as_bytes(),
-        ));
+        headers.push((OFFSET_HEADER, digits.get(digits_at.clone()).unwrap_or_default()));
         spans.push(start..headers.len());
     }
     let mut records = Vec::with_capacity(part.take.len());
@@ -463,6 +459,24 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
     }
 }
 
+/// Appends `n` in ASCII decimal (what `format!("{n}")` gives, without the
+/// formatting machinery: this runs once per ingested record).
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut at = tmp.len();
+    loop {
+        at -= 1;
+        if let Some(d) = tmp.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(tmp.get(at..).unwrap_or_default());
+}
+
 /// Commits the next offset of every partition stored locally to the Kafka
 /// group, so `kafka-consumer-groups` shows the lag. Informational only:
 /// resumption never reads it, and a failure is only noted.
@@ -485,5 +499,19 @@ fn commit(consumer: &BaseConsumer<IngestContext>, shared: &Shared, mode: CommitM
     }
     if let Err(e) = consumer.commit(&tpl, mode) {
         shared.state.lock().client_error = Some(format!("committing to the Kafka group (informational): {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut buf = b"x".to_vec();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, format!("x{n}").into_bytes());
+        }
     }
 }
