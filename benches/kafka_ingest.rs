@@ -6,6 +6,10 @@
 //! catch-up sees; and from its first record to its last, the steady rate.
 //!
 //! `cargo bench --features kafka --bench kafka_ingest`
+//!
+//! `KAFKA_INGEST_RECORDS=N` (a multiple of 10 000; default 300 000) sets the
+//! record count: longer windows are less at the mercy of a busy machine's
+//! scheduler.
 
 #[path = "../tests/kafka/broker.rs"]
 mod broker;
@@ -19,12 +23,20 @@ use logbus::{Broker, Record};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-const RECORDS: usize = 300_000;
+/// The record count: `KAFKA_INGEST_RECORDS`, else 300 000.
+fn records() -> usize {
+    std::env::var("KAFKA_INGEST_RECORDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n >= 10_000 && n % 10_000 == 0)
+        .unwrap_or(300_000)
+}
 const PARTITIONS: u32 = 3;
 const ROUNDS: usize = 5;
 const TOPIC: &str = "bench";
 
 fn main() {
+    let count = records();
     let tansu = broker::Tansu::start();
     let bootstrap = tansu.bootstrap();
     Admin::builder(&bootstrap)
@@ -35,19 +47,19 @@ fn main() {
     let producer = Producer::builder(&bootstrap).set("linger.ms", "5").build().unwrap();
     let value = vec![b'x'; 100];
     let t = Instant::now();
-    for chunk in 0..RECORDS / 10_000 {
+    for chunk in 0..count / 10_000 {
         let batch = (0..10_000u32).map(|i| Record::new(value.clone()).with_partition((chunk as u32 + i) % PARTITIONS));
         producer.send_batch(TOPIC, batch).unwrap();
     }
     println!(
-        "produced {RECORDS} records of 100 bytes in {:.2} s",
+        "produced {count} records of 100 bytes in {:.2} s",
         t.elapsed().as_secs_f64()
     );
 
     let (mut catch_up, mut steady) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let base = rdkafka_alone(&bootstrap, round);
-        let ingest = ingest(&bootstrap);
+        let base = rdkafka_alone(&bootstrap, round, count);
+        let ingest = ingest(&bootstrap, count);
         let ratio = (ingest.0 / base.0, ingest.1 / base.1);
         println!(
             "round {round}: start to last record: rdkafka {:>9.0} rec/s, ingest {:>9.0} rec/s, ratio {:.2}; \
@@ -61,7 +73,7 @@ fn main() {
     steady.sort_by(f64::total_cmp);
     println!(
         "kafka_ingest: median ratio ingest / rdkafka consumer: start to last record {:.2}, first to last {:.2} \
-         ({ROUNDS} rounds, {RECORDS} records of 100 bytes)",
+         ({ROUNDS} rounds, {count} records of 100 bytes)",
         catch_up[ROUNDS / 2],
         steady[ROUNDS / 2]
     );
@@ -69,7 +81,7 @@ fn main() {
 
 /// Records per second of a plain rdkafka consumer reading every record
 /// from the beginning: (start to last record, first to last).
-fn rdkafka_alone(bootstrap: &str, round: usize) -> (f64, f64) {
+fn rdkafka_alone(bootstrap: &str, round: usize, count: usize) -> (f64, f64) {
     let t = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -87,24 +99,24 @@ fn rdkafka_alone(bootstrap: &str, round: usize) -> (f64, f64) {
     let mut n = 0;
     let mut bytes = 0;
     let mut first = None;
-    while n < RECORDS {
+    while n < count {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             first.get_or_insert_with(Instant::now);
             bytes += m.unwrap().payload().map_or(0, <[u8]>::len);
             n += 1;
         }
     }
-    assert_eq!(bytes, RECORDS * 100);
+    assert_eq!(bytes, count * 100);
     // The first record's own time is not in the span: count the others.
     (
-        RECORDS as f64 / t.elapsed().as_secs_f64(),
-        (RECORDS - 1) as f64 / first.unwrap().elapsed().as_secs_f64(),
+        count as f64 / t.elapsed().as_secs_f64(),
+        (count - 1) as f64 / first.unwrap().elapsed().as_secs_f64(),
     )
 }
 
 /// Records per second of `kafka::Ingest` into a fresh directory: (start
 /// to last record stored, first to last).
-fn ingest(bootstrap: &str) -> (f64, f64) {
+fn ingest(bootstrap: &str, count: usize) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let local = Broker::open(dir.path()).unwrap();
     let t = Instant::now();
@@ -115,7 +127,7 @@ fn ingest(bootstrap: &str) -> (f64, f64) {
         .unwrap();
     let mut first = None;
     let mut stored = 0;
-    while stored < RECORDS as u64 {
+    while stored < count as u64 {
         // Coarse: a waiting main thread must not take CPU from the ingest on a small machine.
         std::thread::sleep(Duration::from_millis(5));
         stored = running.status().ingested();
@@ -126,10 +138,10 @@ fn ingest(bootstrap: &str) -> (f64, f64) {
     let (t0, at_t0) = first.unwrap();
     let (total, steady) = (t.elapsed(), t0.elapsed());
     let report = running.stop().unwrap();
-    assert_eq!(report.ingested, RECORDS as u64);
+    assert_eq!(report.ingested, count as u64);
     local.close().unwrap();
     (
-        RECORDS as f64 / total.as_secs_f64(),
-        (RECORDS as u64 - at_t0) as f64 / steady.as_secs_f64(),
+        count as f64 / total.as_secs_f64(),
+        (count as u64 - at_t0) as f64 / steady.as_secs_f64(),
     )
 }
