@@ -79,6 +79,44 @@ fn main() {
     );
 }
 
+/// CPU time this process has used (every thread: librdkafka's included;
+/// tansu is another process).
+#[allow(unsafe_code)]
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given and nothing else.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of each live thread of this process whose name starts with
+/// `prefix` (from `/proc/self/task/*/schedstat`, nanoseconds on a CPU).
+fn threads_cpu(prefix: &str) -> Vec<(String, Duration)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let path = task.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim().to_string();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+            out.push((comm, Duration::from_nanos(ns)));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Records per second of a plain rdkafka consumer reading every record
 /// from the beginning: (start to last record, first to last).
 fn rdkafka_alone(bootstrap: &str, round: usize, count: usize) -> (f64, f64) {
@@ -99,18 +137,29 @@ fn rdkafka_alone(bootstrap: &str, round: usize, count: usize) -> (f64, f64) {
     let mut n = 0;
     let mut bytes = 0;
     let mut first = None;
+    let mut cpu0 = Duration::ZERO;
     while n < count {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            first.get_or_insert_with(Instant::now);
+            first.get_or_insert_with(|| {
+                cpu0 = process_cpu();
+                Instant::now()
+            });
             bytes += m.unwrap().payload().map_or(0, <[u8]>::len);
             n += 1;
         }
     }
+    let (steady, cpu) = (first.unwrap().elapsed(), process_cpu() - cpu0);
     assert_eq!(bytes, count * 100);
+    println!(
+        "  rdkafka consumer: first to last {:.3} s, process CPU {:.3} s ({:.2} us/record)",
+        steady.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / count as f64
+    );
     // The first record's own time is not in the span: count the others.
     (
         count as f64 / t.elapsed().as_secs_f64(),
-        (count - 1) as f64 / first.unwrap().elapsed().as_secs_f64(),
+        (count - 1) as f64 / steady.as_secs_f64(),
     )
 }
 
@@ -132,11 +181,22 @@ fn ingest(bootstrap: &str, count: usize) -> (f64, f64) {
         std::thread::sleep(Duration::from_millis(5));
         stored = running.status().ingested();
         if stored > 0 {
-            first.get_or_insert((Instant::now(), stored));
+            first.get_or_insert_with(|| (Instant::now(), stored, process_cpu()));
         }
     }
-    let (t0, at_t0) = first.unwrap();
-    let (total, steady) = (t.elapsed(), t0.elapsed());
+    let (t0, at_t0, cpu0) = first.unwrap();
+    let (total, steady, cpu) = (t.elapsed(), t0.elapsed(), process_cpu() - cpu0);
+    let threads: Vec<String> = threads_cpu("logbus-ingest")
+        .iter()
+        .map(|(name, d)| format!("{name} {:.3} s", d.as_secs_f64()))
+        .collect();
+    println!(
+        "  ingest: first to last {:.3} s, process CPU {:.3} s ({:.2} us/record); since start: {}",
+        steady.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / (count as u64 - at_t0) as f64,
+        threads.join(", ")
+    );
     let report = running.stop().unwrap();
     assert_eq!(report.ingested, count as u64);
     local.close().unwrap();
