@@ -33,11 +33,17 @@
 //!    [`IngestBuilder::offset_reset`] says (default `Earliest`), whatever the
 //!    group has committed.
 //! 2. **Append.** Records of one partition reach the ingest in Kafka offset
-//!    order. Each poll's records of one partition are appended with one
+//!    order. One thread polls Kafka and hands each round of messages (up to
+//!    [`IngestBuilder::max_batch`]) to a second thread through a bounded
+//!    channel (a few rounds deep), which appends them in the order they were
+//!    polled. Each round's records of one partition are appended with one
 //!    `send_batch` to that local partition: one batch, checksummed as a
 //!    whole (two if it spans a segment roll), so a crash leaves all of it, a
 //!    prefix of it or none of it (recovery cuts a torn batch; the log stays
-//!    a gap-free prefix of what was appended).
+//!    a gap-free prefix of what was appended). Rounds still in the channel
+//!    at a crash were never appended, so step 1 fetches them again. A
+//!    rebalance waits (inside the rebalance callback) until every round
+//!    handed over is appended, then reads the resume points.
 //! 3. **No duplicate.** A record at or before the last stored offset (a
 //!    re-delivery around a rebalance) is dropped, not appended.
 //!
@@ -164,7 +170,8 @@ impl IngestBuilder {
     }
 
     /// Checks the cluster and the topics, creates missing local topics (with
-    /// the Kafka partition count), and starts copying on a thread.
+    /// the Kafka partition count), and starts copying on two threads
+    /// (`logbus-ingest` polls Kafka, `logbus-ingest-append` appends locally).
     ///
     /// Errors: the cluster unreachable within `connect_timeout` (nothing is
     /// written locally then); a Kafka topic that does not exist; a local
@@ -353,7 +360,7 @@ pub struct PartitionStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IngestStatus {
-    /// False once the thread stopped (asked to, or on a fatal error that `stop` returns).
+    /// False once the threads stopped (asked to, or on a fatal error that `stop` returns).
     pub running: bool,
     /// Every partition seen so far, sorted.
     pub partitions: Vec<PartitionStatus>,
@@ -425,10 +432,13 @@ impl Ingest {
         }
     }
 
-    /// Stops polling, finishes the append in progress, flushes the local
-    /// producer, commits the stored positions to the group (informational)
-    /// and leaves it. Returns the report, or the error that stopped the
-    /// ingest earlier.
+    /// Stops polling, appends every record already polled from Kafka (at
+    /// most a few rounds of [`IngestBuilder::max_batch`]; none is dropped),
+    /// flushes the local producer, commits the stored positions to the
+    /// group (informational) and leaves it. Returns the report, or the error
+    /// that stopped the ingest earlier (an append error stops the polling
+    /// too; the rounds polled but not appended then are dropped and fetched
+    /// again by the next start).
     pub fn stop(mut self) -> Result<IngestReport> {
         let result = self.join();
         let status = self.status();

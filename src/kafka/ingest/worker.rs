@@ -1,13 +1,13 @@
-//! The ingest thread: polls Kafka, appends to the local topics, and places
-//! every (re)assigned partition at the resume point the local log gives.
+//! The ingest threads: one polls Kafka, one appends to the local topics;
+//! every (re)assigned partition is placed at the resume point the local log
+//! gives.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
@@ -36,6 +36,7 @@ const COMMIT_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     pub(crate) state: Mutex<State>,
+    pub(crate) pipeline: Pipeline,
 }
 
 /// Per-partition progress plus the first fatal error.
@@ -141,7 +142,13 @@ impl ClientContext for IngestContext {
 impl ConsumerContext for IngestContext {
     /// Eager protocol only (the builder sets `range`): an assignment is taken
     /// whole, with every offset set from the local log before any fetch.
+    ///
+    /// It runs inside the poller's `poll`: it first waits for the appender
+    /// to append every batch already handed over, so revoked partitions get
+    /// nothing more and resume points are read from a local log that holds
+    /// everything fetched before the rebalance.
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        self.shared.pipeline.drain();
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self
                 .placement
@@ -163,15 +170,113 @@ impl IngestContext {
     }
 }
 
-/// The polling loop; returns when asked to stop or on the first fatal error.
+/// Most polled batches waiting for the appender. A batch holds at most
+/// `max_batch` messages (librdkafka's buffers, not copies).
+const PIPELINE_DEPTH: usize = 4;
+
+/// The appender's side of the pipeline, as the poller (and the rebalance
+/// callback, which runs inside the poller's `poll`) sees it.
+#[derive(Debug, Default)]
+pub(crate) struct Pipeline {
+    counts: Mutex<Counts>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// Batches handed to the appender.
+    sent: u64,
+    /// Batches the appender finished (appended, or found empty).
+    done: u64,
+    /// The appender returned (error, or end of the channel).
+    stopped: bool,
+}
+
+impl Pipeline {
+    fn sent(&self) {
+        self.counts.lock().sent += 1;
+    }
+
+    fn done(&self) {
+        self.counts.lock().done += 1;
+        self.changed.notify_all();
+    }
+
+    fn stopped(&self) {
+        self.counts.lock().stopped = true;
+        self.changed.notify_all();
+    }
+
+    fn appender_stopped(&self) -> bool {
+        self.counts.lock().stopped
+    }
+
+    /// Waits until every batch handed over is appended (or the appender
+    /// stopped): the rebalance callback reads resume points from the local
+    /// log only after this, as when polling and appending took turns.
+    pub(crate) fn drain(&self) {
+        let mut counts = self.counts.lock();
+        while counts.done < counts.sent && !counts.stopped {
+            self.changed.wait(&mut counts);
+        }
+    }
+}
+
+/// Polls Kafka on this thread and appends on a second one, with a bounded
+/// channel of batches between them; returns when asked to stop or on the
+/// first fatal error of either side (which stops the other).
+///
+/// The channel carries librdkafka's messages themselves (no copy); both
+/// threads live inside one scope that borrows the consumer, so every
+/// message is released before the consumer closes. A batch in the channel
+/// at a crash was never appended: the next start resumes from the local
+/// log and fetches it again. On a clean stop the poller hands over its last
+/// batch and closes the channel; the appender appends everything handed
+/// over, then flushes.
 pub(crate) fn run(
     consumer: &BaseConsumer<IngestContext>,
     producer: &Producer,
     shared: &Shared,
     max_batch: usize,
 ) -> Result<()> {
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<BorrowedMessage<'_>>>(PIPELINE_DEPTH);
+    std::thread::scope(|scope| {
+        let appender = std::thread::Builder::new()
+            .name("logbus-ingest-append".into())
+            .spawn_scoped(scope, move || {
+                let result = append_all(&rx, producer, shared);
+                drop(rx);
+                shared.pipeline.stopped();
+                result
+            })
+            .map_err(|e| Error::io("spawning the ingest's append thread", "", e))?;
+        let polled = poll_all(consumer, shared, max_batch, &tx);
+        drop(tx);
+        let appended = match appender.join() {
+            Ok(r) => r,
+            Err(_) => Err(Error::config("ingest", "thread", "the ingest's append thread panicked")),
+        };
+        // The appender's error first: a poll that stopped because the
+        // appender did is not the cause.
+        appended.and(polled)?;
+        commit(consumer, shared, CommitMode::Sync);
+        Ok(())
+    })
+}
+
+/// The polling side: rounds of up to `max_batch` messages handed to the
+/// appender, informational commits once a second.
+fn poll_all<'c>(
+    consumer: &'c BaseConsumer<IngestContext>,
+    shared: &Shared,
+    max_batch: usize,
+    tx: &crossbeam_channel::Sender<Vec<BorrowedMessage<'c>>>,
+) -> Result<()> {
     let mut last_commit = Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
+        if shared.pipeline.appender_stopped() {
+            return Ok(());
+        }
         let mut messages = Vec::with_capacity(max_batch.min(4096));
         let mut wait = POLL_WAIT;
         while messages.len() < max_batch {
@@ -188,18 +293,36 @@ pub(crate) fn run(
         if let Some(e) = shared.state.lock().fatal.take() {
             return Err(e);
         }
-        let parts = sort(&messages, shared);
-        for part in &parts {
-            append(producer, shared, &messages, part)?;
+        if !messages.is_empty() {
+            shared.pipeline.sent();
+            if tx.send(messages).is_err() {
+                // The appender stopped; its error is the one to report.
+                return Ok(());
+            }
         }
         if last_commit.elapsed() >= COMMIT_EVERY {
             commit(consumer, shared, CommitMode::Async);
             last_commit = Instant::now();
         }
     }
-    producer.flush()?;
-    commit(consumer, shared, CommitMode::Sync);
     Ok(())
+}
+
+/// The appending side: every batch handed over, in order, then a flush.
+fn append_all(
+    rx: &crossbeam_channel::Receiver<Vec<BorrowedMessage<'_>>>,
+    producer: &Producer,
+    shared: &Shared,
+) -> Result<()> {
+    for messages in rx {
+        let parts = sort(&messages, shared);
+        for part in &parts {
+            append(producer, shared, &messages, part)?;
+        }
+        drop(messages);
+        shared.pipeline.done();
+    }
+    producer.flush()
 }
 
 /// One partition's share of a round of messages.
@@ -274,12 +397,12 @@ fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
 /// from the bytes librdkafka lends (no allocation per record).
 fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>], part: &Part) -> Result<()> {
     let partition_digits = part.partition.to_string();
-    let mut digits = String::with_capacity(part.take.len() * 8);
+    let mut digits: Vec<u8> = Vec::with_capacity(part.take.len() * 8);
     let mut offsets = Vec::with_capacity(part.take.len());
     for &i in &part.take {
         let start = digits.len();
-        if let Some(m) = messages.get(i) {
-            let _ = write!(digits, "{}", m.offset());
+        if let Some(offset) = messages.get(i).and_then(|m| u64::try_from(m.offset()).ok()) {
+            push_decimal(&mut digits, offset);
         }
         offsets.push(start..digits.len());
     }
@@ -292,10 +415,7 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
         }
         headers.push((TOPIC_HEADER, part.topic.as_bytes()));
         headers.push((PARTITION_HEADER, partition_digits.as_bytes()));
-        headers.push((
-            OFFSET_HEADER,
-            digits.get(digits_at.clone()).unwrap_or_default().as_bytes(),
-        ));
+        headers.push((OFFSET_HEADER, digits.get(digits_at.clone()).unwrap_or_default()));
         spans.push(start..headers.len());
     }
     let mut records = Vec::with_capacity(part.take.len());
@@ -344,6 +464,24 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
     }
 }
 
+/// Appends `n` in ASCII decimal (what `format!("{n}")` gives, without the
+/// formatting machinery: this runs once per ingested record).
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut at = tmp.len();
+    loop {
+        at -= 1;
+        if let Some(d) = tmp.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(tmp.get(at..).unwrap_or_default());
+}
+
 /// Commits the next offset of every partition stored locally to the Kafka
 /// group, so `kafka-consumer-groups` shows the lag. Informational only:
 /// resumption never reads it, and a failure is only noted.
@@ -366,5 +504,19 @@ fn commit(consumer: &BaseConsumer<IngestContext>, shared: &Shared, mode: CommitM
     }
     if let Err(e) = consumer.commit(&tpl, mode) {
         shared.state.lock().client_error = Some(format!("committing to the Kafka group (informational): {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_decimal;
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, 1 << 40, u64::MAX - 1, u64::MAX] {
+            let mut buf = b"x".to_vec();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, format!("x{n}").into_bytes());
+        }
     }
 }

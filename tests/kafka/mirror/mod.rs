@@ -6,6 +6,7 @@ mod errors;
 mod kill;
 mod kill_in_process;
 mod local_loss;
+mod pause;
 mod python;
 mod round_trip;
 
