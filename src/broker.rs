@@ -278,6 +278,25 @@ impl Broker {
         Ok(())
     }
 
+    /// Changes a live topic's settings by Kafka's names, as Kafka's
+    /// `kafka-configs --alter --add-config` / `--delete-config` do: `set`
+    /// gives new values, `delete` returns settings to the broker's default
+    /// ([`BrokerConfig::topic_defaults`](crate::BrokerConfig::topic_defaults)).
+    /// The settings that can change while the topic is open are
+    /// [`ALTERABLE_KEYS`](crate::properties::ALTERABLE_KEYS) (`retention.ms`,
+    /// `retention.bytes`); the next retention pass applies them. Any other key
+    /// is `Error::InvalidConfig` saying why, and nothing changes. Returns the
+    /// topic's config afterwards (also written to `topic.meta`).
+    pub fn alter_topic_config(&self, name: &str, set: &[(&str, &str)], delete: &[&str]) -> Result<TopicConfig> {
+        self.inner.check_open()?;
+        let _admin = self.inner.admin.lock();
+        let topic = self.inner.topic(name)?;
+        let current = topic.config.read().clone();
+        let next = crate::properties::altered(&current, set, delete, &self.inner.config.topic_defaults)?;
+        topic.alter_config(next.clone(), self.inner.config.durability)?;
+        Ok(next)
+    }
+
     /// A producer. Cheap; clone it or call again freely.
     pub fn producer(&self) -> Producer {
         Producer {

@@ -47,6 +47,10 @@ pub const TOPIC_KEYS: &[&str] = &[
     "compression.type",
 ];
 
+/// Topic configs [`Broker::alter_topic_config`](crate::Broker::alter_topic_config)
+/// (and `logbus topics alter --add-config`) can change on a live topic.
+pub const ALTERABLE_KEYS: &[&str] = &["retention.ms", "retention.bytes"];
+
 /// Consumer configs accepted by [`ConsumerConfig::from_properties`], with Kafka's names.
 pub const CONSUMER_KEYS: &[&str] = &[
     "group.id",
@@ -297,6 +301,48 @@ fn compression_type(key: &str, value: &str) -> Result<Compression> {
         }
         _ => return Err(bad(key, value, "must be none, producer, lz4 or zstd")),
     })
+}
+
+/// `current` with `set` applied and the `delete`d keys back at `defaults`'
+/// values; only [`ALTERABLE_KEYS`] may change.
+pub(crate) fn altered(
+    current: &TopicConfig,
+    set: &[(&str, &str)],
+    delete: &[&str],
+    defaults: &TopicConfig,
+) -> Result<TopicConfig> {
+    let check = |key: &str, value: &str| -> Result<()> {
+        if ALTERABLE_KEYS.contains(&key) {
+            return Ok(());
+        }
+        let why = match key {
+            "partitions" | "num.partitions" => {
+                "add partitions with Broker::add_partitions (topics alter --partitions N)".to_string()
+            }
+            k if TOPIC_KEYS.contains(&k) => format!(
+                "fixed when the topic is created; the settings a live topic can change are {}",
+                ALTERABLE_KEYS.join(", ")
+            ),
+            _ => return Err(unknown(key, value, "topic", TOPIC_KEYS)),
+        };
+        Err(bad(key, value, &why))
+    };
+    let mut next = current.clone();
+    for &(key, value) in set {
+        let (key, value) = (key.trim(), value.trim());
+        check(key, value)?;
+        next = next.with_property(key, value)?;
+    }
+    for &key in delete {
+        let key = key.trim();
+        check(key, "")?;
+        next = match key {
+            "retention.ms" => next.retention_ms(defaults.retention_ms),
+            _ => next.retention_bytes(defaults.retention_bytes),
+        };
+    }
+    next.validate()?;
+    Ok(next)
 }
 
 impl ConsumerConfig {

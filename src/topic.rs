@@ -176,6 +176,20 @@ impl TopicInner {
         Ok(())
     }
 
+    /// Replaces the topic's config with `next`, which may differ from the
+    /// current one only in what can change on a live topic (the caller
+    /// checks): `topic.meta` first, then the partitions' retention limits.
+    pub(crate) fn alter_config(&self, next: TopicConfig, durability: Durability) -> Result<()> {
+        let mut config = self.config.write();
+        crate::fs::write_atomic(&self.dir.join(META_FILE), &topic_meta::encode(&to_meta(&next)))?;
+        let log_config = LogConfig::from_topic(&next, durability);
+        for log in self.logs().iter() {
+            log.set_retention(log_config.retention_bytes, log_config.retention_ms);
+        }
+        *config = next;
+        Ok(())
+    }
+
     pub(crate) fn check_live(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(Error::UnknownTopic {

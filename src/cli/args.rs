@@ -101,7 +101,7 @@ pub enum TopicsCommand {
     /// Add partitions to a topic (partitions cannot be removed).
     #[command(
         long_flag_alias = "alter",
-        after_help = "Example:\n  logbus --dir ./data topics alter orders --partitions 6\n\nAs in Kafka, keys may map to other partitions afterwards, and a count\nsmaller than or equal to the current one is an error."
+        after_help = "Examples:\n  logbus --dir ./data topics alter orders --partitions 6\n  logbus --dir ./data topics alter orders --add-config retention.ms=86400000\n  logbus --dir ./data topics alter orders --delete-config retention.ms\n\nAs in Kafka, keys may map to other partitions afterwards, and a count\nsmaller than or equal to the current one is an error. The settings that\ncan change on an existing topic are retention.ms and retention.bytes."
     )]
     Alter(AlterArgs),
     /// Delete a topic and all its records.
@@ -211,12 +211,20 @@ pub struct OptionalTopicArg {
 
 /// `topics alter`
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "add_config", "delete_config"])))]
 pub struct AlterArgs {
     #[command(flatten)]
     pub topic: TopicArg,
     /// The new, larger number of partitions.
     #[arg(long, value_name = "N")]
-    pub partitions: u32,
+    pub partitions: Option<u32>,
+    /// Kafka's `--add-config KEY=VALUE[,KEY=VALUE...]` (repeatable): settings a
+    /// live topic can change (retention.ms, retention.bytes).
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub add_config: Vec<String>,
+    /// Kafka's `--delete-config KEY[,KEY...]` (repeatable): back to the default.
+    #[arg(long, value_name = "KEY,...")]
+    pub delete_config: Vec<String>,
 }
 
 /// `produce`

@@ -77,7 +77,7 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
     if let Some(r) = a.min_cleanable_dirty_ratio {
         config = config.min_cleanable_dirty_ratio(r);
     }
-    let config = config.with_properties(&key_values(&a.configs)?)?;
+    let config = config.with_properties(&key_values("--config", &a.configs)?)?;
     let broker = match &a.broker_config {
         None => open_broker(dir)?,
         Some(file) => {
@@ -104,12 +104,12 @@ fn create(dir: &Path, a: CreateArgs) -> CliResult<u8> {
 }
 
 /// `KEY=VALUE` arguments as pairs; a missing `=` is an error naming the argument.
-fn key_values(args: &[String]) -> CliResult<Vec<(&str, &str)>> {
+fn key_values<'a>(flag: &str, args: &'a [String]) -> CliResult<Vec<(&'a str, &'a str)>> {
     args.iter()
         .map(|a| {
             a.split_once('=').ok_or_else(|| {
                 CliError::new(format!(
-                    "--config {a}: expected KEY=VALUE, e.g. --config retention.ms=604800000"
+                    "{flag} {a}: expected KEY=VALUE, e.g. {flag} retention.ms=604800000"
                 ))
             })
         })
@@ -118,21 +118,38 @@ fn key_values(args: &[String]) -> CliResult<Vec<(&str, &str)>> {
 
 fn alter(dir: &Path, a: AlterArgs) -> CliResult<u8> {
     let name = a.topic.name();
+    let set: Vec<String> = a
+        .add_config
+        .iter()
+        .flat_map(|c| c.split(','))
+        .map(str::to_string)
+        .collect();
+    let set = key_values("--add-config", &set)?;
+    let delete: Vec<&str> = a.delete_config.iter().flat_map(|c| c.split(',')).collect();
     let broker = open_broker(dir)?;
     let current = broker.topic(name)?.partition_count();
-    if a.partitions <= current {
+    if let Some(n) = a.partitions.filter(|&n| n <= current) {
         return Err(CliError::new(format!(
-            "topic '{name}' has {current} partition(s); --partitions {} would not add any, and partitions cannot be removed (as in Kafka)",
-            a.partitions
+            "topic '{name}' has {current} partition(s); --partitions {n} would not add any, and partitions cannot be removed (as in Kafka)"
         )));
     }
-    broker.add_partitions(name, a.partitions)?;
+    // The settings first: a bad one changes nothing, partitions included.
+    let mut out = std::io::stdout().lock();
+    if !set.is_empty() || !delete.is_empty() {
+        let config = broker.alter_topic_config(name, &set, &delete)?;
+        let now: Vec<String> = config
+            .to_properties()
+            .into_iter()
+            .filter(|(k, _)| crate::properties::ALTERABLE_KEYS.contains(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(out, "Topic {name} configs now: {}.", now.join(","))?;
+    }
+    if let Some(n) = a.partitions {
+        broker.add_partitions(name, n)?;
+        writeln!(out, "Topic {name} now has {n} partition(s) (was {current}).")?;
+    }
     broker.close()?;
-    writeln!(
-        std::io::stdout(),
-        "Topic {name} now has {} partition(s) (was {current}).",
-        a.partitions
-    )?;
     Ok(0)
 }
 

@@ -109,6 +109,8 @@ pub(crate) fn record_timestamp(append_time: bool, sent: Option<i64>, now: i64) -
 pub(crate) struct LogInner {
     pub(crate) dir: PathBuf,
     pub(crate) config: LogConfig,
+    /// `retention_bytes` / `retention_ms`, as changed since the open.
+    retention: retention::Limits,
     pub(crate) topic: Arc<str>,
     pub(crate) partition: u32,
     /// The append path: one writer at a time.
@@ -312,6 +314,12 @@ impl Log {
     /// Reads that started before may still return the removed records.
     pub fn truncate(&self, offset: u64) -> Result<()> {
         self.inner.truncate(offset)
+    }
+
+    /// Changes the retention limits of the open log (`None`: no limit); the
+    /// next retention pass applies them. Appends and reads are unaffected.
+    pub fn set_retention(&self, bytes: Option<u64>, ms: Option<i64>) {
+        self.inner.retention.set(bytes, ms);
     }
 
     /// Applies `retention_bytes` / `retention_ms` now (also done on every roll and on open).

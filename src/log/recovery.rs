@@ -481,6 +481,7 @@ fn assemble(
     let metrics = obs::LogMetrics::new(&topic);
     Ok(LogInner {
         dir: dir.to_path_buf(),
+        retention: super::retention::Limits::new(config.retention_bytes, config.retention_ms),
         config,
         topic,
         partition,

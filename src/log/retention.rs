@@ -1,5 +1,6 @@
 //! Retention: delete whole sealed segments from the front by size and age.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,6 +9,40 @@ use super::recovery::remove_segment_files;
 use super::segment::Segment;
 use super::{LogInner, Writer};
 use crate::error::Result;
+
+/// The retention limits of a live log, changeable while it is open
+/// (`Log::set_retention`): read by the retention pass, never by appends.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    /// `u64::MAX`: no size limit.
+    bytes: AtomicU64,
+    /// Negative: no age limit.
+    ms: AtomicI64,
+}
+
+impl Limits {
+    pub(crate) fn new(bytes: Option<u64>, ms: Option<i64>) -> Limits {
+        let l = Limits {
+            bytes: AtomicU64::new(u64::MAX),
+            ms: AtomicI64::new(-1),
+        };
+        l.set(bytes, ms);
+        l
+    }
+
+    pub(crate) fn set(&self, bytes: Option<u64>, ms: Option<i64>) {
+        self.bytes.store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.ms.store(ms.filter(|&m| m >= 0).unwrap_or(-1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn bytes(&self) -> Option<u64> {
+        Some(self.bytes.load(Ordering::Relaxed)).filter(|&b| b != u64::MAX)
+    }
+
+    pub(crate) fn ms(&self) -> Option<i64> {
+        Some(self.ms.load(Ordering::Relaxed)).filter(|&m| m >= 0)
+    }
+}
 
 impl LogInner {
     pub(crate) fn enforce_retention_now(&self) -> Result<()> {
@@ -21,7 +56,7 @@ impl LogInner {
     /// deleted segment keep its mapping and finish safely.
     pub(super) fn apply_retention(&self, w: &mut Writer) -> Result<()> {
         w.last_retention = Instant::now();
-        let (by_size, by_age) = (self.config.retention_bytes, self.config.retention_ms);
+        let (by_size, by_age) = (self.retention.bytes(), self.retention.ms());
         if by_size.is_none() && by_age.is_none() {
             return Ok(());
         }

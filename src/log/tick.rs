@@ -80,7 +80,7 @@ impl LogInner {
                 }
             }
         }
-        if self.config.retention_ms.is_some() {
+        if self.retention.ms().is_some() {
             let due = self.writer.lock().last_retention.elapsed() >= Duration::from_secs(1);
             if due {
                 self.enforce_retention_now()?;

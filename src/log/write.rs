@@ -58,6 +58,7 @@ impl LogInner {
     /// The append; `wait_durable`: under `Durability::Sync`, return only once
     /// the records are on stable storage (false: the caller waits for that
     /// itself, as an async send does with `poll_durable`).
+    #[cfg(feature = "async")]
     pub(crate) fn append_then<R: Encode>(&self, records: &[R], wait_durable: bool) -> Result<Appended> {
         self.append_inner(records, self.config.compression, None, wait_durable)
     }

@@ -247,3 +247,41 @@ fn compaction_configs_take_kafkas_names_and_round_trip() {
     assert_eq!(t.config().policy(), CleanupPolicy::Compact);
     broker.close().unwrap();
 }
+
+#[test]
+fn a_live_topics_retention_changes_and_applies() {
+    use logbus::{Broker, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("t", TopicConfig::new(1).segment_bytes(1024))
+        .unwrap();
+    let p = broker.producer();
+    for i in 0..200 {
+        p.send("t", Record::new(format!("value {i:04}"))).unwrap();
+    }
+    let part = broker.topic("t").unwrap().partition(0).unwrap();
+    assert_eq!(part.start_offset(), 0, "no retention yet");
+    let c = broker
+        .alter_topic_config("t", &[("retention.bytes", "2048")], &[])
+        .unwrap();
+    assert_eq!(c.to_properties()[2], ("retention.bytes", "2048".to_string()));
+    part.log().enforce_retention().unwrap();
+    assert!(part.start_offset() > 0, "the new limit deleted old segments");
+    let (field, ..) = invalid(
+        broker
+            .alter_topic_config("t", &[("max.message.bytes", "10")], &[])
+            .unwrap_err(),
+    );
+    assert_eq!(field, "max.message.bytes");
+    let c = broker.alter_topic_config("t", &[], &["retention.bytes"]).unwrap();
+    assert_eq!(c, TopicConfig::new(1).segment_bytes(1024));
+    broker.close().unwrap();
+    // Kept in topic.meta.
+    let broker = Broker::open(dir.path()).unwrap();
+    assert_eq!(
+        broker.topic("t").unwrap().config(),
+        TopicConfig::new(1).segment_bytes(1024)
+    );
+    broker.close().unwrap();
+}

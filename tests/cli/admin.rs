@@ -237,3 +237,54 @@ fn topics_create_takes_its_defaults_from_a_kafka_server_properties() {
         "unknown broker config",
     );
 }
+
+#[test]
+fn topics_alter_changes_retention_with_kafkas_add_and_delete_config() {
+    let (_tmp, dir) = setup();
+    let out = ok(
+        &dir,
+        &[
+            "topics",
+            "alter",
+            "orders",
+            "--add-config",
+            "retention.ms=60000,retention.bytes=1048576",
+        ],
+    );
+    assert!(out.contains("retention.ms=60000,retention.bytes=1048576"), "{out}");
+    let described = ok(&dir, &["topics", "describe", "orders"]);
+    assert!(
+        described.contains("retention.ms=60000,retention.bytes=1048576"),
+        "{described}"
+    );
+    let out = ok(
+        &dir,
+        &["topics", "alter", "orders", "--delete-config", "retention.bytes"],
+    );
+    assert!(out.contains("retention.bytes=-1"), "{out}");
+    fails(
+        &dir,
+        &["topics", "alter", "orders", "--add-config", "segment.bytes=4096"],
+        "fixed when the topic is created",
+    );
+    fails(
+        &dir,
+        &["topics", "alter", "orders", "--add-config", "retention.ms"],
+        "expected KEY=VALUE",
+    );
+    // A refused setting changes nothing, the partition count included.
+    fails(
+        &dir,
+        &[
+            "topics",
+            "alter",
+            "orders",
+            "--partitions",
+            "4",
+            "--add-config",
+            "retention.hours=1",
+        ],
+        "unknown topic config",
+    );
+    assert!(ok(&dir, &["topics", "describe", "orders"]).contains("PartitionCount: 2"));
+}
