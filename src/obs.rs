@@ -56,6 +56,12 @@ pub(crate) mod name {
     pub(crate) const RETENTION_SEGMENTS: &str = "logbus_retention_deleted_segments_total";
     /// Bytes deleted by retention, per `topic`.
     pub(crate) const RETENTION_BYTES: &str = "logbus_retention_deleted_bytes_total";
+    /// Counter, per topic: compaction passes that installed new segments.
+    pub(crate) const COMPACTION_PASSES: &str = "logbus_compaction_passes_total";
+    /// Counter, per topic: records compaction removed.
+    pub(crate) const COMPACTION_REMOVED: &str = "logbus_compaction_removed_records_total";
+    /// Counter, per topic: bytes compaction reclaimed.
+    pub(crate) const COMPACTION_RECLAIMED: &str = "logbus_compaction_reclaimed_bytes_total";
     /// Duration of a partition's open (recovery included), per `topic`.
     pub(crate) const RECOVERY_SECONDS: &str = "logbus_recovery_duration_seconds";
     /// Bytes recovery checked batch by batch, per `topic`.
@@ -464,6 +470,20 @@ pub(crate) fn retention_deleted(topic: &str, partition: u32, segments: usize, by
         "retention deleted segments"
     );
     let _ = (topic, partition, segments, bytes, start_offset);
+}
+
+/// A compaction pass replaced `segments` segments, removing `records`
+/// records and reclaiming `bytes` bytes.
+pub(crate) fn compacted(topic: &str, partition: u32, segments: usize, records: u64, bytes: u64) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!(name::COMPACTION_PASSES, "topic" => topic.to_owned()).increment(1);
+        metrics::counter!(name::COMPACTION_REMOVED, "topic" => topic.to_owned()).increment(records);
+        metrics::counter!(name::COMPACTION_RECLAIMED, "topic" => topic.to_owned()).increment(bytes);
+    }
+    #[cfg(feature = "tracing")]
+    tracing::info!(topic, partition, segments, records, bytes, "compaction pass");
+    let _ = (topic, partition, segments, records, bytes);
 }
 
 /// A failed fsync (`cause`) poisoned the partition.

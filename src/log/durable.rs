@@ -62,8 +62,12 @@ impl Log {
     /// Appends now (so the order of calls is the order in the log) and
     /// returns the wait for durability as a future, instead of waiting in
     /// the call as [`append`](Self::append) does under `Durability::Sync`.
-    pub(crate) fn append_deferred<R: Encode>(&self, records: &[R]) -> Result<(Appended, Durable)> {
-        let appended = self.inner.append_then(records, false)?;
+    pub(crate) fn append_deferred<R: Encode>(
+        &self,
+        records: &[R],
+        compression: Option<crate::compression::Compression>,
+    ) -> Result<(Appended, Durable)> {
+        let appended = self.inner.append_then(records, compression, false)?;
         let sync = self.inner.config.durability == Durability::Sync;
         let wait = Durable {
             log: sync.then(|| Arc::clone(&self.inner)),

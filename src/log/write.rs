@@ -58,9 +58,16 @@ impl LogInner {
     /// The append; `wait_durable`: under `Durability::Sync`, return only once
     /// the records are on stable storage (false: the caller waits for that
     /// itself, as an async send does with `poll_durable`).
+    /// `compression`: a producer's override of the topic's.
     #[cfg(feature = "async")]
-    pub(crate) fn append_then<R: Encode>(&self, records: &[R], wait_durable: bool) -> Result<Appended> {
-        self.append_inner(records, self.config.compression, None, wait_durable)
+    pub(crate) fn append_then<R: Encode>(
+        &self,
+        records: &[R],
+        compression: Option<Compression>,
+        wait_durable: bool,
+    ) -> Result<Appended> {
+        let compression = compression.unwrap_or(self.config.compression);
+        self.append_inner(records, compression, None, wait_durable)
     }
 
     /// [`append`](Self::append) with `compression` instead of the topic's.

@@ -39,7 +39,9 @@ impl Producer {
         topic: &str,
         record: Record,
     ) -> impl Future<Output = Result<RecordMetadata>> + Send + 'static {
-        let started = self.send_one_with(topic, &record, |log, r| log.append_deferred(std::slice::from_ref(r)));
+        let started = self.send_one_with(topic, &record, |log, r| {
+            log.append_deferred(std::slice::from_ref(r), self.compression)
+        });
         let producer = self.clone();
         let topic = topic.to_string();
         async move {

@@ -268,3 +268,23 @@ fn a_poll_that_stops_inside_a_compressed_batch_does_not_decompress_it_again() {
         "offsets 9 and 10 are {gap} bytes apart: not in one decompressed batch"
     );
 }
+
+/// `send_async` appends with the producer's codec, as `send` does.
+#[cfg(feature = "async")]
+#[test]
+fn async_sends_use_the_producers_compression() {
+    use logbus::{Broker, Compression, TopicConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = broker.producer().with_compression(Compression::Lz4).unwrap();
+    // One record per batch: a value compression surely shrinks.
+    let value = "abcdefgh".repeat(250);
+    smol::block_on(producer.send_async("t", logbus::Record::new(value.clone()))).unwrap();
+    let batches = crate::batch_codecs(&dir.path().join("t/0"));
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].1, Some(logbus::format::compress::Codec::Lz4), "{batches:?}");
+    let read = broker.topic("t").unwrap().partition(0).unwrap().read(0, 1).unwrap();
+    assert_eq!(read[0].value(), value.as_bytes());
+    broker.close().unwrap();
+}

@@ -79,3 +79,32 @@ fn the_example_exporter_shows_the_counters_moving() {
     let later = scrape_once_appended(addr, &after, 500.0);
     assert_eq!(later.count(APPENDED, TOPIC) - after.count(APPENDED, TOPIC), 500.0);
 }
+
+#[test]
+fn compaction_passes_are_counted() {
+    use logbus::{Broker, CleanupPolicy, Record, TopicConfig};
+    let _faults = common::process_wide_faults();
+    let addr = exporter();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let config = TopicConfig::new(1)
+        .segment_bytes(1024)
+        .cleanup_policy(CleanupPolicy::Compact);
+    let topic = broker.create_topic("table", config).unwrap();
+    let p = broker.producer();
+    for i in 0..300 {
+        p.send(
+            "table",
+            Record::new(format!("value {i:04}")).with_key(format!("k{}", i % 5)),
+        )
+        .unwrap();
+    }
+    let labels: &[(&str, &str)] = &[("topic", "table")];
+    let before = scrape(addr);
+    topic.compact().unwrap();
+    let after = scrape(addr);
+    assert_eq!(grew(&before, &after, "logbus_compaction_passes_total", labels), 1.0);
+    assert!(grew(&before, &after, "logbus_compaction_removed_records_total", labels) > 200.0);
+    assert!(grew(&before, &after, "logbus_compaction_reclaimed_bytes_total", labels) > 0.0);
+    broker.close().unwrap();
+}

@@ -153,6 +153,14 @@ impl LogInner {
         next.push_pass(Pass { upto, time_ms: now });
         if self.install(&groups, swaps, &next, epoch)? {
             report.cleaned_upto = next.cleaned_upto();
+            let reclaimed = report.bytes_before.saturating_sub(report.bytes_after);
+            crate::obs::compacted(
+                &self.topic,
+                self.partition,
+                report.segments_before,
+                report.records_removed,
+                reclaimed,
+            );
         } else {
             report = CompactionReport {
                 cleaned_upto: state.cleaned_upto(),
