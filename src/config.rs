@@ -622,6 +622,13 @@ impl TopicConfig {
                 ));
             }
         }
+        if self.cleanup_policy.compacts() && self.compression != Compression::None {
+            return Err(Error::config(
+                "compression",
+                self.compression.name(),
+                "a compacted topic is not compressed: compaction keeps compressed batches whole, so it could reclaim nothing (use Compression::None with cleanup_policy compact)",
+            ));
+        }
         Ok(())
     }
 }

@@ -288,3 +288,69 @@ fn async_sends_use_the_producers_compression() {
     assert_eq!(read[0].value(), value.as_bytes());
     broker.close().unwrap();
 }
+
+/// Compaction keeps compressed batches whole (a producer's override on a
+/// compacted topic), compacts the plain ones around them, and never loses a
+/// key's latest value; a compacted topic cannot be compressed by its config.
+#[test]
+fn compaction_keeps_compressed_batches_whole() {
+    use logbus::{Broker, CleanupPolicy, Compression, Error, Record, TopicConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    let compacted = TopicConfig::new(1)
+        .segment_bytes(4096)
+        .cleanup_policy(CleanupPolicy::Compact);
+    let refused = broker
+        .create_topic("zipped", compacted.clone().compression(Compression::Lz4))
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::InvalidConfig {
+                field: "compression",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    let topic = broker.create_topic("table", compacted).unwrap();
+    let plain = broker.producer();
+    let zipped = broker.producer().with_compression(Compression::Lz4).unwrap();
+    let mut latest = std::collections::BTreeMap::new();
+    for round in 0..30u64 {
+        let recs: Vec<Record> = (0..10u64)
+            .map(|k| Record::new(format!("{}{round}", "v".repeat(200))).with_key(format!("k{k}")))
+            .collect();
+        let p = if round % 3 == 0 { &zipped } else { &plain };
+        p.send_batch("table", recs).unwrap();
+        for k in 0..10u64 {
+            latest.insert(format!("k{k}"), format!("{}{round}", "v".repeat(200)));
+        }
+    }
+    assert!(crate::batch_codecs(&dir.path().join("table/0"))
+        .iter()
+        .any(|(_, c)| c.is_some()));
+    topic.compact().unwrap();
+    let p = topic.partition(0).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut offset = p.start_offset();
+    while offset < p.end_offset() {
+        let batch = p.read(offset, 1000).unwrap();
+        let Some(last) = batch.last() else { break };
+        offset = last.offset() + 1;
+        for r in &batch {
+            seen.insert(
+                String::from_utf8(r.key().unwrap().to_vec()).unwrap(),
+                String::from_utf8(r.value().to_vec()).unwrap(),
+            );
+        }
+    }
+    assert_eq!(seen, latest, "the last value of every key, in offset order");
+    assert!(
+        crate::batch_codecs(&dir.path().join("table/0"))
+            .iter()
+            .any(|(_, c)| c.is_some()),
+        "compressed batches kept"
+    );
+    broker.close().unwrap();
+}

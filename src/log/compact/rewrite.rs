@@ -18,8 +18,8 @@ const MAX_OUT_BATCH: usize = 1 << 20;
 pub(super) type LatestMap<'a> = HashMap<&'a [u8], u64>;
 
 /// Adds every keyed record of `seg` below `end` to `map` (later offsets win).
-/// Records of transactional batches are left out: compaction does not touch
-/// them, and does not let them supersede other records.
+/// Records of transactional and compressed batches are left out: compaction
+/// does not touch them, and does not let them supersede other records.
 pub(super) fn index_keys<'a>(seg: &'a Segment, end: u64, map: &mut LatestMap<'a>) -> Result<()> {
     let mut walk = Walker::new(seg.map.bytes(), 0, Expect::Exactly(seg.base));
     loop {
@@ -32,7 +32,7 @@ pub(super) fn index_keys<'a>(seg: &'a Segment, end: u64, map: &mut LatestMap<'a>
         if h.base_offset >= end {
             return Ok(());
         }
-        if h.is_transactional() {
+        if h.is_transactional() || h.is_compressed() {
             continue;
         }
         for r in b.records() {
@@ -148,8 +148,10 @@ pub(super) fn rewrite(seg: &Segment, rules: &Rules<'_, '_>) -> Result<Output> {
             Err(stop) => return Err(seg.stop_error(stop)),
         };
         let h = b.header;
-        if h.is_transactional() {
-            // Transactions keep their batches (markers included) byte for byte.
+        if h.is_transactional() || h.is_compressed() {
+            // Transactions keep their batches (markers included) byte for
+            // byte, and so do compressed batches (a producer's override on a
+            // compacted topic): their records are kept whole.
             flush(&mut p, &mut out.bytes, &mut lens);
             out.bytes.extend_from_slice(b.bytes);
             out.kept += u64::from(h.count);
