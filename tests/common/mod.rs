@@ -7,6 +7,7 @@ mod rng;
 mod segments;
 #[cfg(feature = "fault-injection")]
 mod slow_fsync;
+mod txn;
 mod wait;
 
 pub use child::rerun_self;
@@ -14,6 +15,7 @@ pub use rng::Rng;
 pub use segments::{batches, read_all, segment_bases, segment_paths};
 #[cfg(feature = "fault-injection")]
 pub use slow_fsync::SlowFsyncOnce;
+pub use txn::read_committed;
 pub use wait::{wait_until, Deadline, PATIENCE};
 
 /// Held for its whole run by every test that uses `logbus::testing`: its

@@ -106,7 +106,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn check(broker: &Broker, m: &Model, step: usize) {
     let topic = broker.topic("t").unwrap();
-    let got = crate::read_committed(broker, "t");
+    let got = crate::common::read_committed(broker, "t", "model");
     let mut want = Vec::new();
     for p in 0..PARTITIONS {
         let part = topic.partition(p).unwrap();
