@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod child;
+mod dirs;
 mod rng;
 mod segments;
 #[cfg(feature = "fault-injection")]
@@ -11,6 +12,7 @@ mod txn;
 mod wait;
 
 pub use child::rerun_self;
+pub use dirs::copy_dir;
 pub use rng::Rng;
 pub use segments::{batches, read_all, segment_bases, segment_paths};
 #[cfg(feature = "fault-injection")]
