@@ -6,72 +6,50 @@
 //! wait for it.
 
 use std::sync::Weak;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender};
-
 use crate::broker::BrokerInner;
+use crate::log::thread::StoppableThread;
 
 /// How often the compactor looks at the dirty ratios.
 pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Handle on the compactor thread; stopping joins it (after the pass in progress).
 #[derive(Debug)]
-pub(crate) struct Compactor {
-    stop: Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
+pub(crate) struct Compactor(StoppableThread);
 
 impl Compactor {
     /// Starts the thread for `broker`; it ends when the broker is gone or closed.
     pub(crate) fn spawn(broker: Weak<BrokerInner>) -> std::io::Result<Compactor> {
-        let (stop, stopped) = bounded::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("logbus-compactor".into())
-            .spawn(move || loop {
-                if stopped.recv_timeout(CHECK_EVERY).is_ok() {
-                    return;
-                }
-                let Some(broker) = broker.upgrade() else {
-                    return;
-                };
-                if broker.is_closed() {
-                    return;
-                }
-                for topic in broker.all_topics() {
-                    for log in topic.logs().iter() {
-                        if stopped.try_recv().is_ok() {
-                            return;
-                        }
-                        if log.compaction_due() {
-                            // A failed pass leaves the old segments; damage it
-                            // met surfaces in reads and `verify`, a failed
-                            // install poisons the log. The next check retries.
-                            let _ = log.compact();
-                        }
+        let thread = StoppableThread::spawn("logbus-compactor", move |stopped| loop {
+            if stopped.recv_timeout(CHECK_EVERY).is_ok() {
+                return;
+            }
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
+            if broker.is_closed() {
+                return;
+            }
+            for topic in broker.all_topics() {
+                for log in topic.logs().iter() {
+                    if stopped.try_recv().is_ok() {
+                        return;
+                    }
+                    if log.compaction_due() {
+                        // A failed pass leaves the old segments; damage it
+                        // met surfaces in reads and `verify`, a failed
+                        // install poisons the log. The next check retries.
+                        let _ = log.compact();
                     }
                 }
-            })?;
-        Ok(Compactor {
-            stop,
-            thread: Some(thread),
-        })
+            }
+        })?;
+        Ok(Compactor(thread))
     }
 
     /// Stops the thread and waits for it (and for a pass in progress).
     pub(crate) fn stop(&mut self) {
-        let _ = self.stop.try_send(());
-        if let Some(t) = self.thread.take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-impl Drop for Compactor {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }

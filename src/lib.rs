@@ -52,6 +52,7 @@ mod compactor;
 mod compression;
 mod config;
 mod consumer;
+mod entry_log;
 mod error;
 pub mod format;
 mod fs;

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod compact_state;
 pub mod compress;
+mod entry;
 pub mod index;
 pub mod mirror_progress;
 pub mod offsets;

@@ -15,7 +15,8 @@
 //! The last entry for a (group, topic, partition) wins; a delete entry
 //! removes everything earlier for its group.
 
-use super::{le, varint, DecodeError, Found};
+use super::entry::{self, get_str, push_str, Framing};
+use super::{le, DecodeError, Found};
 
 /// File header.
 pub const FILE_HEADER: [u8; 8] = *b"LBof\x01\0\0\0";
@@ -43,11 +44,6 @@ pub enum OffsetEntry {
     },
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    varint::push(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// Appends an encoded entry to `out`.
 pub fn encode(e: &OffsetEntry, out: &mut Vec<u8>) {
     let mut body = Vec::with_capacity(64);
@@ -71,50 +67,21 @@ pub fn encode(e: &OffsetEntry, out: &mut Vec<u8>) {
             body.extend_from_slice(&[0u8; 12]);
         }
     }
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-}
-
-fn get_str(b: &[u8], p: &mut usize) -> Result<String, DecodeError> {
-    let start = *p;
-    let n = varint::get(b, p)?;
-    let end = p
-        .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
-        .filter(|&e| e <= b.len())
-        .ok_or_else(|| {
-            let left = b.len().saturating_sub(*p) as u64;
-            DecodeError::found(start, "string runs past the entry", Found::Short { need: n, left })
-        })?;
-    let s = std::str::from_utf8(b.get(*p..end).unwrap_or_default()).map_err(|e| {
-        let found = Found::Utf8 {
-            valid: e.valid_up_to() as u64,
-        };
-        DecodeError::found(*p, "string is not UTF-8", found)
-    })?;
-    *p = end;
-    Ok(s.to_string())
+    entry::frame(&body, out);
 }
 
 /// Decodes the entry at the start of `b`; returns it and its encoded length.
 /// `Ok(None)` when `b` ends before the entry does (a torn tail).
 pub fn decode(b: &[u8]) -> Result<Option<(OffsetEntry, usize)>, DecodeError> {
-    let (Some(len), Some(crc)) = (le::u32_at(b, 0), le::u32_at(b, 4)) else {
+    let framing = Framing {
+        max: MAX_ENTRY,
+        too_long: "offsets entry longer than 64 KiB",
+        crc_mismatch: "offsets entry CRC mismatch",
+    };
+    let Some(body) = entry::unframe(b, &framing)? else {
         return Ok(None);
     };
-    let len = len as usize;
-    if len > MAX_ENTRY {
-        let reason = "offsets entry longer than 64 KiB";
-        return Err(DecodeError::found(0, reason, Found::Bytes(len as u64)));
-    }
-    let Some(body) = b.get(8..8 + len) else {
-        return Ok(None);
-    };
-    let computed = crc32fast::hash(body);
-    if computed != crc {
-        let found = Found::Crc { stored: crc, computed };
-        return Err(DecodeError::found(4, "offsets entry CRC mismatch", found));
-    }
+    let len = body.len();
     let mut p = 1;
     let group = get_str(body, &mut p)?;
     let topic = get_str(body, &mut p)?;

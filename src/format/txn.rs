@@ -21,6 +21,7 @@
 //! (0 abort, 1 commit); its value is empty.
 
 use super::batch::{BatchHeader, Records};
+use super::entry::{self, get_str, push_str, Framing};
 use super::{le, varint, DecodeError, Found};
 
 /// File header of `txn.log`.
@@ -68,11 +69,6 @@ pub struct TxnOffset {
     pub offset: u64,
 }
 
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    varint::push(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// Appends an encoded entry to `out`. `None` (nothing appended) when the
 /// entry's body would be over [`MAX_ENTRY`].
 pub fn encode(e: &TxnEntry, out: &mut Vec<u8>) -> Option<()> {
@@ -109,9 +105,7 @@ pub fn encode(e: &TxnEntry, out: &mut Vec<u8>) -> Option<()> {
     if body.len() > MAX_ENTRY {
         return None;
     }
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    entry::frame(&body, out);
     Some(())
 }
 
@@ -126,23 +120,6 @@ fn get_u64(body: &[u8], p: &mut usize, what: &'static str) -> Result<u64, Decode
     let v = le::u64_at(body, *p).ok_or_else(|| DecodeError::found(*p, what, short(body, *p, 8)))?;
     *p += 8;
     Ok(v)
-}
-
-fn get_str(b: &[u8], p: &mut usize) -> Result<String, DecodeError> {
-    let start = *p;
-    let n = varint::get(b, p)?;
-    let end = p
-        .checked_add(usize::try_from(n).unwrap_or(usize::MAX))
-        .filter(|&e| e <= b.len())
-        .ok_or_else(|| DecodeError::found(start, "string runs past the entry", short(b, *p, n)))?;
-    let s = std::str::from_utf8(b.get(*p..end).unwrap_or_default()).map_err(|e| {
-        let found = Found::Utf8 {
-            valid: e.valid_up_to() as u64,
-        };
-        DecodeError::found(*p, "string is not UTF-8", found)
-    })?;
-    *p = end;
-    Ok(s.to_string())
 }
 
 /// A count read from the entry, checked against the bytes left (each item
@@ -164,22 +141,15 @@ fn get_count(body: &[u8], p: &mut usize, min_item: usize) -> Result<usize, Decod
 /// Decodes the entry at the start of `b`; returns it and its encoded length.
 /// `Ok(None)` when `b` ends before the entry does (a torn tail).
 pub fn decode(b: &[u8]) -> Result<Option<(TxnEntry, usize)>, DecodeError> {
-    let (Some(len), Some(crc)) = (le::u32_at(b, 0), le::u32_at(b, 4)) else {
+    let framing = Framing {
+        max: MAX_ENTRY,
+        too_long: "transaction log entry longer than 16 MiB",
+        crc_mismatch: "transaction log entry CRC mismatch",
+    };
+    let Some(body) = entry::unframe(b, &framing)? else {
         return Ok(None);
     };
-    let len = len as usize;
-    if len > MAX_ENTRY {
-        let reason = "transaction log entry longer than 16 MiB";
-        return Err(DecodeError::found(0, reason, Found::Bytes(len as u64)));
-    }
-    let Some(body) = b.get(8..8 + len) else {
-        return Ok(None);
-    };
-    let computed = crc32fast::hash(body);
-    if computed != crc {
-        let found = Found::Crc { stored: crc, computed };
-        return Err(DecodeError::found(4, "transaction log entry CRC mismatch", found));
-    }
+    let len = body.len();
     let mut p = 1;
     let entry = match body.first() {
         Some(1) => TxnEntry::Reserve {

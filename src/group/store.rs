@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::Durability;
+use crate::entry_log::{self, EntryLog};
 use crate::error::{Error, Result};
 use crate::format::offsets::{self, OffsetEntry, FILE_HEADER};
 use crate::names::TopicPartition;
@@ -175,44 +176,15 @@ impl OffsetStore {
 /// shorter than its header is a torn first write and holds nothing.
 pub(crate) fn replay_file(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<String, Offsets>, Option<String>)> {
     let mut groups: BTreeMap<String, Offsets> = BTreeMap::new();
-    if bytes.len() < FILE_HEADER.len() {
-        return Ok((groups, None));
-    }
-    if bytes.get(..4) != FILE_HEADER.get(..4) {
-        return Err(Error::Corruption {
-            path: path.to_path_buf(),
-            position: 0,
-            reason: "offsets log header \"LBof\" expected".into(),
-        });
-    }
-    if bytes.get(4) != FILE_HEADER.get(4) {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: bytes.get(4).copied().unwrap_or(0),
-            supported: 1,
-        });
-    }
-    let mut pos = FILE_HEADER.len();
-    while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
-        match offsets::decode(rest) {
-            Ok(Some((entry, len))) => {
-                apply(&mut groups, entry);
-                pos += len;
-            }
-            Ok(None) => {
-                let why = format!(
-                    "{}: torn commit at byte {pos} (a crash during a commit)",
-                    path.display()
-                );
-                return Ok((groups, Some(why)));
-            }
-            Err(e) => {
-                let why = format!("{}: damaged commits from byte {pos}: {e}", path.display());
-                return Ok((groups, Some(why)));
-            }
-        }
-    }
-    Ok((groups, None))
+    let log = EntryLog {
+        header: FILE_HEADER,
+        bad_header: "offsets log header \"LBof\" expected",
+        torn: "torn commit",
+        torn_cause: "a crash during a commit",
+        damaged: "damaged commits",
+    };
+    let stopped = entry_log::replay(&log, path, bytes, offsets::decode, |entry| apply(&mut groups, entry))?;
+    Ok((groups, stopped))
 }
 
 fn apply(groups: &mut BTreeMap<String, Offsets>, entry: OffsetEntry) {

@@ -3,11 +3,11 @@
 //! members that stopped polling, and extending active segments ahead of
 //! their writers.
 
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, select, Receiver, Sender};
+use crossbeam_channel::{select, Receiver};
 
+use super::thread::StoppableThread;
 use crate::config::Durability;
 
 /// The tick period for a durability mode and checkpoint interval.
@@ -21,10 +21,7 @@ pub(crate) fn tick_for(durability: Durability, checkpoint_every: Duration) -> Du
 
 /// Handle on the background thread; stopping joins it.
 #[derive(Debug)]
-pub(crate) struct Flusher {
-    stop: Sender<()>,
-    thread: Option<JoinHandle<()>>,
-}
+pub(crate) struct Flusher(StoppableThread);
 
 impl Flusher {
     /// Starts the thread: `work` runs every `tick` and returns false once
@@ -35,49 +32,32 @@ impl Flusher {
         work: impl Fn() -> bool + Send + 'static,
         prealloc: Receiver<(std::sync::Arc<crate::log::mmap::Growth>, usize)>,
     ) -> std::io::Result<Flusher> {
-        let (stop, stopped) = bounded::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("logbus-flusher".into())
-            .spawn(move || {
-                let mut next_tick = std::time::Instant::now() + tick;
-                loop {
-                    let wait = next_tick.saturating_duration_since(std::time::Instant::now());
-                    select! {
-                        recv(stopped) -> _ => return,
-                        recv(prealloc) -> job => {
-                            // A failure (full disk) leaves the writer to grow inline
-                            // and report the error to its caller.
-                            if let Ok((growth, target)) = job {
-                                let _ = growth.extend_ahead(target);
-                            }
-                            continue;
+        let thread = StoppableThread::spawn("logbus-flusher", move |stopped| {
+            let mut next_tick = std::time::Instant::now() + tick;
+            loop {
+                let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+                select! {
+                    recv(stopped) -> _ => return,
+                    recv(prealloc) -> job => {
+                        // A failure (full disk) leaves the writer to grow inline
+                        // and report the error to its caller.
+                        if let Ok((growth, target)) = job {
+                            let _ = growth.extend_ahead(target);
                         }
-                        default(wait) => {}
+                        continue;
                     }
-                    next_tick = std::time::Instant::now() + tick;
-                    if !work() {
-                        return;
-                    }
+                    default(wait) => {}
                 }
-            })?;
-        Ok(Flusher {
-            stop,
-            thread: Some(thread),
-        })
+                next_tick = std::time::Instant::now() + tick;
+                if !work() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Flusher(thread))
     }
 
     pub(crate) fn stop(&mut self) {
-        let _ = self.stop.try_send(());
-        if let Some(t) = self.thread.take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }

@@ -21,6 +21,7 @@ pub(crate) use read::Cursor;
 mod recovery;
 mod retention;
 pub(crate) mod segment;
+pub(crate) mod thread;
 mod tick;
 pub(crate) mod txn;
 mod write;

@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::ids::IdSet;
 use crate::config::Durability;
+use crate::entry_log::{self, EntryLog};
 use crate::error::{Error, Result};
 use crate::format::txn::{self, ControlKind, TxnEntry, TxnOffset, FILE_HEADER};
 use crate::group::Coordinator;
@@ -49,57 +50,28 @@ pub(crate) fn replay_file(path: &Path, bytes: &[u8]) -> Result<Replay> {
         reserved: 1,
         ..Replay::default()
     };
-    if bytes.len() < FILE_HEADER.len() {
-        return Ok(r);
-    }
-    if bytes.get(..4) != FILE_HEADER.get(..4) {
-        return Err(Error::Corruption {
-            path: path.to_path_buf(),
-            position: 0,
-            reason: "transaction log header \"LBtx\" expected".into(),
-        });
-    }
-    if bytes.get(4) != FILE_HEADER.get(4) {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: bytes.get(4).copied().unwrap_or(0),
-            supported: 1,
-        });
-    }
-    let mut pos = FILE_HEADER.len();
-    while let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
-        match txn::decode(rest) {
-            Ok(Some((entry, len))) => {
-                match entry {
-                    TxnEntry::Reserve { up_to } => r.reserved = r.reserved.max(up_to),
-                    TxnEntry::Commit { id, offsets } => {
-                        r.committed.insert(id);
-                        if !offsets.is_empty() {
-                            r.pending.push((id, offsets));
-                        }
-                    }
-                    TxnEntry::Applied { id } => r.pending.retain(|(p, _)| *p != id),
-                    TxnEntry::Committed { ranges } => {
-                        for (first, last) in ranges {
-                            r.committed.insert_range(first, last);
-                        }
-                    }
-                }
-                pos += len;
-            }
-            Ok(None) => {
-                r.stopped = Some(format!(
-                    "{}: torn entry at byte {pos} (a crash while writing it)",
-                    path.display()
-                ));
-                break;
-            }
-            Err(e) => {
-                r.stopped = Some(format!("{}: damaged entries from byte {pos}: {e}", path.display()));
-                break;
+    let log = EntryLog {
+        header: FILE_HEADER,
+        bad_header: "transaction log header \"LBtx\" expected",
+        torn: "torn entry",
+        torn_cause: "a crash while writing it",
+        damaged: "damaged entries",
+    };
+    r.stopped = entry_log::replay(&log, path, bytes, txn::decode, |entry| match entry {
+        TxnEntry::Reserve { up_to } => r.reserved = r.reserved.max(up_to),
+        TxnEntry::Commit { id, offsets } => {
+            r.committed.insert(id);
+            if !offsets.is_empty() {
+                r.pending.push((id, offsets));
             }
         }
-    }
+        TxnEntry::Applied { id } => r.pending.retain(|(p, _)| *p != id),
+        TxnEntry::Committed { ranges } => {
+            for (first, last) in ranges {
+                r.committed.insert_range(first, last);
+            }
+        }
+    })?;
     Ok(r)
 }
 

@@ -3,20 +3,9 @@
 
 use std::time::Duration;
 
-use logbus::{
-    Broker, BrokerConfig, ConsumerConfig, Durability, Error, OffsetReset, Record, TopicConfig, TopicPartition,
-};
+use logbus::{Broker, ConsumerConfig, Error, OffsetReset, Record, TopicConfig, TopicPartition};
 
-use crate::RUNTIMES;
-
-/// A `Sync` broker whose background thread writes no checkpoint during a
-/// test: only the sends' own rounds make records durable.
-fn sync_broker(dir: &std::path::Path) -> Broker {
-    let config = BrokerConfig::default()
-        .durability(Durability::Sync)
-        .checkpoint_interval(std::time::Duration::from_secs(3600));
-    Broker::open_with(dir, config).unwrap()
-}
+use crate::{sync_broker, RUNTIMES};
 
 #[test]
 fn an_invalid_send_fails_from_the_future_and_writes_nothing() {

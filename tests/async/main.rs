@@ -18,7 +18,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset};
+
 use crate::common::PATIENCE;
+
+/// A `Sync` broker whose background thread writes no checkpoint during a
+/// test: only the sends' own rounds make records durable.
+pub fn sync_broker(dir: &std::path::Path) -> Broker {
+    let config = BrokerConfig::default()
+        .durability(Durability::Sync)
+        .checkpoint_interval(Duration::from_secs(3600));
+    Broker::open_with(dir, config).unwrap()
+}
+
+/// A consumer config that starts at the earliest offset.
+pub fn earliest() -> ConsumerConfig {
+    ConsumerConfig::new().offset_reset(OffsetReset::Earliest)
+}
 
 /// An executor to run a test body on.
 #[derive(Debug, Clone, Copy)]

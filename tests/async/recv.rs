@@ -3,13 +3,9 @@
 
 use std::time::Duration;
 
-use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use logbus::{Broker, Record, TopicConfig, TopicPartition};
 
-use crate::RUNTIMES;
-
-fn earliest() -> ConsumerConfig {
-    ConsumerConfig::new().offset_reset(OffsetReset::Earliest)
-}
+use crate::{earliest, RUNTIMES};
 
 #[test]
 fn a_pending_recv_wakes_on_a_send_from_another_thread() {

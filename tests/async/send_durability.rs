@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use logbus::testing::{fail_next_fsyncs, set_sync_observer, SyncEvent};
-use logbus::{Broker, BrokerConfig, Durability, Error, Record, TopicConfig};
+use logbus::{Error, Record, TopicConfig};
 
 use crate::common::rerun_self;
-use crate::RUNTIMES;
+use crate::{sync_broker, RUNTIMES};
 
 const CHILD: &str = "LOGBUS_ASYNC_FAULT_CHILD";
 
@@ -29,15 +29,6 @@ fn in_child(test: &str) {
 
 fn is_child() -> bool {
     std::env::var_os(CHILD).is_some()
-}
-
-/// A `Sync` broker whose background thread writes no checkpoint during a
-/// test: only the sends' own rounds make records durable.
-fn sync_broker(dir: &std::path::Path) -> Broker {
-    let config = BrokerConfig::default()
-        .durability(Durability::Sync)
-        .checkpoint_interval(std::time::Duration::from_secs(3600));
-    Broker::open_with(dir, config).unwrap()
 }
 
 #[test]

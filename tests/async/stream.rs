@@ -3,14 +3,10 @@
 
 use std::time::Duration;
 
-use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition};
+use logbus::{Broker, Record, TopicConfig, TopicPartition};
 use smol::stream::StreamExt;
 
-use crate::RUNTIMES;
-
-fn earliest() -> ConsumerConfig {
-    ConsumerConfig::new().offset_reset(OffsetReset::Earliest)
-}
+use crate::{earliest, RUNTIMES};
 
 #[test]
 fn the_stream_yields_every_record_in_order_as_they_arrive() {

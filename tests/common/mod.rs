@@ -3,17 +3,21 @@
 #![allow(dead_code, unused_imports)]
 
 mod child;
+mod dirs;
 mod rng;
 mod segments;
 #[cfg(feature = "fault-injection")]
 mod slow_fsync;
+mod txn;
 mod wait;
 
 pub use child::rerun_self;
+pub use dirs::copy_dir;
 pub use rng::Rng;
 pub use segments::{batches, read_all, segment_bases, segment_paths};
 #[cfg(feature = "fault-injection")]
 pub use slow_fsync::SlowFsyncOnce;
+pub use txn::read_committed;
 pub use wait::{wait_until, Deadline, PATIENCE};
 
 /// Held for its whole run by every test that uses `logbus::testing`: its

@@ -25,12 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logbus::testing::set_sync_observer;
-use logbus::{
-    Broker, BrokerConfig, ConsumerConfig, Durability, IsolationLevel, OffsetReset, Record, TopicConfig, TopicPartition,
-};
+use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
 
 use super::seam::{build_state, Recorder, Stats};
-use crate::common::{self, Deadline, Rng};
+use crate::common::{self, Rng};
 
 const OUT: &str = "out";
 const IN: &str = "in";
@@ -44,36 +42,6 @@ fn broker_config() -> BrokerConfig {
     BrokerConfig::new().durability(Durability::Sync)
 }
 
-/// Everything a read-committed consumer returns of `topic`, up to each
-/// partition's last stable offset.
-fn read_committed(broker: &Broker, topic: &str, label: &str) -> Vec<String> {
-    let t = broker.topic(topic).unwrap();
-    let tps: Vec<TopicPartition> = (0..t.partition_count())
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
-    let mut c = broker
-        .consumer(
-            ConsumerConfig::new()
-                .offset_reset(OffsetReset::Earliest)
-                .isolation_level(IsolationLevel::ReadCommitted),
-        )
-        .unwrap();
-    c.assign(&tps).unwrap();
-    let deadline = Deadline::new(Duration::from_secs(30), format!("{label}: reading read-committed"));
-    let mut out = Vec::new();
-    while !tps
-        .iter()
-        .all(|tp| c.position(tp).unwrap() >= t.partition(tp.partition).unwrap().log().last_stable_offset())
-    {
-        deadline.check();
-        let records = c
-            .poll(Duration::from_millis(5))
-            .unwrap_or_else(|e| panic!("{label}: poll: {e}"));
-        out.extend(records.iter().map(|r| String::from_utf8(r.value().to_vec()).unwrap()));
-    }
-    out
-}
-
 /// `t<thread>-x<seq>-<i>of<n>[-ABORT]`: the transaction key and its size.
 fn txn_of(v: &str) -> Option<(&str, u64)> {
     let (head, rest) = v.split_once("-x")?;
@@ -84,7 +52,10 @@ fn txn_of(v: &str) -> Option<(&str, u64)> {
 
 fn check_state(dir: &Path, acked: &[(u32, u64, String)], label: &str) -> usize {
     let broker = Broker::open_with(dir, broker_config()).unwrap_or_else(|e| panic!("{label}: open failed: {e}"));
-    let visible = read_committed(&broker, OUT, label);
+    let visible: Vec<String> = common::read_committed(&broker, OUT, label)
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
     let mut seen = HashSet::new();
     let mut per_txn: HashMap<String, (u64, u64)> = HashMap::new();
     let mut etl = HashSet::new();

@@ -94,19 +94,6 @@ fn child(dir: &Path) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A batch found by walking a segment file's headers.
 #[derive(Clone, Copy, Debug)]
 struct BatchPos {
@@ -365,7 +352,7 @@ fn power_loss_crash_states_keep_the_durable_prefix() {
 
     // Ground truth: the page-cache state as the kill left it.
     let truth_dir = root.path().join("truth");
-    copy_dir(&live, &truth_dir);
+    crate::common::copy_dir(&live, &truth_dir);
     let mut truth: HashMap<u32, (u64, Vec<(u64, String)>)> = HashMap::new();
     {
         let b = Broker::open_with(&truth_dir, broker_config()).unwrap();
@@ -421,7 +408,7 @@ fn power_loss_crash_states_keep_the_durable_prefix() {
             for tail in TAILS {
                 for side in SIDES {
                     let state_dir = root.path().join(format!("s{states}"));
-                    copy_dir(&live, &state_dir);
+                    crate::common::copy_dir(&live, &state_dir);
                     let spdir = state_dir.join(TOPIC).join(p.to_string());
                     let seg = spdir.join(seg_path.file_name().unwrap());
                     let mut bytes = seg_bytes.clone();

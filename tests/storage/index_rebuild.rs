@@ -261,14 +261,6 @@ fn plausible_but_wrong_active_index_entries_after_clean_shutdown() {
     log.close().unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-    }
-}
-
 /// A crash image (the directory copied while the log is open) whose active
 /// index already holds entries: reopening keeps the persisted ones, indexes
 /// the recovered tail after them, and every lookup is right, then and after
@@ -300,7 +292,7 @@ fn crash_reopen_keeps_persisted_active_entries_and_indexes_the_tail() {
     // entries so far to their file.
     append(&log, &mut stamps, &mut rng, 4000);
     append(&log, &mut stamps, &mut rng, 1000);
-    copy_dir(&a, &b);
+    crate::common::copy_dir(&a, &b);
     log.close().unwrap();
 
     let ix = b.join("00000000000000000000.index");
@@ -318,7 +310,7 @@ fn crash_reopen_keeps_persisted_active_entries_and_indexes_the_tail() {
 
     append(&log, &mut stamps, &mut rng, 4000);
     append(&log, &mut stamps, &mut rng, 500);
-    copy_dir(&b, &c);
+    crate::common::copy_dir(&b, &c);
     log.close().unwrap();
     let log = big(&c);
     check_lookups(&log, &stamps, "crash image 2");

@@ -53,7 +53,7 @@ fn concurrent_transactions_on_overlapping_partitions_are_independent() {
     for t in threads {
         outcome.extend(t.join().unwrap());
     }
-    let got = crate::read_committed(&broker, "t");
+    let got = crate::common::read_committed(&broker, "t", "concurrency");
     let mut count: HashMap<String, u32> = HashMap::new();
     let mut last_offset: HashMap<u32, u64> = HashMap::new();
     for (p, o, v) in &got {

@@ -177,7 +177,7 @@ fn consume_transform_produce_killed_9_times_loses_and_duplicates_nothing() {
             expected.extend(inputs[&p][..c as usize].iter().map(|v| transform(v)));
         }
         drop(probe);
-        let mut got: Vec<String> = crate::read_committed(&broker, OUTPUT)
+        let mut got: Vec<String> = common::read_committed(&broker, OUTPUT, "kill loop")
             .into_iter()
             .map(|(_, _, v)| v)
             .collect();

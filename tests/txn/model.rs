@@ -8,7 +8,7 @@
 //! transactions of the old process are lost with it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, Record, TopicConfig, TopicPartition, Transaction};
 use proptest::prelude::*;
@@ -91,22 +91,9 @@ fn config() -> BrokerConfig {
     BrokerConfig::new().durability(Durability::PageCache)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 fn check(broker: &Broker, m: &Model, step: usize) {
     let topic = broker.topic("t").unwrap();
-    let got = crate::read_committed(broker, "t");
+    let got = crate::common::read_committed(broker, "t", "model");
     let mut want = Vec::new();
     for p in 0..PARTITIONS {
         let part = topic.partition(p).unwrap();
@@ -233,7 +220,7 @@ fn run(ops: Vec<Op>) {
             Op::Crash => {
                 generation += 1;
                 let next = root.path().join(generation.to_string());
-                copy_dir(&dir, &next);
+                crate::common::copy_dir(&dir, &next);
                 // The old process's open transactions die with it.
                 for (id, t) in open.drain(..) {
                     m.finish(id, Fate::Aborted);
