@@ -11,7 +11,7 @@ mod slow_fsync;
 mod txn;
 mod wait;
 
-pub use child::rerun_self;
+pub use child::{kill_after, rerun_self};
 pub use dirs::copy_dir;
 pub use rng::Rng;
 pub use segments::{batches, read_all, segment_bases, segment_paths};

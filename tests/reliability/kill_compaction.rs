@@ -13,9 +13,9 @@
 //! same key is. Then the next child continues on the same directory.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
+
 use std::time::Duration;
 
 use logbus::{Broker, BrokerConfig, CleanupPolicy, Durability, Record, TopicConfig};
@@ -167,38 +167,11 @@ fn kill_9_during_compaction_loses_no_latest_value() {
     let mut model = Model::default();
     let (mut acks, mut kills_in_pass) = (0u64, 0usize);
     for round in 0..KILLS {
-        let mut child = common::rerun_self(module_path!(), TEST_NAME)
-            .env(CHILD_ENV, dir.path())
-            .env(ROUND_ENV, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                let n = r.read_until(b'\n', &mut buf).unwrap();
-                // A line cut by the kill was not acknowledged.
-                if n == 0 || buf.last() != Some(&b'\n') {
-                    break;
-                }
-                lines.push(String::from_utf8(buf[..buf.len() - 1].to_vec()).unwrap());
-            }
-            lines
-        });
-        std::thread::sleep(Duration::from_millis(60 + rng.below(240)));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(
-            !status.success(),
-            "round {round}: the child exited on its own: {status}"
-        );
+        let mut child = common::rerun_self(module_path!(), TEST_NAME);
+        child.env(CHILD_ENV, dir.path()).env(ROUND_ENV, round.to_string());
+        let lines = common::kill_after(child, Duration::from_millis(60 + rng.below(240)), round);
         let mut in_pass = false;
-        for line in reader.join().unwrap() {
+        for line in lines {
             acks += u64::from(line.contains("@A "));
             absorb(&mut model, &line, &mut in_pass);
         }

@@ -18,9 +18,9 @@
 //! where gaps are legal, are `reliability::kill_compaction`'s.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,38 +257,9 @@ fn kill_9_loop_keeps_every_acknowledged_record_and_commit() {
     let mut acks_total = 0u64;
     let mut commits_total = 0u64;
     for round in 0..KILLS {
-        let mut child = common::rerun_self(module_path!(), TEST_NAME)
-            .env(CHILD_ENV, dir.path())
-            .env(ROUND_ENV, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Read the child's output on a thread, so it never blocks on a full pipe.
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                let n = r.read_until(b'\n', &mut buf).unwrap();
-                // A line without its newline was cut by the kill: not acknowledged.
-                if n == 0 || buf.last() != Some(&b'\n') {
-                    break;
-                }
-                lines.push(String::from_utf8(buf[..buf.len() - 1].to_vec()).unwrap());
-            }
-            lines
-        });
-        std::thread::sleep(Duration::from_millis(40 + rng.below(260)));
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        assert!(
-            !status.success(),
-            "round {round}: the child exited on its own: {status}"
-        );
-        let lines = reader.join().unwrap();
+        let mut child = common::rerun_self(module_path!(), TEST_NAME);
+        child.env(CHILD_ENV, dir.path()).env(ROUND_ENV, round.to_string());
+        let lines = common::kill_after(child, Duration::from_millis(40 + rng.below(260)), round);
         for line in &lines {
             acks_total += u64::from(line.contains("@A "));
             commits_total += u64::from(line.contains("@C "));

@@ -14,9 +14,9 @@
 //! every acknowledged commit.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+
 use std::path::Path;
-use std::process::Stdio;
+
 use std::time::Duration;
 
 use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition};
@@ -129,35 +129,10 @@ fn consume_transform_produce_killed_9_times_loses_and_duplicates_nothing() {
     let mut acked: HashMap<u32, u64> = HashMap::new();
     let (mut commits_acked, mut outputs_checked) = (0u64, 0usize);
     for round in 1..=KILLS {
-        let mut child = common::rerun_self(module_path!(), TEST_NAME)
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                let n = r.read_until(b'\n', &mut buf).unwrap();
-                if n == 0 || buf.last() != Some(&b'\n') {
-                    break;
-                }
-                lines.push(String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned());
-            }
-            lines
-        });
-        std::thread::sleep(Duration::from_millis(30 + rng.below(200)));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(
-            !status.success(),
-            "round {round}: the child exited on its own: {status}"
-        );
-        for line in reader.join().unwrap() {
+        let mut child = common::rerun_self(module_path!(), TEST_NAME);
+        child.env(CHILD_ENV, dir.path());
+        let lines = common::kill_after(child, Duration::from_millis(30 + rng.below(200)), round);
+        for line in lines {
             let Some(at) = line.find("@T ") else { continue };
             let fields: Vec<u64> = line[at + 3..].split(' ').map(|f| f.parse().unwrap()).collect();
             for pair in fields.chunks(2) {
