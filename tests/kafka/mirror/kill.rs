@@ -3,14 +3,13 @@
 //! frozen a few times, loses nothing, and every duplicate at Kafka is
 //! recognisable by its source headers.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logbus::{Record, TopicConfig};
 
-use super::{local, origin, read_all, wait_until, Sidecar};
+use super::{local, read_all, shipped, stored_records, wait_until, Sidecar};
 use crate::broker::Tansu;
 use crate::common::Rng;
 
@@ -90,36 +89,15 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
     assert_eq!(side.terminate().code(), Some(0), "{:#?}", side.stderr());
 
     // Local truth: every stored record, by (partition, offset).
-    let mut stored: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
     let topic = broker.topic("stream").unwrap();
-    for p in 0..PARTITIONS {
-        let part = topic.partition(p).unwrap();
-        let mut at = part.start_offset();
-        while at < part.end_offset() {
-            for r in part.read(at, 5000).unwrap() {
-                stored.insert((p, r.offset()), r.value().to_vec());
-                at = r.offset() + 1;
-            }
-        }
-    }
+    let stored = stored_records(&topic, PARTITIONS);
     assert_eq!(stored.len() as u64, written);
 
     let got = read_all(&kafka, "stream", PARTITIONS, stored.len(), Duration::from_secs(2));
-    let mut seen: HashMap<(String, u32, u64), usize> = HashMap::new();
-    for r in &got {
-        let (source, p, o) = origin(r);
-        assert_eq!(p, r.partition());
-        let want = stored
-            .get(&(p, o))
-            .unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
-        assert_eq!(r.value(), want.as_slice(), "content of {p}/{o}");
-        *seen.entry((source, p, o)).or_insert(0) += 1;
-    }
-    let shipped: std::collections::HashSet<(u32, u64)> = seen.keys().map(|k| (k.1, k.2)).collect();
-    let lost = stored.keys().filter(|k| !shipped.contains(k)).count();
-    let duplicates = got.len() - seen.len();
-    let kept_after_dedup = seen.len();
-    let left = kept_after_dedup.saturating_sub(stored.len());
+    let found = shipped(&got, &stored, None);
+    let (lost, duplicates) = (found.lost, found.duplicates);
+    let kept_after_dedup = found.copies.len();
+    let left = found.left_after_dedup(stored.len());
     println!(
         "reliability_mirror: stored {} at_kafka {} lost {lost} duplicates {duplicates} duplicates_after_dedup {left} \
          kills {KILLS} broker_pauses {pauses} seed {seed} secs {:.0}",

@@ -7,7 +7,6 @@
 //! small (50 records sent and not committed) so that the bound bites: a
 //! mirror that let acknowledged records pile up uncommitted sends more again.
 
-use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use logbus::kafka::Mirror;
 use logbus::{Broker, Record, TopicConfig};
 
-use super::{origin, read_all, wait_mirrored};
+use super::{read_all, shipped, stored_records, wait_mirrored, Shipped};
 use crate::broker::Tansu;
 use crate::common::{self, Deadline, Rng};
 
@@ -221,17 +220,7 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
     );
 
     // Local truth: every stored record, by (partition, offset).
-    let mut stored: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
-    for p in 0..PARTITIONS {
-        let part = topic.partition(p).unwrap();
-        let mut at = part.start_offset();
-        while at < part.end_offset() {
-            for r in part.read(at, 5000).unwrap() {
-                stored.insert((p, r.offset()), r.value().to_vec());
-                at = r.offset() + 1;
-            }
-        }
-    }
+    let stored = stored_records(&topic, PARTITIONS);
     assert_eq!(stored.len() as u64, stored_total);
     // The children wrote their backlogs and more, and their mirrors shipped while running.
     assert!(
@@ -241,20 +230,11 @@ fn reliability_in_process_mirror_kill_9_twenty_times_loses_nothing() {
     assert!(acked_seen > 0, "no child reported an acknowledged record");
 
     let got = read_all(&kafka, TOPIC, PARTITIONS, stored.len(), Duration::from_secs(2));
-    let mut copies: HashMap<(u32, u64), usize> = HashMap::new();
-    for r in &got {
-        let (source, p, o) = origin(r);
-        assert_eq!(source, SOURCE_ID);
-        assert_eq!(p, r.partition());
-        let want = stored
-            .get(&(p, o))
-            .unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
-        assert_eq!(r.value(), want.as_slice(), "content of {p}/{o}");
-        *copies.entry((p, o)).or_insert(0) += 1;
-    }
-    let shipped: HashSet<(u32, u64)> = copies.keys().copied().collect();
-    let lost = stored.keys().filter(|k| !shipped.contains(k)).count();
-    let duplicates = got.len() - copies.len();
+    let Shipped {
+        copies,
+        lost,
+        duplicates,
+    } = shipped(&got, &stored, Some(SOURCE_ID));
     println!(
         "reliability_in_process_mirror: stored {} at_kafka {} lost {lost} duplicates {duplicates} \
          kept_after_dedup {} kills {KILLS} window {WINDOW} failed_delivery_rewinds {rewinds} \

@@ -113,6 +113,68 @@ pub fn copies(records: &[KafkaRecord]) -> HashMap<(u32, u64), usize> {
     m
 }
 
+/// Every record stored in `topic`'s first `partitions` partitions: the
+/// local truth a mirror is checked against, by (partition, offset).
+pub fn stored_records(topic: &logbus::Topic, partitions: u32) -> HashMap<(u32, u64), Vec<u8>> {
+    let mut stored = HashMap::new();
+    for p in 0..partitions {
+        let part = topic.partition(p).unwrap();
+        let mut at = part.start_offset();
+        while at < part.end_offset() {
+            for r in part.read(at, 5000).unwrap() {
+                stored.insert((p, r.offset()), r.value().to_vec());
+                at = r.offset() + 1;
+            }
+        }
+    }
+    stored
+}
+
+/// What reached Kafka of the records stored locally.
+pub struct Shipped {
+    /// Copies of each (source, partition, offset) at Kafka.
+    pub copies: HashMap<(String, u32, u64), usize>,
+    /// Stored records missing at Kafka.
+    pub lost: usize,
+    /// Records at Kafka beyond one per (source, partition, offset).
+    pub duplicates: usize,
+}
+
+impl Shipped {
+    /// Records left over after dropping repeats by the source headers,
+    /// beyond one per stored record (another source id re-shipping them).
+    pub fn left_after_dedup(&self, stored: usize) -> usize {
+        self.copies.len().saturating_sub(stored)
+    }
+}
+
+/// Checks every record read from Kafka against `stored`: it names a stored
+/// record in its headers (and `source`, when given), in the same partition,
+/// with the same value. Counts what was lost and what came twice.
+pub fn shipped(got: &[KafkaRecord], stored: &HashMap<(u32, u64), Vec<u8>>, source: Option<&str>) -> Shipped {
+    let mut copies: HashMap<(String, u32, u64), usize> = HashMap::new();
+    for r in got {
+        let (src, p, o) = origin(r);
+        if let Some(want) = source {
+            assert_eq!(src, want);
+        }
+        assert_eq!(p, r.partition());
+        let want = stored
+            .get(&(p, o))
+            .unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
+        assert_eq!(r.value(), want.as_slice(), "content of {p}/{o}");
+        *copies.entry((src, p, o)).or_insert(0) += 1;
+    }
+    let reached: std::collections::HashSet<(u32, u64)> = copies.keys().map(|k| (k.1, k.2)).collect();
+    let lost = stored.keys().filter(|k| !reached.contains(k)).count();
+    let duplicates = got.len() - copies.len();
+    Shipped {
+        copies,
+        lost,
+        duplicates,
+    }
+}
+
 /// A loopback address with nothing listening.
 pub fn dead_address() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,7 +7,6 @@
 //! that name an already delivered record, so none is left after dropping
 //! by them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use logbus::kafka::Mirror;
 use logbus::{Record, TopicConfig};
 
-use super::{local, origin, read_all, wait_mirrored};
+use super::{local, read_all, shipped, stored_records, wait_mirrored, Shipped};
 use crate::broker::Tansu;
 use crate::common::Rng;
 
@@ -86,36 +85,17 @@ fn reliability_in_process_mirror_broker_paused_three_times_loses_nothing() {
     let report = mirror.stop().unwrap();
 
     // Local truth: every stored record, by (partition, offset).
-    let mut stored: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
     let topic = broker.topic("frozen").unwrap();
-    for p in 0..PARTITIONS {
-        let part = topic.partition(p).unwrap();
-        let mut at = part.start_offset();
-        while at < part.end_offset() {
-            for r in part.read(at, 5000).unwrap() {
-                stored.insert((p, r.offset()), r.value().to_vec());
-                at = r.offset() + 1;
-            }
-        }
-    }
+    let stored = stored_records(&topic, PARTITIONS);
     assert_eq!(stored.len() as u64, written);
 
     let got = read_all(&kafka, "frozen", PARTITIONS, stored.len(), Duration::from_secs(2));
-    let mut seen: HashMap<(String, u32, u64), usize> = HashMap::new();
-    for r in &got {
-        let (source, p, o) = origin(r);
-        assert_eq!(source, SOURCE_ID);
-        assert_eq!(p, r.partition());
-        let want = stored
-            .get(&(p, o))
-            .unwrap_or_else(|| panic!("Kafka has a record never stored locally: {r:?}"));
-        assert_eq!(r.value(), want.as_slice(), "content of {p}/{o}");
-        *seen.entry((source, p, o)).or_insert(0) += 1;
-    }
-    let shipped: std::collections::HashSet<(u32, u64)> = seen.keys().map(|k| (k.1, k.2)).collect();
-    let lost = stored.keys().filter(|k| !shipped.contains(k)).count();
-    let duplicates = got.len() - seen.len();
-    let left = seen.len().saturating_sub(stored.len());
+    let Shipped {
+        copies,
+        lost,
+        duplicates,
+    } = shipped(&got, &stored, Some(SOURCE_ID));
+    let left = copies.len().saturating_sub(stored.len());
     println!(
         "reliability_mirror_pause: stored {} at_kafka {} lost {lost} duplicates {duplicates} \
          duplicates_after_dedup {left} resent {} broker_pauses {PAUSES} behind_at_thaw {behind_at_thaw:?} \
@@ -127,5 +107,5 @@ fn reliability_in_process_mirror_broker_paused_three_times_loses_nothing() {
     );
     assert_eq!(lost, 0, "records stored locally and missing at Kafka");
     assert_eq!(left, 0, "duplicates left after dropping by source headers");
-    assert_eq!(seen.len(), stored.len());
+    assert_eq!(copies.len(), stored.len());
 }
