@@ -160,10 +160,7 @@ impl LogInner {
         }
         // Read-committed: stop at the last stable offset (loaded after the end).
         let end = self.read_bound(end, iso);
-        if offset >= end {
-            return Ok((0, offset));
-        }
-        if offset == end || max == 0 {
+        if offset >= end || max == 0 {
             return Ok((0, offset));
         }
         let epoch = self.truncations.load(Ordering::Acquire);
