@@ -16,8 +16,13 @@ use crate::log::{Cursor, Log};
 use crate::names::TopicPartition;
 use crate::topic::TopicInner;
 
-/// How long a `WaitStrategy::Block` consumer spins and yields before parking.
-const BLOCK_BACKOFF: Duration = Duration::from_micros(50);
+/// How long a `WaitStrategy::Block` consumer spins before parking. Short,
+/// and without `yield_now`: a consumer that keeps its core busy between
+/// records (a yield hands that core to any runnable thread for a whole
+/// time slice) is preempted by every other thread on a small machine, and
+/// the records it misses meanwhile wait milliseconds (BENCHMARKS.md,
+/// "What limits the latency tail").
+const BLOCK_BACKOFF: Duration = Duration::from_micros(10);
 
 pub(super) struct PartState {
     pub(super) topic: Arc<TopicInner>,
@@ -282,14 +287,13 @@ impl ConsumerCore {
     /// deadline, as the configured `WaitStrategy` says.
     pub(super) fn wait(&self, deadline: Instant) {
         let park_from = match self.config.wait {
-            // A short backoff first (as crossbeam-channel's receivers do): a
-            // consumer that parks the moment it catches up makes the producer
-            // pay a futex wake-up for nearly every record.
+            // A short spin first (as crossbeam-channel's receivers do): a
+            // consumer that parks the moment it catches up makes a busy
+            // producer pay a futex wake-up for nearly every record.
             WaitStrategy::Block => Instant::now() + BLOCK_BACKOFF,
             WaitStrategy::Spin => deadline,
             WaitStrategy::SpinThenBlock(d) => Instant::now().checked_add(d).unwrap_or(deadline),
         };
-        let spin_only = matches!(self.config.wait, WaitStrategy::Spin | WaitStrategy::SpinThenBlock(_));
         let mut spins = 0u32;
         while Instant::now() < park_from.min(deadline) {
             // The group check takes the coordinator's lock: only now and then.
@@ -297,11 +301,7 @@ impl ConsumerCore {
             if self.ready(spins.is_multiple_of(1024)) || self.broker.is_closed() {
                 return;
             }
-            if spin_only || spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            std::hint::spin_loop();
         }
         let now = Instant::now();
         if now >= deadline {

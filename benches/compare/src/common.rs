@@ -142,3 +142,80 @@ pub fn logbus_sends(o: &Opts, n: usize, send: impl Fn(&logbus::Producer, u64)) -
     b.close().unwrap();
     r
 }
+
+/// Another process keeping one core half busy (1 ms of spinning, then 1 ms
+/// of sleep, over and over) while it lives: `COMPARE_HOG=1` starts one for
+/// the `latency` and `stages` scenarios (issue 18: the tail under contention).
+pub struct Hog(std::process::Child);
+
+impl Hog {
+    /// Starts the hog when `COMPARE_HOG=1`.
+    pub fn from_env() -> Option<Hog> {
+        if std::env::var("COMPARE_HOG").ok().as_deref() != Some("1") {
+            return None;
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        let child = std::process::Command::new(exe).arg("__hog").spawn().expect("spawn hog");
+        println!("(with a hog process: one core half busy, 1 ms on / 1 ms off)");
+        Some(Hog(child))
+    }
+
+    /// The hog's loop (in the child process); ends when its parent dies.
+    pub fn run() {
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() };
+        loop {
+            let t = Instant::now();
+            while t.elapsed() < std::time::Duration::from_millis(1) {
+                std::hint::spin_loop();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            // SAFETY: as above.
+            if unsafe { libc::getppid() } != parent {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Controls for the latency scenarios, applied to this process's `logbus-*`
+/// threads (the flusher, which also grows segments ahead of the writer):
+/// `COMPARE_PIN_BACKGROUND=CPU` pins them to one CPU, and
+/// `COMPARE_NICE_BACKGROUND=N` gives them nice value N.
+pub fn background_controls() {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<i32>().ok());
+    let (pin, nice) = (env("COMPARE_PIN_BACKGROUND"), env("COMPARE_NICE_BACKGROUND"));
+    if pin.is_none() && nice.is_none() {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if !name.starts_with("logbus-") {
+            continue;
+        }
+        let tid: i32 = e.file_name().to_string_lossy().parse().unwrap_or(0);
+        if let Some(cpu) = pin {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and
+            // sched_setaffinity only touch it and the named thread.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu as usize, &mut set);
+                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        if let Some(n) = nice {
+            // SAFETY: setpriority on one thread id of this process.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, n) };
+        }
+    }
+}

@@ -65,6 +65,7 @@ fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
         .unwrap();
     c.assign(&[TopicPartition::new("t", 0)]).unwrap();
     let p = b.producer();
+    crate::common::background_controls();
     let epoch = Instant::now();
     let lat = std::thread::scope(|s| {
         let h = s.spawn(move || {
@@ -130,6 +131,7 @@ pub fn latency(o: &Opts) {
         Box::new(|| logbus_run(o, n, WaitStrategy::Spin)),
         Box::new(|| crossbeam_run(n, true)),
     ];
+    let _hog = crate::common::Hog::from_env();
     let s = interleave(o.rounds, &names, &mut runs, 4);
     for (i, label) in ["p50", "p99", "p99.9", "longest producer send() call"]
         .iter()

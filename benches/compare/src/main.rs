@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -- [--rounds N] [--quick] [--big] [--only a,b] [--dir PATH]
 //! ```
-//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory sustained partitions.
+//! Scenarios: append1 append_batch scan pubsub latency durable recovery memory sustained partitions stages handoff.
 //! `COMPARE_CONTENDER=substring` runs only the contenders whose name contains
 //! it (for profiling one of them with `perf record`).
 
@@ -13,11 +13,13 @@ mod append;
 mod child;
 mod common;
 mod durable;
+mod handoff;
 mod latency;
 mod partitions;
 mod pubsub;
 mod recovery;
 mod scan;
+mod stages;
 mod stats;
 mod sustained;
 
@@ -26,7 +28,7 @@ use std::process::Command;
 
 use common::Opts;
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 12] = [
     "append1",
     "append_batch",
     "scan",
@@ -37,6 +39,8 @@ const SCENARIOS: [&str; 10] = [
     "memory",
     "sustained",
     "partitions",
+    "stages",
+    "handoff",
 ];
 
 fn usage() -> ! {
@@ -139,6 +143,10 @@ fn header(o: &Opts) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__hog") {
+        common::Hog::run();
+        return;
+    }
     if args.first().map(String::as_str) == Some("__child") {
         child::main(&args[1..]);
         return;
@@ -163,6 +171,8 @@ fn main() {
             "memory" => recovery::memory(&o),
             "sustained" => sustained::sustained(&o),
             "partitions" => partitions::partitions(&o),
+            "stages" => stages::stages(&o),
+            "handoff" => handoff::handoff(&o),
             _ => unreachable!(),
         }
     }
