@@ -219,3 +219,47 @@ pub fn background_controls() {
         }
     }
 }
+
+/// A fresh broker with a one-partition topic "t", a consumer assigned to it
+/// from the beginning that waits with `wait`, and a producer; the background
+/// controls applied (see [`background_controls`]).
+pub fn tailing_pair(
+    dir: &Path,
+    cfg: logbus::BrokerConfig,
+    wait: logbus::WaitStrategy,
+) -> (logbus::Broker, logbus::Consumer, logbus::Producer) {
+    let b = logbus::Broker::open_with(dir, cfg).unwrap();
+    b.create_topic("t", logbus::TopicConfig::new(1)).unwrap();
+    let mut c = b
+        .consumer(
+            logbus::ConsumerConfig::new()
+                .offset_reset(logbus::OffsetReset::Earliest)
+                .wait_strategy(wait),
+        )
+        .unwrap();
+    c.assign(&[logbus::TopicPartition::new("t", 0)]).unwrap();
+    let p = b.producer();
+    background_controls();
+    (b, c, p)
+}
+
+/// crossbeam `bounded(1024)` moving `n` 100-byte `Vec`s from this thread to
+/// another: the producer-side and end-to-end records/s.
+pub fn crossbeam_pubsub(n: usize) -> (f64, f64) {
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
+    let t = Instant::now();
+    let produced = std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut bytes = 0usize;
+            for _ in 0..n {
+                bytes += rx.recv().unwrap().len();
+            }
+            assert_eq!(bytes, n * 100);
+        });
+        for i in 0..n as u64 {
+            tx.send(value(i).to_vec()).unwrap();
+        }
+        rate(n, t)
+    });
+    (produced, rate(n, t))
+}

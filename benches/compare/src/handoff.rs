@@ -128,22 +128,8 @@ pub fn handoff(o: &Opts) {
         Box::new(|| run(o, n, Reader::Tail)),
         Box::new(|| run(o, n, Reader::AfterwardsOnly)),
         Box::new(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
-            let t = Instant::now();
-            let produced = std::thread::scope(|s| {
-                s.spawn(move || {
-                    let mut bytes = 0usize;
-                    for _ in 0..n {
-                        bytes += rx.recv().unwrap().len();
-                    }
-                    assert_eq!(bytes, n * 100);
-                });
-                for i in 0..n as u64 {
-                    tx.send(value(i).to_vec()).unwrap();
-                }
-                rate(n, t)
-            });
-            vec![produced, rate(n, t)]
+            let (produced, end_to_end) = crate::common::crossbeam_pubsub(n);
+            vec![produced, end_to_end]
         }),
     ];
     let s = interleave(o.rounds, &names, &mut runs, 2);

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use logbus::{Broker, BrokerConfig, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition, WaitStrategy};
+use logbus::{BrokerConfig, Record, WaitStrategy};
 
 use crate::common::{Opts, VALUE};
 use crate::stats::{interleave, percentile, print_table, Run};
@@ -54,18 +54,7 @@ fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
     if let Some(ms) = std::env::var("COMPARE_CHECKPOINT_MS").ok().and_then(|v| v.parse().ok()) {
         cfg = cfg.checkpoint_interval(Duration::from_millis(ms));
     }
-    let b = Broker::open_with(d.path(), cfg).unwrap();
-    b.create_topic("t", TopicConfig::new(1)).unwrap();
-    let mut c = b
-        .consumer(
-            ConsumerConfig::new()
-                .offset_reset(OffsetReset::Earliest)
-                .wait_strategy(wait),
-        )
-        .unwrap();
-    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
-    let p = b.producer();
-    crate::common::background_controls();
+    let (b, mut c, p) = crate::common::tailing_pair(d.path(), cfg, wait);
     let epoch = Instant::now();
     let lat = std::thread::scope(|s| {
         let h = s.spawn(move || {

@@ -28,23 +28,7 @@ pub fn pubsub(o: &Opts) {
                 p.send("t", Record::new(value(i).to_vec())).unwrap();
             })]
         }),
-        Box::new(|| {
-            let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
-            let t = Instant::now();
-            std::thread::scope(|s| {
-                s.spawn(move || {
-                    let mut bytes = 0usize;
-                    for _ in 0..n {
-                        bytes += rx.recv().unwrap().len();
-                    }
-                    assert_eq!(bytes, n * 100);
-                });
-                for i in 0..n as u64 {
-                    tx.send(value(i).to_vec()).unwrap();
-                }
-            });
-            vec![rate(n, t)]
-        }),
+        Box::new(|| vec![crate::common::crossbeam_pubsub(n).1]),
         Box::new(|| {
             let d = o.tempdir();
             rt.block_on(async {

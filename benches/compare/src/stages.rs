@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use logbus::{Broker, ConsumerConfig, OffsetReset, Record, TopicConfig, TopicPartition, WaitStrategy};
+use logbus::{Record, WaitStrategy};
 
 use crate::common::{Opts, VALUE};
 use crate::stats::percentile;
@@ -147,18 +147,7 @@ fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) -> (Vec<u64
 
 fn logbus_trace(o: &Opts, n: usize, wait: WaitStrategy) -> Trace {
     let d = o.tempdir();
-    let b = Broker::open(d.path()).unwrap();
-    b.create_topic("t", TopicConfig::new(1)).unwrap();
-    let mut c = b
-        .consumer(
-            ConsumerConfig::new()
-                .offset_reset(OffsetReset::Earliest)
-                .wait_strategy(wait),
-        )
-        .unwrap();
-    c.assign(&[TopicPartition::new("t", 0)]).unwrap();
-    let p = b.producer();
-    crate::common::background_controls();
+    let (b, mut c, p) = crate::common::tailing_pair(d.path(), logbus::BrokerConfig::new(), wait);
     let epoch = Instant::now();
     let me = gettid();
     let (consumer, called, returned, producer, others) = std::thread::scope(|s| {
