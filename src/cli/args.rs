@@ -52,7 +52,7 @@ pub enum Command {
     /// Copy Kafka topics into local topics of the same name and partition number, exactly once locally.
     #[cfg(feature = "kafka")]
     #[command(
-        after_help = "Example:\n  logbus --dir ./data ingest --bootstrap-server localhost:9092 --topic orders --topic payments\n\nRuns until SIGINT or SIGTERM, then exits 0 after flushing. Each local record keeps the\nKafka record's key, value, headers and timestamp and gains the headers kafka.topic,\nkafka.partition and kafka.offset; a restart resumes after the last stored offset (no\ngap, no duplicate). A missing local topic is created with the Kafka partition count.\nNeeds the directory's lock."
+        after_help = "Example:\n  logbus --dir ./data ingest --bootstrap-server localhost:9092 --topic orders --topic payments\n\nRuns until SIGINT or SIGTERM, then exits 0 after flushing. Each local record keeps the\nKafka record's key, value, headers and timestamp and gains the header kafka.origin\n(<topic>/<partition>/<offset>); a restart resumes after the last stored offset (no\ngap, no duplicate). A missing local topic is created with the Kafka partition count.\nNeeds the directory's lock."
     )]
     Ingest(IngestArgs),
     /// Copy local topics to a Kafka cluster, record by record, beside the directory's owner.

@@ -3,14 +3,19 @@
 //!
 //! # Where each record's origin is kept
 //!
-//! Every ingested local record carries, after its own headers, three
-//! reserved headers (see [`KafkaOrigin`]):
+//! Every ingested local record carries, after its own headers, one reserved
+//! header (see [`KafkaOrigin`]):
 //!
 //! | header | value |
 //! |---|---|
-//! | `kafka.topic` | the Kafka topic name, UTF-8 |
-//! | `kafka.partition` | the Kafka partition, ASCII decimal (`3`) |
-//! | `kafka.offset` | the Kafka offset, ASCII decimal (`12345`) |
+//! | `kafka.origin` | `<topic>/<partition>/<offset>` in ASCII, e.g. `orders/3/12345` (topic names hold no `/`) |
+//!
+//! Directories written by earlier development builds hold the origin as
+//! three headers instead, `kafka.topic` (the topic, UTF-8),
+//! `kafka.partition` and `kafka.offset` (ASCII decimal); they are read the
+//! same way (the resume scan and [`KafkaOrigin::of`] accept both forms), so
+//! such a directory resumes where it stopped and continues in the one-header
+//! form.
 //!
 //! The record's own key, value, headers (order and duplicates kept) and
 //! timestamp are copied unchanged; a record without a timestamp gets the
@@ -24,9 +29,9 @@
 //! 1. **Resume point.** Before any record of a partition is fetched (at
 //!    start in assign mode, inside the rebalance callback in group mode),
 //!    the ingest reads the local partition backwards from its end until it
-//!    finds a record whose origin headers name this Kafka topic and
-//!    partition, and sets the partition's fetch offset to that record's
-//!    `kafka.offset + 1`. Records without origin headers (appended by
+//!    finds a record whose origin names this Kafka topic and partition,
+//!    and sets the partition's fetch offset to that record's offset + 1.
+//!    Records without an origin (appended by
 //!    someone else) are skipped, at most [`IngestBuilder::resume_scan`] of
 //!    them; past that `start` fails (or the ingest stops) with an error
 //!    rather than guessing. A partition with no ingested record starts where
@@ -87,7 +92,7 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::TopicPartitionList;
 
-pub use origin::{KafkaOrigin, OFFSET_HEADER, PARTITION_HEADER, TOPIC_HEADER};
+pub use origin::{KafkaOrigin, OFFSET_HEADER, ORIGIN_HEADER, PARTITION_HEADER, TOPIC_HEADER};
 
 use super::error::kafka_error;
 use super::settings::Settings;
@@ -143,7 +148,7 @@ impl IngestBuilder {
         self
     }
 
-    /// Most records without origin headers the resume scan skips at the end
+    /// Most records without an origin header the resume scan skips at the end
     /// of a local partition before giving up. Default = 10 000.
     pub fn resume_scan(mut self, records: u64) -> IngestBuilder {
         self.resume_scan = records;
@@ -271,10 +276,11 @@ impl IngestBuilder {
         let producer = broker.producer();
         let thread_shared = Arc::clone(&shared);
         let max_batch = self.max_batch;
+        let one_topic = self.topics.len() == 1;
         let thread = std::thread::Builder::new()
             .name("logbus-ingest".into())
             .spawn(move || {
-                let result = worker::run(&consumer, &producer, &thread_shared, max_batch);
+                let result = worker::run(&consumer, &producer, &thread_shared, max_batch, one_topic);
                 drop(consumer);
                 thread_shared.state.lock().running = false;
                 result

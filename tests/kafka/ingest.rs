@@ -128,15 +128,8 @@ fn records_arrive_in_the_same_partition_intact_with_their_kafka_origin_and_a_res
             "the record's own headers come first, unchanged"
         );
         let origin = KafkaOrigin::of(&r).unwrap();
-        let offset = origin.offset.to_string();
-        assert_eq!(
-            &headers[own.len()..],
-            &[
-                ("kafka.topic", &b"orders"[..]),
-                ("kafka.partition", r.partition().to_string().as_bytes()),
-                ("kafka.offset", offset.as_bytes())
-            ][..]
-        );
+        let value = format!("orders/{}/{}", r.partition(), origin.offset);
+        assert_eq!(&headers[own.len()..], &[("kafka.origin", value.as_bytes())][..]);
     }
 
     // A restart resumes after the last stored offset: only the new records.
@@ -194,6 +187,43 @@ fn records_appended_locally_by_others_are_skipped_when_finding_the_resume_point_
         .filter(|r| KafkaOrigin::of(r).is_none())
         .count();
     assert_eq!(foreign, 3, "foreign records are kept");
+}
+
+#[test]
+fn a_directory_holding_the_three_header_origin_form_resumes_after_its_last_record() {
+    let broker = Tansu::start();
+    create_topic(&broker, "legacy", 2);
+    let kafka = producer(&broker);
+    kafka
+        .send_batch(
+            "legacy",
+            (0..10u32).map(|i| Record::new(format!("k{i}")).with_partition(i % 2)),
+        )
+        .unwrap();
+    // What earlier builds stored for Kafka offsets 0..3 of each partition.
+    let dir = tempfile::tempdir().unwrap();
+    let local = Broker::open(dir.path()).unwrap();
+    local.create_topic("legacy", TopicConfig::new(2)).unwrap();
+    let own = local.producer();
+    for p in 0..2u32 {
+        own.send_batch(
+            "legacy",
+            (0..3u64).map(|o| {
+                Record::new(format!("old {o}"))
+                    .with_header("kafka.topic", "legacy")
+                    .with_header("kafka.partition", p.to_string())
+                    .with_header("kafka.offset", o.to_string())
+                    .with_partition(p)
+            }),
+        )
+        .unwrap();
+    }
+
+    let running = ingest(&broker, "legacy").start(&local).unwrap();
+    wait_local(&local, "legacy", 10);
+    let report = running.stop().unwrap();
+    assert_eq!(report.ingested, 4, "only offsets 3 and 4 of each partition: {report:?}");
+    assert_exactly_once(&local, "legacy", &(0..2).map(|p| (p, 5)).collect());
 }
 
 #[test]

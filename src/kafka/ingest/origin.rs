@@ -1,16 +1,25 @@
-//! Where an ingested record came from: three reserved headers stored with
-//! the local record, and the backward scan that finds where an ingest
-//! stopped in a local partition.
+//! Where an ingested record came from: one reserved header stored with the
+//! local record (or, in directories written by earlier builds, three), and
+//! the backward scan that finds where an ingest stopped in a local
+//! partition.
 
 use crate::error::{Error, Result};
 use crate::topic::Partition;
 use crate::ConsumedRecord;
 
-/// Header holding the Kafka topic name (UTF-8).
+/// Header the ingest appends to every record: the Kafka topic, partition
+/// and offset as `<topic>/<partition>/<offset>`, ASCII (e.g.
+/// `orders/3/12345`). Topic names hold no `/`, so the value splits
+/// unambiguously.
+pub const ORIGIN_HEADER: &str = "kafka.origin";
+/// Header holding the Kafka topic name (UTF-8), in the three-header form
+/// that directories written by earlier builds hold; read, never written.
 pub const TOPIC_HEADER: &str = "kafka.topic";
-/// Header holding the Kafka partition number (ASCII decimal, e.g. `3`).
+/// Header holding the Kafka partition number (ASCII decimal, e.g. `3`), in
+/// the three-header form; read, never written.
 pub const PARTITION_HEADER: &str = "kafka.partition";
-/// Header holding the Kafka offset (ASCII decimal, e.g. `12345`).
+/// Header holding the Kafka offset (ASCII decimal, e.g. `12345`), in the
+/// three-header form; read, never written.
 pub const OFFSET_HEADER: &str = "kafka.offset";
 
 /// The Kafka topic, partition and offset an ingested local record was
@@ -26,31 +35,91 @@ pub struct KafkaOrigin {
 }
 
 impl KafkaOrigin {
-    /// The origin of a local record, `None` when it does not carry all three
-    /// reserved headers with valid values (a record someone else appended).
-    /// When a header name occurs more than once the last occurrence counts:
-    /// the ingest appends its headers after the record's own.
+    /// The origin of a local record, `None` when it carries no valid origin
+    /// (a record someone else appended): a valid [`ORIGIN_HEADER`], or all
+    /// three of [`TOPIC_HEADER`], [`PARTITION_HEADER`], [`OFFSET_HEADER`]
+    /// with valid values. When a name occurs more than once the last
+    /// occurrence counts, and when both forms occur the one whose header
+    /// comes last counts: the ingest appends its header after the record's
+    /// own, which may carry an origin from an earlier hop.
     pub fn of(record: &ConsumedRecord) -> Option<KafkaOrigin> {
         KafkaOrigin::from_headers(record.headers())
     }
 
     /// The origin read from headers (see [`KafkaOrigin::of`]).
     pub fn from_headers<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Option<KafkaOrigin> {
-        let (mut topic, mut partition, mut offset) = (None, None, None);
-        for (name, value) in headers {
+        let (mut origin, mut topic, mut partition, mut offset) = (None, None, None, None);
+        for (at, (name, value)) in headers.enumerate() {
             match name {
-                TOPIC_HEADER => topic = Some(value),
-                PARTITION_HEADER => partition = Some(value),
-                OFFSET_HEADER => offset = Some(value),
+                ORIGIN_HEADER => origin = Some((at, value)),
+                TOPIC_HEADER => topic = Some((at, value)),
+                PARTITION_HEADER => partition = Some((at, value)),
+                OFFSET_HEADER => offset = Some((at, value)),
                 _ => {}
             }
         }
+        let three = match (topic, partition, offset) {
+            (Some(t), Some(p), Some(o)) => Some((t.0.max(p.0).max(o.0), (t.1, p.1, o.1))),
+            _ => None,
+        };
+        let (topic, partition, offset) = match (origin, three) {
+            (Some((a, value)), Some((b, _))) if a > b => split(value)?,
+            (Some((_, value)), None) => split(value)?,
+            (_, Some((_, parts))) => parts,
+            (None, None) => return None,
+        };
         Some(KafkaOrigin {
-            topic: std::str::from_utf8(topic?).ok()?.to_string(),
-            partition: decimal(partition?)?.try_into().ok()?,
-            offset: decimal(offset?)?,
+            topic: std::str::from_utf8(topic).ok()?.to_string(),
+            partition: decimal(partition)?.try_into().ok()?,
+            offset: decimal(offset)?,
         })
     }
+}
+
+/// Splits an [`ORIGIN_HEADER`] value into topic, partition and offset, from
+/// the right.
+fn split(value: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut parts = value.rsplitn(3, |&b| b == b'/');
+    let offset = parts.next()?;
+    let partition = parts.next()?;
+    let topic = parts.next().filter(|t| !t.is_empty())?;
+    Some((topic, partition, offset))
+}
+
+/// Appends the [`ORIGIN_HEADER`] value to `buf`: `prefix` is
+/// [`origin_prefix`] of the topic and partition.
+pub(crate) fn push_origin(buf: &mut Vec<u8>, prefix: &[u8], offset: u64) {
+    buf.extend_from_slice(prefix);
+    push_decimal(buf, offset);
+}
+
+/// `<topic>/<partition>/`, the part of the [`ORIGIN_HEADER`] value shared
+/// by every record of one partition.
+pub(crate) fn origin_prefix(topic: &str, partition: u32) -> Vec<u8> {
+    let mut prefix = Vec::with_capacity(topic.len() + 12);
+    prefix.extend_from_slice(topic.as_bytes());
+    prefix.push(b'/');
+    push_decimal(&mut prefix, u64::from(partition));
+    prefix.push(b'/');
+    prefix
+}
+
+/// Appends `n` in ASCII decimal (what `format!("{n}")` gives, without the
+/// formatting machinery: this runs once per ingested record).
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut at = tmp.len();
+    loop {
+        at -= 1;
+        if let Some(d) = tmp.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(tmp.get(at..).unwrap_or_default());
 }
 
 /// A strict ASCII decimal (no sign, no spaces, at least one digit).
@@ -96,7 +165,7 @@ pub(crate) fn resume_point(local: &Partition, topic: &str, partition: u32, limit
                     value: limit.to_string(),
                     reason: format!(
                         "the last {skipped} records of local topic '{topic}' partition {partition} (offsets up to {}) \
-                         carry no Kafka-origin headers ({OFFSET_HEADER}), so the ingest cannot tell where it stopped; \
+                         carry no Kafka-origin header ({ORIGIN_HEADER}), so the ingest cannot tell where it stopped; \
                          keep other writers off ingested topics or raise IngestBuilder::resume_scan",
                         local.end_offset().saturating_sub(1)
                     ),
@@ -129,36 +198,78 @@ fn read_range(local: &Partition, lo: u64, hi: u64) -> Result<Vec<ConsumedRecord>
 mod tests {
     use super::*;
 
+    fn origin(topic: &str, partition: u32, offset: u64) -> Option<KafkaOrigin> {
+        Some(KafkaOrigin {
+            topic: topic.into(),
+            partition,
+            offset,
+        })
+    }
+
     #[test]
-    fn origin_headers_round_trip_and_last_occurrence_wins() {
+    fn the_origin_header_round_trips() {
+        for (topic, partition, offset) in [("t", 0, 0), ("orders.eu-west_2", 7, 12_345), ("x", u32::MAX, u64::MAX)] {
+            let mut value = Vec::new();
+            push_origin(&mut value, &origin_prefix(topic, partition), offset);
+            assert_eq!(value, format!("{topic}/{partition}/{offset}").into_bytes());
+            let h: Vec<(&str, &[u8])> = vec![("own", b"v"), (ORIGIN_HEADER, &value)];
+            assert_eq!(
+                KafkaOrigin::from_headers(h.into_iter()),
+                origin(topic, partition, offset)
+            );
+        }
+    }
+
+    #[test]
+    fn the_three_header_form_is_read_and_last_occurrence_wins() {
         let h: Vec<(&str, &[u8])> = vec![
             ("kafka.offset", b"7"),
             (TOPIC_HEADER, b"t"),
             (PARTITION_HEADER, b"2"),
             (OFFSET_HEADER, b"41"),
         ];
-        let o = KafkaOrigin::from_headers(h.into_iter()).unwrap();
-        assert_eq!(
-            o,
-            KafkaOrigin {
-                topic: "t".into(),
-                partition: 2,
-                offset: 41
-            }
-        );
+        assert_eq!(KafkaOrigin::from_headers(h.into_iter()), origin("t", 2, 41));
+        let h: Vec<(&str, &[u8])> = vec![(ORIGIN_HEADER, b"a/1/5"), (ORIGIN_HEADER, b"b/2/6")];
+        assert_eq!(KafkaOrigin::from_headers(h.into_iter()), origin("b", 2, 6));
     }
 
     #[test]
-    fn records_without_all_headers_or_with_bad_numbers_have_no_origin() {
-        let h: Vec<(&str, &[u8])> = vec![("kafka.topic", b"t"), ("kafka.offset", b"1")];
-        assert!(KafkaOrigin::from_headers(h.into_iter()).is_none());
+    fn when_both_forms_occur_the_one_written_last_counts() {
         let h: Vec<(&str, &[u8])> = vec![
-            ("kafka.topic", b"t"),
-            ("kafka.partition", b"0"),
-            ("kafka.offset", b"-1"),
+            (TOPIC_HEADER, b"a"),
+            (PARTITION_HEADER, b"1"),
+            (OFFSET_HEADER, b"5"),
+            (ORIGIN_HEADER, b"b/2/6"),
         ];
-        assert!(KafkaOrigin::from_headers(h.into_iter()).is_none());
-        let h: Vec<(&str, &[u8])> = vec![("kafka.topic", b"t"), ("kafka.partition", b""), ("kafka.offset", b"1")];
-        assert!(KafkaOrigin::from_headers(h.into_iter()).is_none());
+        assert_eq!(KafkaOrigin::from_headers(h.into_iter()), origin("b", 2, 6));
+        let h: Vec<(&str, &[u8])> = vec![
+            (ORIGIN_HEADER, b"b/2/6"),
+            (TOPIC_HEADER, b"a"),
+            (PARTITION_HEADER, b"1"),
+            (OFFSET_HEADER, b"5"),
+        ];
+        assert_eq!(KafkaOrigin::from_headers(h.into_iter()), origin("a", 1, 5));
+    }
+
+    #[test]
+    fn records_without_a_complete_valid_origin_have_none() {
+        let bad: [&[(&str, &[u8])]; 9] = [
+            &[],
+            &[("kafka.topic", b"t"), ("kafka.offset", b"1")],
+            &[
+                ("kafka.topic", b"t"),
+                ("kafka.partition", b"0"),
+                ("kafka.offset", b"-1"),
+            ],
+            &[("kafka.topic", b"t"), ("kafka.partition", b""), ("kafka.offset", b"1")],
+            &[(ORIGIN_HEADER, b"t/0")],
+            &[(ORIGIN_HEADER, b"/0/1")],
+            &[(ORIGIN_HEADER, b"t/0/")],
+            &[(ORIGIN_HEADER, b"t/4294967296/1")],
+            &[(ORIGIN_HEADER, b"t/0/+1")],
+        ];
+        for h in bad {
+            assert!(KafkaOrigin::from_headers(h.iter().copied()).is_none(), "{h:?}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::origin::{resume_point, Resume, OFFSET_HEADER, PARTITION_HEADER, TOPIC_HEADER};
+use super::origin::{origin_prefix, push_origin, resume_point, Resume, ORIGIN_HEADER};
 use super::PartitionStatus;
 use crate::broker::Broker;
 use crate::config::OffsetReset;
@@ -232,19 +232,21 @@ impl Pipeline {
 /// at a crash was never appended: the next start resumes from the local
 /// log and fetches it again. On a clean stop the poller hands over its last
 /// batch and closes the channel; the appender appends everything handed
-/// over, then flushes.
+/// over, then flushes. `one_topic`: the ingest reads a single Kafka topic,
+/// so every message's partition number alone says where it goes.
 pub(crate) fn run(
     consumer: &BaseConsumer<IngestContext>,
     producer: &Producer,
     shared: &Shared,
     max_batch: usize,
+    one_topic: bool,
 ) -> Result<()> {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<BorrowedMessage<'_>>>(PIPELINE_DEPTH);
     std::thread::scope(|scope| {
         let appender = std::thread::Builder::new()
             .name("logbus-ingest-append".into())
             .spawn_scoped(scope, move || {
-                let result = append_all(&rx, producer, shared);
+                let result = append_all(&rx, producer, shared, one_topic);
                 drop(rx);
                 shared.pipeline.stopped();
                 result
@@ -313,9 +315,10 @@ fn append_all(
     rx: &crossbeam_channel::Receiver<Vec<BorrowedMessage<'_>>>,
     producer: &Producer,
     shared: &Shared,
+    one_topic: bool,
 ) -> Result<()> {
     for messages in rx {
-        let parts = sort(&messages, shared);
+        let parts = sort(&messages, shared, one_topic);
         for part in &parts {
             append(producer, shared, &messages, part)?;
         }
@@ -340,8 +343,10 @@ struct Part {
 /// Splits a round's messages by partition, dropping each message at or
 /// before what is already stored or taken (a re-delivery after a
 /// rebalance) and counting offsets passed over. The shared state is read
-/// once per partition, not per message.
-fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
+/// once per partition, not per message; with `one_topic` a message's topic
+/// name (a call into librdkafka and a UTF-8 check) is read once per
+/// partition too.
+fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared, one_topic: bool) -> Vec<Part> {
     let mut parts: Vec<Part> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let (Ok(partition), Ok(offset)) = (u32::try_from(m.partition()), u64::try_from(m.offset())) else {
@@ -349,7 +354,7 @@ fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
         };
         let k = match parts
             .iter()
-            .position(|p| p.partition == partition && p.topic == m.topic())
+            .position(|p| p.partition == partition && (one_topic || p.topic == m.topic()))
         {
             Some(k) => k,
             None => {
@@ -393,29 +398,28 @@ fn sort(messages: &[BorrowedMessage<'_>], shared: &Shared) -> Vec<Part> {
 
 /// Appends one partition's messages as one `send_batch` (one local batch,
 /// or a batch per segment when it spans a roll: a crash keeps a prefix),
-/// each with its key, value, headers, timestamp and the origin headers,
+/// each with its key, value, headers, timestamp and the origin header,
 /// from the bytes librdkafka lends (no allocation per record).
 fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>], part: &Part) -> Result<()> {
-    let partition_digits = part.partition.to_string();
-    let mut digits: Vec<u8> = Vec::with_capacity(part.take.len() * 8);
-    let mut offsets = Vec::with_capacity(part.take.len());
+    let prefix = origin_prefix(&part.topic, part.partition);
+    let mut origins: Vec<u8> = Vec::with_capacity(part.take.len() * (prefix.len() + 8));
+    let mut ends = Vec::with_capacity(part.take.len());
     for &i in &part.take {
-        let start = digits.len();
         if let Some(offset) = messages.get(i).and_then(|m| u64::try_from(m.offset()).ok()) {
-            push_decimal(&mut digits, offset);
+            push_origin(&mut origins, &prefix, offset);
         }
-        offsets.push(start..digits.len());
+        ends.push(origins.len());
     }
-    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(part.take.len() * 3);
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(part.take.len());
     let mut spans = Vec::with_capacity(part.take.len());
-    for (&i, digits_at) in part.take.iter().zip(&offsets) {
+    let mut from = 0;
+    for (&i, &to) in part.take.iter().zip(&ends) {
         let start = headers.len();
         if let Some(hs) = messages.get(i).and_then(|m| m.headers()) {
             headers.extend(hs.iter().map(|h| (h.key, h.value.unwrap_or_default())));
         }
-        headers.push((TOPIC_HEADER, part.topic.as_bytes()));
-        headers.push((PARTITION_HEADER, partition_digits.as_bytes()));
-        headers.push((OFFSET_HEADER, digits.get(digits_at.clone()).unwrap_or_default()));
+        headers.push((ORIGIN_HEADER, origins.get(from..to).unwrap_or_default()));
+        from = to;
         spans.push(start..headers.len());
     }
     let mut records = Vec::with_capacity(part.take.len());
@@ -464,24 +468,6 @@ fn append(producer: &Producer, shared: &Shared, messages: &[BorrowedMessage<'_>]
     }
 }
 
-/// Appends `n` in ASCII decimal (what `format!("{n}")` gives, without the
-/// formatting machinery: this runs once per ingested record).
-fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut at = tmp.len();
-    loop {
-        at -= 1;
-        if let Some(d) = tmp.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(tmp.get(at..).unwrap_or_default());
-}
-
 /// Commits the next offset of every partition stored locally to the Kafka
 /// group, so `kafka-consumer-groups` shows the lag. Informational only:
 /// resumption never reads it, and a failure is only noted.
@@ -504,19 +490,5 @@ fn commit(consumer: &BaseConsumer<IngestContext>, shared: &Shared, mode: CommitM
     }
     if let Err(e) = consumer.commit(&tpl, mode) {
         shared.state.lock().client_error = Some(format!("committing to the Kafka group (informational): {e}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::push_decimal;
-
-    #[test]
-    fn push_decimal_writes_what_display_writes() {
-        for n in [0, 1, 9, 10, 99, 100, 12_345, 1 << 40, u64::MAX - 1, u64::MAX] {
-            let mut buf = b"x".to_vec();
-            push_decimal(&mut buf, n);
-            assert_eq!(buf, format!("x{n}").into_bytes());
-        }
     }
 }
