@@ -20,27 +20,46 @@ const RECORDS: u64 = 200_000;
 const CHUNK: u64 = 1000;
 const MB: f64 = 1e6;
 
-/// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S`.
+/// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S`, then
+/// `phases` with the seconds of each step (broker open, create_topic, close;
+/// open, sends, close), which the parent ignores (for runs by hand:
+/// `logbus-compare __child partitions logbus DIR N`).
 pub fn child(dir: &Path, partitions: u32) {
+    let mut phases = Vec::new();
+    let mut lap = Instant::now();
+    let step = |phases: &mut Vec<f64>, lap: &mut Instant| {
+        phases.push(lap.elapsed().as_secs_f64());
+        *lap = Instant::now();
+    };
     let t = Instant::now();
     let b = Broker::open(dir).unwrap();
+    step(&mut phases, &mut lap);
     b.create_topic("big", TopicConfig::new(partitions)).unwrap();
+    step(&mut phases, &mut lap);
     b.close().unwrap();
+    step(&mut phases, &mut lap);
     let create = t.elapsed().as_secs_f64();
     let hwm = vm_hwm();
     let disk = allocated_bytes(dir);
 
     let t = Instant::now();
+    lap = t;
     let b = Broker::open(dir).unwrap();
+    step(&mut phases, &mut lap);
     let p = b.producer();
     for chunk in 0..RECORDS / CHUNK {
         let records = (chunk * CHUNK..(chunk + 1) * CHUNK)
             .map(|i| Record::new(format!("value number {i} with some padding text")).with_key(format!("key-{i}")));
         p.send_batch("big", records).unwrap();
     }
+    step(&mut phases, &mut lap);
     b.close().unwrap();
+    step(&mut phases, &mut lap);
     let produce = t.elapsed().as_secs_f64();
     println!("partitions {create} {hwm} {disk} {produce}");
+    let names = ["open", "create_topic", "close", "open", "sends", "close"];
+    let steps: Vec<String> = names.iter().zip(&phases).map(|(n, s)| format!("{n} {s:.3}")).collect();
+    println!("phases {}", steps.join(" "));
 }
 
 /// Peak resident memory of this process so far, bytes (`VmHWM`).
