@@ -18,7 +18,9 @@
 //! current bytes; a directory entry not covered by a directory fsync may be
 //! missing (new file), or still present (deleted file, with its durable image),
 //! or name the previous inode (a rename not yet durable). Each state must open
-//! and keep every promise the acknowledgements made.
+//! and keep every promise the acknowledgements made. The topic is created and
+//! the broker reopened before the first record (a partition closed empty has
+//! fsynced nothing).
 //!
 //! The topic is not compacted (policy `Delete`): each partition must be
 //! gap-free, since a gap here could only be a lost record (compaction under
@@ -469,8 +471,11 @@ fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
         set_sync_observer(Some(Box::new(move |e| rec.observe(e))));
     }
 
+    // Created, closed before its first record and reopened: a partition
+    // closed empty writes and fsyncs nothing, so the first fsync round after
+    // the reopen must make the segment file's directory entry durable.
     let broker = Broker::open_with(&root, broker_config()).unwrap();
-    let topic = broker
+    broker
         .create_topic(
             TOPIC,
             TopicConfig::new(PARTITIONS)
@@ -478,6 +483,9 @@ fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
                 .retention_bytes(Some(RETENTION_BYTES)),
         )
         .unwrap();
+    broker.close().unwrap();
+    let broker = Broker::open_with(&root, broker_config()).unwrap();
+    let topic = broker.topic(TOPIC).unwrap();
     rec.ready.store(true, Ordering::SeqCst);
     let producers_done = Arc::new(AtomicUsize::new(0));
     let stop_consumer = Arc::new(AtomicBool::new(false));
