@@ -62,7 +62,17 @@ pub fn child(dir: &Path, partitions: u32) {
         *time = t.elapsed().as_secs_f64();
     }
     println!("partitions {create} {hwm} {disk} {} {}", produce[0], produce[1]);
-    let names = ["open", "create_topic", "close", "open", "sends", "close", "open", "sends", "close"];
+    let names = [
+        "open",
+        "create_topic",
+        "close",
+        "open",
+        "sends",
+        "close",
+        "open",
+        "sends",
+        "close",
+    ];
     let steps: Vec<String> = names.iter().zip(&phases).map(|(n, s)| format!("{n} {s:.3}")).collect();
     println!("phases {}", steps.join(" "));
 }
