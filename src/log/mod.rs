@@ -557,7 +557,7 @@ impl LogInner {
 
     /// Whether the files already say what a clean checkpoint would: the
     /// clean checkpoint of a clean open is still on disk unchanged (nothing
-    /// was appended or truncated since), or the log never held a record and
+    /// was appended, truncated or deleted since), or the log never held a record and
     /// has no checkpoint (nothing on disk claims anything about it, and a
     /// crash or a close leaves what the next open finds again, an empty log).
     /// Such a close writes and fsyncs nothing (closing a new topic of 1,000
@@ -568,7 +568,9 @@ impl LogInner {
         let ck = self.checkpoint.lock();
         let w = self.writer.lock();
         if w.clean_on_disk.is_some() {
-            return true;
+            // Unless retention deleted segments since: their directory
+            // entries wait for the close's fsync round.
+            return !w.dir_dirty && w.unsynced.is_empty();
         }
         let empty = w.next_offset == w.active.base && w.active.size() == 0 && w.unsynced.is_empty();
         empty && ck.is_unwritten() && self.segments.read().len() == 1
