@@ -247,7 +247,7 @@ impl LogInner {
                 if let (Some(files), Some(ix)) = (&w.index_files, w.active.index.write().as_mut()) {
                     ix.persist_pending(files)?;
                     let (_, ipath, tpath) = super::segment::paths(&self.dir, w.active.base);
-                    index_files = Some((files.handles(), ipath, tpath));
+                    index_files = files.handles().map(|h| (h, ipath, tpath));
                 }
             }
             (files, dir_dirty, index_files, snap)

@@ -179,16 +179,28 @@ impl SegIndex {
         crate::fs::write_cache(time_path, &fmt::encode_sealed(Kind::Time, base, seal, &raw))
     }
 
-    /// Appends entries not yet written to the active index files.
+    /// Appends entries not yet written to the active index files, creating
+    /// the files first once an entry lies at or past `INDEX_FILES_FROM`
+    /// (before that, nothing is written: see `ActiveIndexFiles`).
     pub fn persist_pending(&mut self, files: &ActiveIndexFiles) -> Result<()> {
-        let (po, pt) = self.persisted;
+        let (mut po, mut pt) = self.persisted;
+        if po == self.offsets.len() && pt == self.times.len() {
+            return Ok(());
+        }
+        let created_now = files.files.get().is_none();
+        let Some((offsets, times)) = files.files_for(self.last_pos)? else {
+            return Ok(());
+        };
+        if created_now {
+            // New files hold only their header.
+            (po, pt) = (0, 0);
+        }
         let mut buf = Vec::new();
         for e in self.offsets.get(po..).unwrap_or_default() {
             buf.extend_from_slice(&fmt::encode_offset_entry(*e));
         }
         let at = (fmt::HEADER_LEN + po * 8) as u64;
-        files
-            .offsets
+        offsets
             .write_all_at(&buf, at)
             .map_err(|e| Error::io("writing offset index", &files.offsets_path, e))?;
         buf.clear();
@@ -196,8 +208,7 @@ impl SegIndex {
             buf.extend_from_slice(&fmt::encode_time_entry(*e));
         }
         let at = (fmt::HEADER_LEN + pt * 12) as u64;
-        files
-            .times
+        times
             .write_all_at(&buf, at)
             .map_err(|e| Error::io("writing time index", &files.times_path, e))?;
         self.persisted = (self.offsets.len(), self.times.len());
@@ -230,44 +241,86 @@ fn map_decode<E>(
     decode(map.bytes()).ok()
 }
 
-/// The open index files of the active segment.
+/// Byte position of the active segment from which its index files exist:
+/// they are created by the first persist of an index entry at or past it (256
+/// entries at one per `INDEX_INTERVAL`). A partition that never gets this far
+/// has no index files: they are caches, and without them a read below the
+/// position of a reopen walks at most this many bytes of batch headers;
+/// creating two files per partition would be most of what a new or
+/// little-used partition costs (BENCHMARKS.md, "partitions").
+pub const INDEX_FILES_FROM: u32 = 256 * INDEX_INTERVAL;
+
+/// The index files of the active segment: opened if they exist, else created
+/// by the first [`SegIndex::persist_pending`] with an entry at or past
+/// `INDEX_FILES_FROM`.
 #[derive(Debug)]
 pub struct ActiveIndexFiles {
-    offsets: Arc<File>,
-    times: Arc<File>,
+    /// Both files, once opened or created. Set under the writer lock only.
+    files: std::sync::OnceLock<(Arc<File>, Arc<File>)>,
+    base: u64,
     offsets_path: std::path::PathBuf,
     times_path: std::path::PathBuf,
 }
 
 impl ActiveIndexFiles {
-    /// Opens (or creates) the active index files with a fresh unsealed
+    /// Opens the active index files if either exists, with a fresh unsealed
     /// header, keeping the entries `index` counts as persisted (those it was
     /// loaded from, a prefix of the file's) and writing the rest, so a reopen
-    /// after a crash does not rewrite a large segment's whole index.
+    /// after a crash does not rewrite a large segment's whole index. Files
+    /// already in that state are not written (a clean reopen dirties no
+    /// page). Creates nothing when neither exists and `index` has no entry at
+    /// or past `INDEX_FILES_FROM`.
     pub fn open(index_path: &Path, time_path: &Path, base: u64, index: &mut SegIndex) -> Result<ActiveIndexFiles> {
-        let offsets = crate::fs::open_rw(index_path, "opening offset index")?;
-        let times = crate::fs::open_rw(time_path, "opening time index")?;
         let files = ActiveIndexFiles {
-            offsets: Arc::new(offsets),
-            times: Arc::new(times),
+            files: std::sync::OnceLock::new(),
+            base,
             offsets_path: index_path.to_path_buf(),
             times_path: time_path.to_path_buf(),
         };
-        let (po, pt) = index.persisted;
-        let reset = |f: &File, p: &Path, kind: Kind, kept: usize| {
-            f.set_len((fmt::HEADER_LEN + kept * kind.entry_len()) as u64)
-                .and_then(|()| f.write_all_at(&fmt::encode_header(kind, base), 0))
-                .map_err(|e| Error::io("resetting index file", p, e))
-        };
-        reset(&files.offsets, index_path, Kind::Offset, po)?;
-        reset(&files.times, time_path, Kind::Time, pt)?;
+        if index_path.exists() || time_path.exists() {
+            files.create(index.persisted)?;
+        }
         index.persist_pending(&files)?;
         Ok(files)
     }
 
-    /// Handles to fsync both files without holding the writer lock.
-    pub fn handles(&self) -> (Arc<File>, Arc<File>) {
-        (Arc::clone(&self.offsets), Arc::clone(&self.times))
+    /// The open files, creating them first when the last entry's position
+    /// `last_pos` reached `INDEX_FILES_FROM`; `None` while they are not needed yet.
+    fn files_for(&self, last_pos: u32) -> Result<Option<(&File, &File)>> {
+        if self.files.get().is_none() && last_pos >= INDEX_FILES_FROM {
+            self.create((0, 0))?;
+        }
+        Ok(self.files.get().map(|(o, t)| (&**o, &**t)))
+    }
+
+    /// Opens (creating if missing) both files, each cut to its header and
+    /// the `kept` (offset, time) entries, with the header rewritten.
+    fn create(&self, kept: (usize, usize)) -> Result<()> {
+        let open = |p: &Path, kind: Kind, kept: usize| -> Result<File> {
+            let f = crate::fs::open_rw(p, "opening index file")?;
+            let len = (fmt::HEADER_LEN + kept * kind.entry_len()) as u64;
+            let header = fmt::encode_header(kind, self.base);
+            let mut on_disk = [0u8; fmt::HEADER_LEN];
+            let current = f.metadata().is_ok_and(|m| m.len() == len)
+                && f.read_exact_at(&mut on_disk, 0).is_ok()
+                && on_disk == header;
+            if !current {
+                f.set_len(len)
+                    .and_then(|()| f.write_all_at(&header, 0))
+                    .map_err(|e| Error::io("resetting index file", p, e))?;
+            }
+            Ok(f)
+        };
+        let offsets = open(&self.offsets_path, Kind::Offset, kept.0)?;
+        let times = open(&self.times_path, Kind::Time, kept.1)?;
+        let _ = self.files.set((Arc::new(offsets), Arc::new(times)));
+        Ok(())
+    }
+
+    /// Handles to fsync both files without holding the writer lock (`None`
+    /// while they are not created).
+    pub fn handles(&self) -> Option<(Arc<File>, Arc<File>)> {
+        self.files.get().map(|(o, t)| (Arc::clone(o), Arc::clone(t)))
     }
 }
 

@@ -157,8 +157,13 @@ struct Writer {
     map: Option<MapWriter>,
     index_files: Option<ActiveIndexFiles>,
     next_offset: u64,
-    /// Sealed files whose data has not been fsynced yet, with their paths.
+    /// Files whose data has not been fsynced yet, with their paths: sealed
+    /// segments, and `recovery.ckpt` once `unmark_clean` rewrote it.
     unsynced: Vec<(Arc<File>, std::path::PathBuf)>,
+    /// The clean checkpoint a clean open trusted, still on disk as it was:
+    /// the first append or truncation rewrites it as not clean first
+    /// (`Writer::unmark_clean`); while it is there, a close has nothing to write.
+    clean_on_disk: Option<checkpoint::CleanMark>,
     /// Files were created or deleted since the last directory fsync.
     dir_dirty: bool,
     /// Timestamp of the active segment's first record (for `segment_ms`).
@@ -538,12 +543,37 @@ impl LogInner {
         if was_closed {
             return Ok(());
         }
-        let result = self.write_checkpoint(true);
+        let result = if self.close_has_nothing_to_write() {
+            Ok(())
+        } else {
+            self.write_checkpoint(true)
+        };
         self.wake_durable_waiters();
         if let Some(mut f) = self.own_flusher.lock().take() {
             f.stop();
         }
         result
+    }
+
+    /// Whether the files already say what a clean checkpoint would: the
+    /// clean checkpoint of a clean open is still on disk unchanged (nothing
+    /// was appended, truncated or deleted since), or the log never held a record and
+    /// has no checkpoint (nothing on disk claims anything about it, and a
+    /// crash or a close leaves what the next open finds again, an empty log).
+    /// Such a close writes and fsyncs nothing (closing a new topic of 1,000
+    /// partitions would otherwise create 1,000 checkpoint files and wait for
+    /// 5,000 fsyncs).
+    fn close_has_nothing_to_write(&self) -> bool {
+        // Lock order: checkpoint, then writer (as `write_checkpoint`).
+        let ck = self.checkpoint.lock();
+        let w = self.writer.lock();
+        if w.clean_on_disk.is_some() {
+            // Unless retention deleted segments since: their directory
+            // entries wait for the close's fsync round.
+            return !w.dir_dirty && w.unsynced.is_empty();
+        }
+        let empty = w.next_offset == w.active.base && w.active.size() == 0 && w.unsynced.is_empty();
+        empty && ck.is_unwritten() && self.segments.read().len() == 1
     }
 
     /// Marks the log finished without a checkpoint (its files are being deleted).

@@ -93,6 +93,11 @@ pub(super) fn open(dir: &Path, config: LogConfig, topic: Arc<str>, partition: u3
     let start = r.choose_start(&bases, ckpt, live)?;
     let mut segments = open_trusted(dir, &bases, start.idx)?;
     let tail = r.scan_tail(&mut bases, &start, &mut segments)?;
+    if bases.len() == 1 && tail.len == 0 && ckpt.is_none() && start.live.is_none() {
+        // A log that never held a record (a close before the first one
+        // leaves no checkpoint): nothing was scanned, nothing was lost.
+        r.report.clean = true;
+    }
     let active = open_active(&r.config, tail)?;
     segments.push(Arc::clone(&active.seg));
     if r.dir_dirty {
@@ -491,7 +496,10 @@ fn assemble(
             index_files: Some(active.index_files),
             next_offset,
             unsynced,
-            dir_dirty: created,
+            // Without an fsynced checkpoint, nothing says the segment's
+            // directory entry is durable: a log created by an earlier open
+            // that was closed empty never fsynced its directory.
+            dir_dirty: created || start.hard.is_none(),
             first_ts: active.first_ts,
             last_retention: Instant::now(),
             body_lens: Vec::new(),
@@ -499,6 +507,7 @@ fn assemble(
             idx_next_pos: 0,
             idx_max_ts: i64::MIN,
             last_batch: None,
+            clean_on_disk: None,
             live: live_file,
             live_pending: 0,
             appends: obs::AppendTally::default(),
@@ -542,8 +551,13 @@ fn record_recovered(inner: LogInner, start: &Start, nothing_to_record: bool) -> 
         // one too (recovery only cut bytes after it). Both go on from there.
         inner.checkpoint.lock().resume_from(start.hard);
     } else if let Some(hard) = start.hard.filter(|_| inner.recovery.clean) {
-        // A clean open: durably record "not clean" before any append can happen.
-        inner.mark_unclean(hard)?;
+        // A clean open: the clean checkpoint stays on disk until the first
+        // append or truncation rewrites it as not clean (before it changes
+        // anything), and the fsync round that first makes such a change
+        // durable fsyncs that rewrite too (see `Writer::unmark_clean`).
+        inner.checkpoint.lock().resume_from(Some(hard));
+        inner.writer.lock().clean_on_disk =
+            Some(super::checkpoint::CleanMark::new(inner.dir.join(CHECKPOINT_FILE), hard));
     } else {
         // Durably record "not clean" before any append can happen; after a
         // recovery this also records the recovered end, so it is not scanned again.

@@ -112,6 +112,9 @@ impl LogInner {
         let mut guard = self.writer.lock();
         let w: &mut Writer = &mut guard;
         self.check_open()?;
+        if w.clean_on_disk.is_some() {
+            w.unmark_clean()?;
+        }
         let base = w.next_offset;
         if let Some(t) = txn.filter(|t| t.register) {
             // Before the end offset moves past it: a read-committed reader
@@ -305,6 +308,7 @@ impl LogInner {
         if offset >= w.next_offset {
             return Ok(());
         }
+        w.unmark_clean()?;
         let start = self.start_offset();
         if offset < start {
             return Err(Error::OffsetOutOfRange {

@@ -18,7 +18,10 @@
 //! current bytes; a directory entry not covered by a directory fsync may be
 //! missing (new file), or still present (deleted file, with its durable image),
 //! or name the previous inode (a rename not yet durable). Each state must open
-//! and keep every promise the acknowledgements made.
+//! and keep every promise the acknowledgements made. The topic is created,
+//! two of its partitions get a record, and the broker is reopened before the
+//! workload (a partition closed empty has fsynced nothing; the others reopen
+//! clean, with their clean checkpoint left on disk until their first append).
 //!
 //! The topic is not compacted (policy `Delete`): each partition must be
 //! gap-free, since a gap here could only be a lost record (compaction under
@@ -469,8 +472,14 @@ fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
         set_sync_observer(Some(Box::new(move |e| rec.observe(e))));
     }
 
+    // Created, closed and reopened before the workload. Partition 2 is closed
+    // before its first record, which writes and fsyncs nothing: the first
+    // fsync round after the reopen must make its segment file's directory
+    // entry durable. Partitions 0 and 1 get a record first: their reopen is a
+    // clean open, whose clean checkpoint the first append rewrites (fsynced by
+    // the first round after it).
     let broker = Broker::open_with(&root, broker_config()).unwrap();
-    let topic = broker
+    broker
         .create_topic(
             TOPIC,
             TopicConfig::new(PARTITIONS)
@@ -478,6 +487,17 @@ fn power_loss_states_from_fsync_snapshots_keep_every_acknowledgement() {
                 .retention_bytes(Some(RETENTION_BYTES)),
         )
         .unwrap();
+    for p in 0..2 {
+        let v = format!("before-the-reopen-{p}");
+        let md = broker
+            .producer()
+            .send(TOPIC, Record::new(v.clone()).with_partition(p))
+            .unwrap();
+        rec.acked.lock().unwrap().push((md.partition(), md.offset(), v));
+    }
+    broker.close().unwrap();
+    let broker = Broker::open_with(&root, broker_config()).unwrap();
+    let topic = broker.topic(TOPIC).unwrap();
     rec.ready.store(true, Ordering::SeqCst);
     let producers_done = Arc::new(AtomicUsize::new(0));
     let stop_consumer = Arc::new(AtomicBool::new(false));

@@ -213,18 +213,17 @@ fn index_files_of_another_segment() {
     run(Mangle::SwappedWithNeighbour, true, 8);
 }
 
-/// Replaces the active segment's (unsealed) index files by well-formed ones
-/// whose entries point into the middle of batches and claim impossible times.
+/// Writes the active segment's (unsealed) index files as well-formed ones
+/// whose entries point into the middle of batches and claim impossible times
+/// (the segment is under 1 MiB: logbus itself wrote none).
 fn plant_plausible_active_entries(dir: &Path) {
-    let files = index_files(dir);
-    let active_index = files.iter().rev().find(|p| p.extension().unwrap() == "index").unwrap();
-    let active_time = files
-        .iter()
-        .rev()
-        .find(|p| p.extension().unwrap() == "timeindex")
-        .unwrap();
-    let mut ix = std::fs::read(active_index).unwrap()[..48].to_vec();
-    let mut tx = std::fs::read(active_time).unwrap()[..48].to_vec();
+    use logbus::format::index::{encode_header, Kind};
+    let (base, log_path) = crate::common::segment_paths(dir).pop().unwrap();
+    let active_index = log_path.with_extension("index");
+    let active_time = log_path.with_extension("timeindex");
+    assert!(!active_index.exists(), "a segment under 1 MiB has no index files");
+    let mut ix = encode_header(Kind::Offset, base).to_vec();
+    let mut tx = encode_header(Kind::Time, base).to_vec();
     assert_eq!(ix[5] & 1, 0, "the active index is unsealed");
     for k in 1..6u32 {
         ix.extend(k.to_le_bytes()); // rel_offset

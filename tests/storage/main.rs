@@ -15,5 +15,6 @@ mod damage_read_paths;
 mod index_rebuild;
 mod layout;
 mod model;
+mod partition_files;
 mod retention;
 mod tail_damage;

@@ -4,7 +4,9 @@
 //! at create"); the disk the empty topic takes (allocated blocks); then
 //! open, send 200,000 keyed records of ~40 bytes with `send_batch` in
 //! chunks of 1,000 (each routed by its key, as `logbus produce` does), close
-//! (timed: "produce"). N = 10, 100, 1,000 (issue 18, item 5).
+//! (timed: "produce"); then the same again on the topic as that left it
+//! (timed: "produce again": no partition is new any more). N = 10, 100,
+//! 1,000 (issue 18, item 5).
 
 use std::path::Path;
 use std::time::Instant;
@@ -20,27 +22,59 @@ const RECORDS: u64 = 200_000;
 const CHUNK: u64 = 1000;
 const MB: f64 = 1e6;
 
-/// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S`.
+/// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S AGAIN_S`,
+/// then `phases` with the seconds of each step (broker open, create_topic,
+/// close; open, sends, close, twice), which the parent ignores (for runs by
+/// hand: `logbus-compare __child partitions logbus DIR N`).
 pub fn child(dir: &Path, partitions: u32) {
+    let mut phases = Vec::new();
+    let mut lap = Instant::now();
+    let step = |phases: &mut Vec<f64>, lap: &mut Instant| {
+        phases.push(lap.elapsed().as_secs_f64());
+        *lap = Instant::now();
+    };
     let t = Instant::now();
     let b = Broker::open(dir).unwrap();
+    step(&mut phases, &mut lap);
     b.create_topic("big", TopicConfig::new(partitions)).unwrap();
+    step(&mut phases, &mut lap);
     b.close().unwrap();
+    step(&mut phases, &mut lap);
     let create = t.elapsed().as_secs_f64();
     let hwm = vm_hwm();
     let disk = allocated_bytes(dir);
 
-    let t = Instant::now();
-    let b = Broker::open(dir).unwrap();
-    let p = b.producer();
-    for chunk in 0..RECORDS / CHUNK {
-        let records = (chunk * CHUNK..(chunk + 1) * CHUNK)
-            .map(|i| Record::new(format!("value number {i} with some padding text")).with_key(format!("key-{i}")));
-        p.send_batch("big", records).unwrap();
+    let mut produce = [0.0; 2];
+    for time in &mut produce {
+        let t = Instant::now();
+        lap = t;
+        let b = Broker::open(dir).unwrap();
+        step(&mut phases, &mut lap);
+        let p = b.producer();
+        for chunk in 0..RECORDS / CHUNK {
+            let records = (chunk * CHUNK..(chunk + 1) * CHUNK)
+                .map(|i| Record::new(format!("value number {i} with some padding text")).with_key(format!("key-{i}")));
+            p.send_batch("big", records).unwrap();
+        }
+        step(&mut phases, &mut lap);
+        b.close().unwrap();
+        step(&mut phases, &mut lap);
+        *time = t.elapsed().as_secs_f64();
     }
-    b.close().unwrap();
-    let produce = t.elapsed().as_secs_f64();
-    println!("partitions {create} {hwm} {disk} {produce}");
+    println!("partitions {create} {hwm} {disk} {} {}", produce[0], produce[1]);
+    let names = [
+        "open",
+        "create_topic",
+        "close",
+        "open",
+        "sends",
+        "close",
+        "open",
+        "sends",
+        "close",
+    ];
+    let steps: Vec<String> = names.iter().zip(&phases).map(|(n, s)| format!("{n} {s:.3}")).collect();
+    println!("phases {}", steps.join(" "));
 }
 
 /// Peak resident memory of this process so far, bytes (`VmHWM`).
@@ -78,18 +112,18 @@ fn run(o: &Opts, partitions: u32) -> Vec<f64> {
         .find(|l| l.starts_with("partitions "))
         .expect("partitions line");
     let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
-    vec![v[0], v[1] / MB, v[2] / MB, v[3]]
+    vec![v[0], v[1] / MB, v[2] / MB, v[3], v[4]]
 }
 
 pub fn partitions(o: &Opts) {
     println!(
         "\n## partitions: a child creates a topic of N partitions (open, create, close), then sends \
-         {RECORDS} keyed records of ~40 bytes (send_batch of {CHUNK}, routed by key; open and close included)"
+         {RECORDS} keyed records of ~40 bytes (send_batch of {CHUNK}, routed by key; open and close included), twice"
     );
     let names_owned: Vec<String> = COUNTS.iter().map(|n| format!("{n} partitions")).collect();
     let names: Vec<&str> = names_owned.iter().map(String::as_str).collect();
     let mut runs: Vec<Run> = COUNTS.iter().map(|&n| Box::new(move || run(o, n)) as Run).collect();
-    let s = interleave(o.rounds, &names, &mut runs, 4);
+    let s = interleave(o.rounds, &names, &mut runs, 5);
     print_table("partitions: create a topic (lower is better)", "s", &s[0], &[(2, 0)]);
     print_table("partitions: peak RSS at create (lower is better)", "MB", &s[1], &[]);
     print_table(
@@ -102,6 +136,12 @@ pub fn partitions(o: &Opts) {
         "partitions: produce 200K keyed records (lower is better)",
         "s",
         &s[3],
+        &[(1, 0), (2, 0)],
+    );
+    print_table(
+        "partitions: produce 200K keyed records again (lower is better)",
+        "s",
+        &s[4],
         &[(1, 0), (2, 0)],
     );
 }
