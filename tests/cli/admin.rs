@@ -1,7 +1,6 @@
 //! Kafka's admin output and commands: `groups describe` in Kafka's columns
 //! with notes on stderr, `topics describe` of every topic, `topics alter
 //! --partitions`, `topics create --if-not-exists`, `groups delete`.
-#![cfg(feature = "cli")]
 
 use logbus::{Broker, ConsumerConfig, OffsetReset};
 

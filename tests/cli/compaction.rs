@@ -1,7 +1,6 @@
 //! Compaction on the command line: `topics create --cleanup-policy`,
 //! `topics describe` with each partition's dirty ratio, `dump` showing the
 //! gaps compaction left and tombstones, `consume` skipping the gaps.
-#![cfg(feature = "cli")]
 
 use logbus::{Broker, Record};
 

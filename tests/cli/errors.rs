@@ -2,7 +2,6 @@
 //! non-zero exit code, no panic and no backtrace. Usage mistakes are clap's
 //! (exit 2); everything else is `error: ...` (exit 1). `--help` of every
 //! command shows an example.
-#![cfg(feature = "cli")]
 
 use std::path::Path;
 

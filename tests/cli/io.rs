@@ -2,7 +2,6 @@
 //! when `produce` stops, `--follow` across added partitions and a deleted
 //! topic, Kafka's flags, a bare `consume` that says why it printed nothing,
 //! `dump` of index files, and notes on stderr only.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

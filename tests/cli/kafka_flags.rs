@@ -2,7 +2,6 @@
 //! `--describe`/`--alter`/`--delete`, `--group G`, `--bootstrap-server`
 //! (accepted, ignored with a note); and no spelling creates a topic whose
 //! name is a flag.
-#![cfg(feature = "cli")]
 
 use super::run::{column, fails, ok, run};
 

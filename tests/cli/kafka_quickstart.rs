@@ -4,7 +4,6 @@
 //! `kafka-console-consumer --topic T` is `logbus consume T`,
 //! `kafka-consumer-groups` is `logbus groups`, and `--dir` replaces the
 //! cluster (`--bootstrap-server` is accepted and ignored where shown).
-#![cfg(feature = "cli")]
 
 use super::run::{column, logbus, numbers, ok, run};
 

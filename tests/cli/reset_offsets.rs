@@ -2,7 +2,6 @@
 //! modes `--to-earliest/--to-latest/--to-offset/--shift-by/--to-datetime/
 //! --by-duration`, `--to-offset` and `--shift-by` clamped with a warning,
 //! and `--all-topics` / `--topic T:P,...` choosing the partitions.
-#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,5 @@
 //! Running the `logbus` binary from the admin tests: one command builder,
 //! its outputs split, and a table's column read by its header.
-#![cfg(feature = "cli")]
 
 use std::path::Path;
 

@@ -1,7 +1,6 @@
 //! Errors in the tool's terms: commands and flags rather than API names, a
 //! `--dir` that is not a logbus directory said to be exactly that, and the
 //! process holding the lock named by its command line.
-#![cfg(feature = "cli")]
 
 use std::path::Path;
 use std::process::Stdio;

@@ -2,7 +2,6 @@
 //! lines, consume from the beginning in another process, group lag), JSON
 //! output, inspection next to a live owner, `--follow` across processes and
 //! segment rolls, and `verify`/`dump` finding a flipped byte.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
