@@ -22,8 +22,8 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Every file of the partition directory, by name, with its size.
-fn files(dir: &Path) -> BTreeMap<String, u64> {
+/// Every file of a directory, by name, with its size.
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, u64> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {

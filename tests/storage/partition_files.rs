@@ -12,19 +12,10 @@ use logbus::format::checkpoint;
 use logbus::log::Log;
 use logbus::{Broker, Durability, LogConfig, Record, TopicConfig};
 
+use crate::layout::files;
+
 fn config() -> LogConfig {
     LogConfig::from_topic(&TopicConfig::new(1), Durability::PageCache)
-}
-
-/// Every file of a directory, by name, with its size.
-fn files(dir: &Path) -> BTreeMap<String, u64> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.file_name().into_string().unwrap(), e.metadata().unwrap().len())
-        })
-        .collect()
 }
 
 fn ckpt_path(dir: &Path) -> PathBuf {
