@@ -3,8 +3,6 @@
 //! compress it (`format::compress`), then copy it into the mapping. Plain
 //! appends never come here: they encode straight into the mapping.
 
-use std::sync::atomic::Ordering;
-
 use super::{LogInner, Writer};
 use crate::error::{Error, Result};
 use crate::format::batch::{self, Encode, Shape};
@@ -99,19 +97,7 @@ impl LogInner {
             }
         })
         .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
-        // The bookkeeping of the plain path (write.rs), for this batch.
-        w.last_batch = Some(u64::from(pos));
-        w.first_ts.get_or_insert(header.base_timestamp);
-        if pos >= w.idx_next_pos || header.max_timestamp > w.idx_max_ts {
-            if let Some(ix) = w.active.index.write().as_mut() {
-                ix.on_batch(w.active.base, pos, &header);
-                w.idx_next_pos = ix.next_entry_pos();
-                w.idx_max_ts = ix.max_ts;
-            }
-        }
-        w.next_offset += n as u64;
-        self.next_offset.store(w.next_offset, Ordering::Release);
-        w.live_pending += size as u64;
+        self.batch_written(w, pos, Some(&header), n, size);
         Ok(Some(n))
     }
 }

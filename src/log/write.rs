@@ -158,20 +158,7 @@ impl LogInner {
                 header = Some(batch::encode_planned(dst, offset, &shape, chunk, ts, lens))
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
-            w.last_batch = Some(u64::from(pos));
-            if let Some(h) = header {
-                w.first_ts.get_or_insert(h.base_timestamp);
-                if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
-                    if let Some(ix) = w.active.index.write().as_mut() {
-                        ix.on_batch(w.active.base, pos, &h);
-                        w.idx_next_pos = ix.next_entry_pos();
-                        w.idx_max_ts = ix.max_ts;
-                    }
-                }
-            }
-            w.next_offset += n as u64;
-            self.next_offset.store(w.next_offset, Ordering::Release);
-            w.live_pending += len as u64;
+            self.batch_written(w, pos, header.as_ref(), n, len);
             w.appends.add(n, len);
             rest = tail;
         }
@@ -215,6 +202,35 @@ impl LogInner {
 
     /// Hands a growth request to the background thread (the writer grows
     /// inline when there is none, or its queue is full).
+    /// The writer's bookkeeping for a batch of `n` records and `len` bytes
+    /// just published at byte `pos` of the active segment (plain or
+    /// compressed): its place, the segment's first timestamp, an index entry
+    /// when one is due, and the end offset readers see.
+    #[inline(always)]
+    pub(super) fn batch_written(
+        &self,
+        w: &mut Writer,
+        pos: u32,
+        header: Option<&batch::BatchHeader>,
+        n: usize,
+        len: usize,
+    ) {
+        w.last_batch = Some(u64::from(pos));
+        if let Some(h) = header {
+            w.first_ts.get_or_insert(h.base_timestamp);
+            if pos >= w.idx_next_pos || h.max_timestamp > w.idx_max_ts {
+                if let Some(ix) = w.active.index.write().as_mut() {
+                    ix.on_batch(w.active.base, pos, h);
+                    w.idx_next_pos = ix.next_entry_pos();
+                    w.idx_max_ts = ix.max_ts;
+                }
+            }
+        }
+        w.next_offset += n as u64;
+        self.next_offset.store(w.next_offset, Ordering::Release);
+        w.live_pending += len as u64;
+    }
+
     fn send_growth(&self, (growth, target): (Arc<super::mmap::Growth>, usize)) {
         match self.background.get() {
             Some(tx) if tx.try_send((Arc::clone(&growth), target)).is_ok() => {}
