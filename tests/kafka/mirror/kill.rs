@@ -3,13 +3,11 @@
 //! frozen a few times, loses nothing, and every duplicate at Kafka is
 //! recognisable by its source headers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logbus::{Record, TopicConfig};
+use logbus::TopicConfig;
 
-use super::{local, read_all, shipped, stored_records, wait_until, Sidecar};
+use super::{local, read_all, shipped, stored_records, wait_until, OwnerWriter, Sidecar};
 use crate::broker::Tansu;
 use crate::common::Rng;
 
@@ -30,26 +28,7 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
     let (dir, broker) = local("stream", TopicConfig::new(PARTITIONS).segment_bytes(256 * 1024));
 
     // The owner keeps writing while mirrors come and go.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let p = broker.producer();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<Record> = (0..20)
-                    .map(|i| {
-                        let k = n + i;
-                        Record::new(format!("{k:0>100}")).with_key(k.to_string())
-                    })
-                    .collect();
-                p.send_batch("stream", batch).unwrap();
-                n += 20;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            n
-        })
-    };
+    let writer = OwnerWriter::start(&broker, "stream");
 
     let args = ["--progress-interval-ms", "0", "--delivery-timeout-ms", "20000"];
     let mut pauses = 0;
@@ -69,8 +48,7 @@ fn reliability_mirror_kill_9_twenty_times_and_broker_pauses_lose_nothing() {
         assert!(side.running(), "the mirror exited by itself: {:#?}", side.stderr());
         side.kill9();
     }
-    stop.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap();
+    let written = writer.stop();
 
     // A last mirror catches up and stops cleanly.
     let mut side = Sidecar::spawn(

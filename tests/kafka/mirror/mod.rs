@@ -14,16 +14,55 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logbus::kafka::mirror::{OFFSET_HEADER, PARTITION_HEADER, SOURCE_HEADER};
 use logbus::kafka::{KafkaRecord, MirrorStatus};
-use logbus::{Broker, TopicConfig, TopicPartition};
+use logbus::{Broker, Record, TopicConfig, TopicPartition};
 
 use crate::broker::Tansu;
 use crate::common::Deadline;
 use crate::support::consumer;
+
+/// The application that owns the directory: a thread writing 20 keyed
+/// 100-byte records to `topic` every 10 ms (keys and values count up from 0)
+/// until [`stop`](Self::stop).
+pub struct OwnerWriter {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl OwnerWriter {
+    pub fn start(broker: &Broker, topic: &str) -> OwnerWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let p = broker.producer();
+        let (flag, topic) = (Arc::clone(&stop), topic.to_string());
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                let batch: Vec<Record> = (0..20)
+                    .map(|i| {
+                        let k = n + i;
+                        Record::new(format!("{k:0>100}")).with_key(k.to_string())
+                    })
+                    .collect();
+                p.send_batch(&topic, batch).unwrap();
+                n += 20;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            n
+        });
+        OwnerWriter { stop, thread }
+    }
+
+    /// Stops the writer; returns how many records it wrote.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
 
 /// A local broker in a fresh directory with one topic.
 pub fn local(topic: &str, config: TopicConfig) -> (tempfile::TempDir, Broker) {

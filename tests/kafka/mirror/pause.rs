@@ -7,14 +7,12 @@
 //! that name an already delivered record, so none is left after dropping
 //! by them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logbus::kafka::Mirror;
-use logbus::{Record, TopicConfig};
+use logbus::TopicConfig;
 
-use super::{local, read_all, shipped, stored_records, wait_mirrored, Shipped};
+use super::{local, read_all, shipped, stored_records, wait_mirrored, OwnerWriter, Shipped};
 use crate::broker::Tansu;
 use crate::common::Rng;
 
@@ -42,26 +40,7 @@ fn reliability_in_process_mirror_broker_paused_three_times_loses_nothing() {
         .unwrap();
 
     // The application keeps writing through the pauses.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let p = broker.producer();
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<Record> = (0..20)
-                    .map(|i| {
-                        let k = n + i;
-                        Record::new(format!("{k:0>100}")).with_key(k.to_string())
-                    })
-                    .collect();
-                p.send_batch("frozen", batch).unwrap();
-                n += 20;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            n
-        })
-    };
+    let writer = OwnerWriter::start(&broker, "frozen");
 
     let mut behind_at_thaw = Vec::new();
     for _ in 0..PAUSES {
@@ -78,8 +57,7 @@ fn reliability_in_process_mirror_broker_paused_three_times_loses_nothing() {
         assert!(st.running, "the mirror stopped during a broker pause: {st:?}");
     }
     std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
-    stop.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap();
+    let written = writer.stop();
 
     wait_mirrored(|| mirror.status(), written);
     let report = mirror.stop().unwrap();
