@@ -18,7 +18,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use logbus::{Broker, BrokerConfig, ConsumerConfig, Durability, OffsetReset};
+use logbus::{
+    Broker, BrokerConfig, Consumer, ConsumerConfig, Durability, OffsetReset, Record, TopicConfig, TopicPartition,
+};
 
 use crate::common::PATIENCE;
 
@@ -34,6 +36,36 @@ pub fn sync_broker(dir: &std::path::Path) -> Broker {
 /// A consumer config that starts at the earliest offset.
 pub fn earliest() -> ConsumerConfig {
     ConsumerConfig::new().offset_reset(OffsetReset::Earliest)
+}
+
+/// A broker in `dir` with a one-partition topic "t", a consumer assigned to
+/// it from the earliest offset (7 records per poll at most), and a thread
+/// sending `n` records whose values are their numbers (`u32`, little
+/// endian), pausing 2 ms after every `pause_every`-th.
+pub fn tail_a_sender(
+    dir: &std::path::Path,
+    n: u32,
+    pause_every: u32,
+) -> (Broker, Consumer, std::thread::JoinHandle<()>) {
+    let broker = Broker::open(dir).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let mut consumer = broker.consumer(earliest().max_poll_records(7)).unwrap();
+    consumer.assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let producer = broker.producer();
+    let sender = std::thread::spawn(move || {
+        for i in 0..n {
+            producer.send("t", Record::new(i.to_le_bytes().to_vec())).unwrap();
+            if i % pause_every == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    (broker, consumer, sender)
+}
+
+/// The (offset, value) of each record [`tail_a_sender`] sends.
+pub fn numbered(n: u32) -> Vec<(u64, Vec<u8>)> {
+    (0..n).map(|i| (u64::from(i), i.to_le_bytes().to_vec())).collect()
 }
 
 /// An executor to run a test body on.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use logbus::{Broker, Record, TopicConfig, TopicPartition};
 
-use crate::{earliest, RUNTIMES};
+use crate::{earliest, numbered, tail_a_sender, RUNTIMES};
 
 #[test]
 fn a_pending_recv_wakes_on_a_send_from_another_thread() {
@@ -59,20 +59,8 @@ fn recv_returns_what_is_there_at_once_up_to_max_poll_records() {
 fn recv_futures_dropped_by_a_timeout_lose_no_record() {
     for rt in RUNTIMES {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::open(dir.path()).unwrap();
-        broker.create_topic("t", TopicConfig::new(1)).unwrap();
-        let mut consumer = broker.consumer(earliest().max_poll_records(7)).unwrap();
-        consumer.assign(&[TopicPartition::new("t", 0)]).unwrap();
         let n = 500u32;
-        let producer = broker.producer();
-        let sender = std::thread::spawn(move || {
-            for i in 0..n {
-                producer.send("t", Record::new(i.to_le_bytes().to_vec())).unwrap();
-                if i % 50 == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        });
+        let (_broker, mut consumer, sender) = tail_a_sender(dir.path(), n, 50);
         let (seen, timeouts) = rt.block_on(async {
             let mut seen = Vec::new();
             let mut timeouts = 0;
@@ -87,7 +75,7 @@ fn recv_futures_dropped_by_a_timeout_lose_no_record() {
             (seen, timeouts)
         });
         sender.join().unwrap();
-        let want: Vec<_> = (0..n).map(|i| (u64::from(i), i.to_le_bytes().to_vec())).collect();
+        let want = numbered(n);
         assert_eq!(seen, want, "{rt:?} ({timeouts} receives were dropped by their timeout)");
     }
 }

@@ -6,26 +6,14 @@ use std::time::Duration;
 use logbus::{Broker, Record, TopicConfig, TopicPartition};
 use smol::stream::StreamExt;
 
-use crate::{earliest, RUNTIMES};
+use crate::{earliest, numbered, tail_a_sender, RUNTIMES};
 
 #[test]
 fn the_stream_yields_every_record_in_order_as_they_arrive() {
     for rt in RUNTIMES {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::open(dir.path()).unwrap();
-        broker.create_topic("t", TopicConfig::new(1)).unwrap();
-        let mut consumer = broker.consumer(earliest().max_poll_records(7)).unwrap();
-        consumer.assign(&[TopicPartition::new("t", 0)]).unwrap();
         let n = 300u32;
-        let producer = broker.producer();
-        let sender = std::thread::spawn(move || {
-            for i in 0..n {
-                producer.send("t", Record::new(i.to_le_bytes().to_vec())).unwrap();
-                if i % 60 == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        });
+        let (_broker, mut consumer, sender) = tail_a_sender(dir.path(), n, 60);
         let got: Vec<(u64, Vec<u8>)> = rt.block_on(async {
             let stream = consumer.stream().take(n as usize).map(|r| {
                 let r = r.unwrap();
@@ -34,7 +22,7 @@ fn the_stream_yields_every_record_in_order_as_they_arrive() {
             rt.within("the stream's records", stream.collect()).await
         });
         sender.join().unwrap();
-        let want: Vec<_> = (0..n).map(|i| (u64::from(i), i.to_le_bytes().to_vec())).collect();
+        let want = numbered(n);
         assert_eq!(got, want, "{rt:?}");
     }
 }
