@@ -32,6 +32,22 @@ impl RebalanceListener for Lost {
     }
 }
 
+/// The `max_poll_interval` of the tests' members.
+const INTERVAL: Duration = Duration::from_millis(200);
+
+/// A broker in `dir` with a 2-partition topic "t", and a member of group
+/// "g" (`max_poll_interval` [`INTERVAL`]) that was assigned both partitions,
+/// with a listener that records lost partitions.
+fn sole_member(dir: &std::path::Path) -> (Broker, Consumer, Lost) {
+    let broker = Broker::open(dir).unwrap();
+    broker.create_topic("t", TopicConfig::new(2)).unwrap();
+    let lost = Lost::default();
+    let mut consumer = broker.consumer(config(INTERVAL)).unwrap();
+    consumer.subscribe_with_listener(&["t"], lost.clone()).unwrap();
+    assert_eq!(consumer.wait_for_assignment(PATIENCE).unwrap().len(), 2);
+    (broker, consumer, lost)
+}
+
 fn generation(broker: &Broker) -> u64 {
     broker.describe_group("g").unwrap().generation
 }
@@ -40,19 +56,13 @@ fn generation(broker: &Broker) -> u64 {
 fn a_member_waiting_in_recv_longer_than_max_poll_interval_stays_in_the_group() {
     for rt in RUNTIMES {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::open(dir.path()).unwrap();
-        broker.create_topic("t", TopicConfig::new(2)).unwrap();
-        let interval = Duration::from_millis(200);
-        let lost = Lost::default();
-        let mut consumer = broker.consumer(config(interval)).unwrap();
-        consumer.subscribe_with_listener(&["t"], lost.clone()).unwrap();
-        assert_eq!(consumer.wait_for_assignment(PATIENCE).unwrap().len(), 2);
+        let (broker, mut consumer, lost) = sole_member(dir.path());
         let g = generation(&broker);
         let records = rt.block_on(async {
             let waiting = rt.spawn(async move { consumer.recv().await.map(|r| r.len()) });
             // Several eviction checks run while the recv waits (the broker's
             // background thread checks at least every 100 ms).
-            rt.sleep(interval * 5).await;
+            rt.sleep(INTERVAL * 5).await;
             assert_eq!(
                 generation(&broker),
                 g,
@@ -71,13 +81,7 @@ fn a_member_waiting_in_recv_longer_than_max_poll_interval_stays_in_the_group() {
 fn a_member_that_awaits_something_else_past_max_poll_interval_is_evicted_and_its_next_recv_rejoins() {
     for rt in RUNTIMES {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::open(dir.path()).unwrap();
-        broker.create_topic("t", TopicConfig::new(2)).unwrap();
-        let interval = Duration::from_millis(200);
-        let lost = Lost::default();
-        let mut slow = broker.consumer(config(interval)).unwrap();
-        slow.subscribe_with_listener(&["t"], lost.clone()).unwrap();
-        assert_eq!(slow.wait_for_assignment(PATIENCE).unwrap().len(), 2);
+        let (broker, mut slow, lost) = sole_member(dir.path());
 
         // `live` polls all along from a thread of its own.
         let live_owns = Arc::new(Mutex::new(0usize));
