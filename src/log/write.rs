@@ -159,7 +159,6 @@ impl LogInner {
             })
             .map_err(|e| Error::io("appending to segment", &w.active.path, e))?;
             self.batch_written(w, pos, header.as_ref(), n, len);
-            w.appends.add(n, len);
             rest = tail;
         }
         if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
@@ -200,12 +199,11 @@ impl LogInner {
         self.waiters.register(waiter)
     }
 
-    /// Hands a growth request to the background thread (the writer grows
-    /// inline when there is none, or its queue is full).
     /// The writer's bookkeeping for a batch of `n` records and `len` bytes
     /// just published at byte `pos` of the active segment (plain or
     /// compressed): its place, the segment's first timestamp, an index entry
-    /// when one is due, and the end offset readers see.
+    /// when one is due, the end offset readers see, and the append metrics'
+    /// tally.
     #[inline(always)]
     pub(super) fn batch_written(
         &self,
@@ -229,8 +227,11 @@ impl LogInner {
         w.next_offset += n as u64;
         self.next_offset.store(w.next_offset, Ordering::Release);
         w.live_pending += len as u64;
+        w.appends.add(n, len);
     }
 
+    /// Hands a growth request to the background thread (the writer grows
+    /// inline when there is none, or its queue is full).
     fn send_growth(&self, (growth, target): (Arc<super::mmap::Growth>, usize)) {
         match self.background.get() {
             Some(tx) if tx.try_send((Arc::clone(&growth), target)).is_ok() => {}

@@ -11,10 +11,15 @@ const APPENDED: &str = "logbus_appended_records_total";
 /// The first scrape (awaited) in which the records appended since `before` reach `n`:
 /// appends are counted under the writer lock and published by the background thread.
 fn scrape_once_appended(addr: std::net::SocketAddr, before: &Scrape, n: f64) -> Scrape {
+    scrape_once_appended_to(addr, TOPIC, before, n)
+}
+
+/// [`scrape_once_appended`] for the topic `labels` name.
+fn scrape_once_appended_to(addr: std::net::SocketAddr, labels: &[(&str, &str)], before: &Scrape, n: f64) -> Scrape {
     let deadline = common::Deadline::new(common::PATIENCE, format!("{n} appended records to be published"));
     loop {
         let now = scrape(addr);
-        let appended = now.count(APPENDED, TOPIC) - before.count(APPENDED, TOPIC);
+        let appended = now.count(APPENDED, labels) - before.count(APPENDED, labels);
         if appended >= n {
             return now;
         }
@@ -106,5 +111,38 @@ fn compaction_passes_are_counted() {
     assert_eq!(grew(&before, &after, "logbus_compaction_passes_total", labels), 1.0);
     assert!(grew(&before, &after, "logbus_compaction_removed_records_total", labels) > 200.0);
     assert!(grew(&before, &after, "logbus_compaction_reclaimed_bytes_total", labels) > 0.0);
+    broker.close().unwrap();
+}
+
+/// Compressed batches take their own write path; their records and stored
+/// (compressed) bytes are counted as plain ones are.
+#[cfg(feature = "lz4")]
+#[test]
+fn compressed_appends_are_counted() {
+    use logbus::{Broker, Compression, Record, TopicConfig};
+    let _faults = common::process_wide_faults();
+    let addr = exporter();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::open(dir.path()).unwrap();
+    broker
+        .create_topic("packed", TopicConfig::new(1).compression(Compression::Lz4))
+        .unwrap();
+    let labels: &[(&str, &str)] = &[("topic", "packed")];
+    let before = scrape(addr);
+    let p = broker.producer();
+    // 30 batches of 10 records of 200 bytes that compress well.
+    for b in 0..30 {
+        let batch = (0..10).map(|i| Record::new(format!("{b:03}-{i:03}-{}", "x".repeat(192))));
+        p.send_batch("packed", batch).unwrap();
+    }
+    let after = scrape_once_appended_to(addr, labels, &before, 300.0);
+    assert_eq!(
+        grew(&before, &after, APPENDED, labels),
+        300.0,
+        "every record counted once"
+    );
+    let bytes = grew(&before, &after, "logbus_appended_bytes_total", labels);
+    assert!(bytes > 0.0, "the stored bytes are counted");
+    assert!(bytes < 300.0 * 200.0, "as stored, compressed: {bytes} bytes");
     broker.close().unwrap();
 }
