@@ -187,7 +187,10 @@ impl std::fmt::Debug for MapWriter {
 
 /// The smallest growth step, and the room a new segment starts with: an
 /// idle partition costs this much (and nothing before its first append).
-pub(crate) const MIN_AHEAD: usize = 64 * 1024;
+/// One page: over 1,000 partitions a larger first step is zero-filled by the
+/// producer and written by the close for every partition (BENCHMARKS.md,
+/// "partitions").
+pub(crate) const MIN_AHEAD: usize = 4 * 1024;
 /// The largest room kept allocated ahead of a writer (reached by one that
 /// writes 4 MiB/s or more).
 pub(crate) const MAX_AHEAD: usize = 16 * 1024 * 1024;
