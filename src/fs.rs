@@ -138,13 +138,21 @@ pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + S
 
 /// Opens a file for reading and writing, creating it if needed.
 pub fn open_rw(path: &Path, context: &'static str) -> Result<File> {
+    create_or_open(path).map_err(|e| Error::io(context, path, e))
+}
+
+/// [`open_rw`] without the error's context: the checkpoint files' lazy
+/// creation goes through here too. With `fault-injection`, a test's hook
+/// (`testing::set_create_hook`) runs first, on the creating thread.
+pub(crate) fn create_or_open(path: &Path) -> io::Result<File> {
+    #[cfg(feature = "fault-injection")]
+    crate::testing::creating(path);
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| Error::io(context, path, e))
 }
 
 /// The exclusive lock on a broker directory (`flock` on `<dir>/@lock`),

@@ -1,7 +1,7 @@
 //! Fault injection for tests (feature `fault-injection`). Not part of the
 //! stable API and not for production: the switch is process-wide.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::RwLock;
@@ -51,5 +51,26 @@ pub fn set_sync_observer(observer: Option<SyncObserver>) {
 pub(crate) fn synced(event: impl FnOnce() -> SyncEvent) {
     if let Some(observer) = OBSERVER.read().as_ref() {
         observer(event());
+    }
+}
+
+/// The hook's type: called with the path of a file about to be opened for
+/// writing, and created if missing.
+pub type CreateHook = Box<dyn Fn(&Path) + Send + Sync>;
+
+static CREATE_HOOK: RwLock<Option<CreateHook>> = RwLock::new(None);
+
+/// Installs (or, with `None`, removes) a process-wide hook called on the
+/// opening thread before logbus opens a file that it creates if missing (a
+/// segment, index and checkpoint files, the offsets and transaction logs).
+/// Tests use it to hold a creation and check what waits for it.
+pub fn set_create_hook(hook: Option<CreateHook>) {
+    *CREATE_HOOK.write() = hook;
+}
+
+/// Calls the create hook, if one is installed.
+pub(crate) fn creating(path: &Path) {
+    if let Some(hook) = CREATE_HOOK.read().as_ref() {
+        hook(path);
     }
 }

@@ -229,7 +229,23 @@ impl LogInner {
     }
 
     /// Takes the writer lock and writes a live checkpoint (see `Writer::write_live`).
+    ///
+    /// The partition's first live checkpoint creates its file, before the
+    /// lock is taken: an inode allocation can take milliseconds (ext4
+    /// without a journal skips recently freed inodes one by one), and a
+    /// producer must not wait for it behind the writer lock. The background
+    /// tick gets here for every written partition within its first second.
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
+        let missing = {
+            let w = self.writer.lock();
+            w.live.as_ref().filter(|l| l.file.is_none()).map(|l| l.path.clone())
+        };
+        if let Some(path) = missing {
+            let file = crate::fs::open_rw(&path, "creating live checkpoint")?;
+            if let Some(live) = self.writer.lock().live.as_mut() {
+                live.file.get_or_insert(file);
+            }
+        }
         self.writer.lock().write_live()
     }
 }
@@ -239,12 +255,7 @@ impl LogInner {
 /// (creations are most of what a new partition costs, see BENCHMARKS.md).
 fn lazy_open<'a>(slot: &'a mut Option<File>, path: &std::path::Path) -> io::Result<&'a File> {
     if slot.is_none() {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = crate::fs::create_or_open(path)?;
         *slot = Some(file);
     }
     slot.as_ref()

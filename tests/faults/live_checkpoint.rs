@@ -8,7 +8,8 @@
 //! one whose last batch is not where it says, is ignored (the reopen scans
 //! from the fsynced checkpoint and still finds every record); the sealed
 //! segments written after the last fsynced checkpoint are fsynced at reopen;
-//! a truncation invalidates the live checkpoint first.
+//! a truncation invalidates the live checkpoint first; creating the live
+//! checkpoint file does not hold up appends.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -257,5 +258,56 @@ fn the_writer_records_a_live_checkpoint_every_2_mib() {
         assert_eq!(c.next_offset % 1024, 0, "round {round}");
         assert!(c.next_offset <= round * 3 * 1024, "round {round}");
     }
+    broker.close().unwrap();
+}
+
+/// The background tick creates a partition's `recovery.live` (its first live
+/// checkpoint) before it takes the writer lock: an inode allocation can take
+/// milliseconds, and a producer must not wait for it. The test holds that
+/// creation (`testing::set_create_hook`) and sends meanwhile.
+#[test]
+fn creating_the_live_checkpoint_file_does_not_hold_up_appends() {
+    use logbus::testing::set_create_hook;
+    use logbus::{Broker, BrokerConfig};
+    use std::sync::mpsc;
+
+    let _faults = common::process_wide_faults();
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let ours = dir.path().to_path_buf();
+    set_create_hook(Some(Box::new(move |p: &Path| {
+        if p.starts_with(&ours) && p.ends_with("recovery.live") {
+            let _ = entered_tx.send(());
+            let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(60));
+        }
+    })));
+    let config = BrokerConfig::new()
+        .durability(Durability::PageCache)
+        .checkpoint_interval(Duration::from_millis(10));
+    let broker = Broker::open_with(dir.path(), config).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let producer = broker.producer();
+    producer.send("t", Record::new("first")).unwrap();
+    entered_rx
+        .recv_timeout(common::PATIENCE)
+        .expect("the background tick to create recovery.live");
+
+    // The creation is held: ten more sends, on another thread.
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        for i in 0..10 {
+            producer.send("t", Record::new(format!("r{i}"))).unwrap();
+        }
+        let _ = done_tx.send(());
+    });
+    let appended = done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    release_tx.send(()).unwrap();
+    sender.join().unwrap();
+    set_create_hook(None);
+    assert!(appended, "the sends waited for the live checkpoint file's creation");
+    let part = broker.topic("t").unwrap().partition(0).unwrap();
+    assert_eq!(part.end_offset(), 11);
     broker.close().unwrap();
 }
