@@ -263,3 +263,19 @@ pub fn crossbeam_pubsub(n: usize) -> (f64, f64) {
     });
     (produced, rate(n, t))
 }
+
+/// `getrusage(RUSAGE_THREAD)` of the calling thread.
+pub fn thread_rusage() -> libc::rusage {
+    // SAFETY: getrusage writes one plain struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru
+}
+
+/// CPU time (user and system) the calling thread has used so far, seconds.
+pub fn thread_cpu_s() -> f64 {
+    let ru = thread_rusage();
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    s(ru.ru_utime) + s(ru.ru_stime)
+}

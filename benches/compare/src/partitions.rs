@@ -24,7 +24,8 @@ const MB: f64 = 1e6;
 
 /// Child: prints `partitions CREATE_S HWM_BYTES DISK_BYTES PRODUCE_S AGAIN_S`,
 /// then `phases` with the seconds of each step (broker open, create_topic,
-/// close; open, sends, close, twice), which the parent ignores (for runs by
+/// close; open, sends, close, twice) and the sending thread's CPU seconds in
+/// each produce's sends, which the parent ignores (for runs by
 /// hand: `logbus-compare __child partitions logbus DIR N`).
 pub fn child(dir: &Path, partitions: u32) {
     let mut phases = Vec::new();
@@ -45,17 +46,20 @@ pub fn child(dir: &Path, partitions: u32) {
     let disk = allocated_bytes(dir);
 
     let mut produce = [0.0; 2];
+    let mut sends_cpu = Vec::new();
     for time in &mut produce {
         let t = Instant::now();
         lap = t;
         let b = Broker::open(dir).unwrap();
         step(&mut phases, &mut lap);
         let p = b.producer();
+        let cpu = crate::common::thread_cpu_s();
         for chunk in 0..RECORDS / CHUNK {
             let records = (chunk * CHUNK..(chunk + 1) * CHUNK)
                 .map(|i| Record::new(format!("value number {i} with some padding text")).with_key(format!("key-{i}")));
             p.send_batch("big", records).unwrap();
         }
+        sends_cpu.push(crate::common::thread_cpu_s() - cpu);
         step(&mut phases, &mut lap);
         b.close().unwrap();
         step(&mut phases, &mut lap);
@@ -74,7 +78,8 @@ pub fn child(dir: &Path, partitions: u32) {
         "close",
     ];
     let steps: Vec<String> = names.iter().zip(&phases).map(|(n, s)| format!("{n} {s:.3}")).collect();
-    println!("phases {}", steps.join(" "));
+    let cpus: Vec<String> = sends_cpu.iter().map(|s| format!("{s:.3}")).collect();
+    println!("phases {} (sending thread's CPU: {})", steps.join(" "), cpus.join(" "));
 }
 
 /// Peak resident memory of this process so far, bytes (`VmHWM`).

@@ -40,10 +40,7 @@ struct Usage {
 }
 
 fn thread_usage() -> Usage {
-    // SAFETY: getrusage writes one plain struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let ru = crate::common::thread_rusage();
     Usage {
         minflt: ru.ru_minflt,
         majflt: ru.ru_majflt,
