@@ -10,9 +10,11 @@ use crate::error::Error;
 /// client's most recent asynchronous error (a refused TLS handshake, a
 /// refused connection), which often says more than a timeout does.
 pub(crate) fn kafka_error(what: &str, bootstrap: &str, source: KafkaError, last: Option<String>) -> Error {
-    // A timeout after a failed TLS handshake is a TLS problem, not a network one.
+    // A timeout after a failed TLS handshake (or a refused login) is a TLS
+    // (or credentials) problem, not a network one.
     let advice = match &last {
         Some(l) if is_tls_failure(l) => TLS_ADVICE,
+        Some(l) if is_auth_failure(l) => AUTH_ADVICE,
         _ => advice(&source),
     };
     let last = last.map(|l| format!(" (last client error: {l})")).unwrap_or_default();
@@ -46,6 +48,26 @@ fn is_tls_failure(last: &str) -> bool {
         .any(|s| last.contains(s))
 }
 
+/// What to do about a refused SASL login.
+const AUTH_ADVICE: &str = "the cluster refused the login: check sasl.mechanisms, sasl.username and sasl.password \
+     (a SCRAM user has credentials for one mechanism: SCRAM-SHA-256 and SCRAM-SHA-512 are separate); \
+     \"Unsupported SASL mechanism\" means the listener does not offer the one asked for: use one it lists";
+
+/// True when the client's last error is librdkafka's report of a refused
+/// SASL login or mechanism, e.g. "SASL authentication error: SASL SCRAM
+/// authentication failed: broker responded with invalid-proof" or "SASL
+/// SCRAM-SHA-512 mechanism handshake failed: Broker: Unsupported SASL
+/// mechanism".
+pub(crate) fn is_auth_failure(last: &str) -> bool {
+    [
+        "SASL authentication error",
+        "mechanism handshake failed",
+        "(Local: Authentication failure)",
+    ]
+    .iter()
+    .any(|s| last.contains(s))
+}
+
 /// What to do about an error, by its code.
 fn advice(e: &KafkaError) -> &'static str {
     match code(e) {
@@ -69,9 +91,7 @@ fn advice(e: &KafkaError) -> &'static str {
              and the client's message.max.bytes"
         }
         Some(Code::SSL) => TLS_ADVICE,
-        Some(Code::Authentication | Code::SaslAuthenticationFailed) => {
-            "the cluster refused the credentials: check sasl.mechanism, sasl.username and sasl.password"
-        }
+        Some(Code::Authentication | Code::SaslAuthenticationFailed) => AUTH_ADVICE,
         Some(Code::TopicAuthorizationFailed | Code::GroupAuthorizationFailed) => {
             "the cluster's ACLs refuse this principal: grant it access to the topic or group"
         }

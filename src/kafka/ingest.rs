@@ -219,7 +219,13 @@ impl IngestBuilder {
         // The consumer's own connection answers the reachability check and
         // the partition counts (the whole cluster's metadata: asking never
         // auto-creates a topic), so fetching starts on a connection already up.
-        let md = consumer.fetch_metadata(None, timeout).map_err(|e| {
+        let md = crate::kafka::settings::first_metadata(
+            consumer.client(),
+            timeout,
+            || drop(consumer.poll(crate::kafka::settings::EVENTS_WAIT)),
+            || shared.state.lock().client_error.clone(),
+        )
+        .map_err(|e| {
             let last = shared.state.lock().client_error.clone();
             kafka_error(
                 &format!("the first metadata request (connect_timeout {timeout:?})"),

@@ -1,13 +1,15 @@
 //! Settings every Kafka client shares: the bootstrap address, raw librdkafka
 //! settings, and the reachability check at build time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rdkafka::client::Client;
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::KafkaResult;
+use rdkafka::metadata::Metadata;
 
 use super::context::Context;
-use super::error::kafka_error;
+use super::error::{is_auth_failure, kafka_error};
 use crate::error::{Error, Result};
 
 /// Default bound on the reachability check of `build()`.
@@ -15,6 +17,37 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a failed `build()` polls for the client's queued log and error events.
 pub(crate) const EVENTS_WAIT: Duration = Duration::from_millis(100);
+
+/// How long each metadata request of a reachability check waits before the
+/// client's queued events are looked at (see [`first_metadata`]).
+const CHECK_SLICE: Duration = Duration::from_millis(500);
+
+/// Asks the cluster for its metadata for up to `timeout`, in requests of
+/// `CHECK_SLICE`: after each one that fails, serves the client's queued
+/// events (`serve_events`) and gives up at once when `last_error` then
+/// reports a refused SASL login. librdkafka retries a refused login until
+/// the timeout, but a wrong password or an unoffered mechanism stays wrong:
+/// waiting out a 30 s `connect_timeout` would only delay the same error.
+pub(crate) fn first_metadata<C: ClientContext>(
+    client: &Client<C>,
+    timeout: Duration,
+    serve_events: impl Fn(),
+    last_error: impl Fn() -> Option<String>,
+) -> KafkaResult<Metadata> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(CHECK_SLICE);
+        match client.fetch_metadata(None, slice) {
+            Ok(md) => return Ok(md),
+            Err(e) => {
+                serve_events();
+                if Instant::now() >= deadline || last_error().is_some_and(|l| is_auth_failure(&l)) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
 
 /// Bootstrap servers, raw settings and the connect check of one client.
 #[derive(Debug, Clone)]
@@ -61,26 +94,23 @@ impl Settings {
     }
 
     /// Asks the cluster for its metadata, so that a wrong address, a closed
-    /// port or a TLS mismatch fails `build()` within `connect_timeout`
-    /// instead of every later call. On failure `serve_events` polls the
-    /// client once: librdkafka queues its log and error events (such as the
-    /// refused TLS handshake behind a timeout) until then, and the error
-    /// quotes the latest of them.
-    pub(crate) fn check_reachable(&self, client: &Client<Context>, serve_events: impl FnOnce()) -> Result<()> {
+    /// port, a TLS mismatch or refused credentials fail `build()` (within
+    /// `connect_timeout`; a refused login within a second) instead of every
+    /// later call. `serve_events` polls the client: librdkafka queues its log
+    /// and error events (such as the refused TLS handshake behind a timeout)
+    /// until then, and the error quotes the latest of them.
+    pub(crate) fn check_reachable(&self, client: &Client<Context>, serve_events: impl Fn()) -> Result<()> {
         let Some(timeout) = self.connect_timeout else {
             return Ok(());
         };
-        match client.fetch_metadata(None, timeout) {
+        match first_metadata(client, timeout, serve_events, || client.context().last_error()) {
             Ok(_) => Ok(()),
-            Err(e) => {
-                serve_events();
-                Err(kafka_error(
-                    &format!("the first metadata request (connect_timeout {timeout:?})"),
-                    &self.bootstrap,
-                    e,
-                    client.context().last_error(),
-                ))
-            }
+            Err(e) => Err(kafka_error(
+                &format!("the first metadata request (connect_timeout {timeout:?})"),
+                &self.bootstrap,
+                e,
+                client.context().last_error(),
+            )),
         }
     }
 }

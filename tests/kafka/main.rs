@@ -16,6 +16,7 @@ mod mirror;
 mod placement;
 mod positions;
 mod round_trip;
+mod sasl;
 mod support;
 mod tansu;
 mod tls;
