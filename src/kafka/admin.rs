@@ -12,10 +12,11 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, Producer as _};
 
 use super::context::Context;
 use super::error::kafka_error;
-use super::settings::Settings;
+use super::settings::{Settings, EVENTS_WAIT};
 use crate::error::Result;
 
 /// Builds an [`Admin`]. Setters consume and return the builder.
@@ -52,8 +53,15 @@ impl AdminBuilder {
         let config = self.settings.client_config(&[])?;
         let inner = AdminClient::from_config_and_context(&config, Context::default())
             .map_err(|e| kafka_error("creating an admin client", &self.settings.bootstrap, e, None))?;
-        // An admin client has no public poll: its error quotes no client event.
-        self.settings.check_reachable(inner.inner(), || ())?;
+        // The reachability check runs on a short-lived producer with the same
+        // settings: an admin client has no public poll, so a check on its own
+        // connection could not read the queued TLS or login failure behind a
+        // timeout, nor end early on a refused login.
+        let probe: BaseProducer<Context> = BaseProducer::from_config_and_context(&config, Context::default())
+            .map_err(|e| kafka_error("creating an admin client", &self.settings.bootstrap, e, None))?;
+        self.settings
+            .check_reachable(probe.client(), || probe.poll(EVENTS_WAIT))?;
+        drop(probe);
         Ok(Admin {
             inner,
             bootstrap: self.settings.bootstrap,

@@ -1,12 +1,12 @@
 //! A refused SASL login fails `build()` at once, with advice about the
-//! credentials. tansu 0.6.0 as the tests run it (memory storage, no
+//! credentials, for every client: producer, consumer, admin and ingest. tansu 0.6.0 as the tests run it (memory storage, no
 //! `--authentication`) answers every SASL handshake "Unsupported SASL
 //! mechanism", which librdkafka reports as an authentication failure, as it
 //! does a wrong password (docs/KAFKA_SECURITY.md, "What is tested").
 
 use std::time::{Duration, Instant};
 
-use logbus::kafka::{Consumer, Ingest, Producer};
+use logbus::kafka::{Admin, Consumer, Ingest, Producer};
 use logbus::{Broker, Error};
 
 use crate::broker::Tansu;
@@ -61,6 +61,14 @@ fn a_refused_login_fails_build_at_once_with_advice_about_the_credentials() {
     }
     let e = consumer.build().unwrap_err();
     assert_refused_login("consumer", t, &e, &bootstrap);
+
+    let t = Instant::now();
+    let mut admin = Admin::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
+    for (k, v) in SCRAM {
+        admin = admin.set(k, v);
+    }
+    let e = admin.build().unwrap_err();
+    assert_refused_login("admin", t, &e, &bootstrap);
 
     let dir = tempfile::tempdir().unwrap();
     let local = Broker::open(dir.path()).unwrap();
