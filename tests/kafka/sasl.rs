@@ -41,45 +41,38 @@ fn assert_refused_login(what: &str, started: Instant, e: &Error, bootstrap: &str
     }
 }
 
+/// `builder` with the SCRAM settings, given through its own `set`.
+fn with_scram<B>(builder: B, set: impl Fn(B, &'static str, &'static str) -> B) -> B {
+    SCRAM.iter().fold(builder, |b, &(k, v)| set(b, k, v))
+}
+
 #[test]
 fn a_refused_login_fails_build_at_once_with_advice_about_the_credentials() {
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
 
     let t = Instant::now();
-    let mut producer = Producer::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
-    for (k, v) in SCRAM {
-        producer = producer.set(k, v);
-    }
-    let e = producer.build().unwrap_err();
+    let producer = Producer::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
+    let e = with_scram(producer, |b, k, v| b.set(k, v)).build().unwrap_err();
     assert_refused_login("producer", t, &e, &bootstrap);
 
     let t = Instant::now();
-    let mut consumer = Consumer::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
-    for (k, v) in SCRAM {
-        consumer = consumer.set(k, v);
-    }
-    let e = consumer.build().unwrap_err();
+    let consumer = Consumer::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
+    let e = with_scram(consumer, |b, k, v| b.set(k, v)).build().unwrap_err();
     assert_refused_login("consumer", t, &e, &bootstrap);
 
     let t = Instant::now();
-    let mut admin = Admin::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
-    for (k, v) in SCRAM {
-        admin = admin.set(k, v);
-    }
-    let e = admin.build().unwrap_err();
+    let admin = Admin::builder(&bootstrap).connect_timeout(Some(CONNECT_TIMEOUT));
+    let e = with_scram(admin, |b, k, v| b.set(k, v)).build().unwrap_err();
     assert_refused_login("admin", t, &e, &bootstrap);
 
     let dir = tempfile::tempdir().unwrap();
     let local = Broker::open(dir.path()).unwrap();
     let t = Instant::now();
-    let mut ingest = Ingest::builder(&bootstrap)
+    let ingest = Ingest::builder(&bootstrap)
         .topic("orders")
         .connect_timeout(CONNECT_TIMEOUT);
-    for (k, v) in SCRAM {
-        ingest = ingest.set(k, v);
-    }
-    let e = ingest.start(&local).unwrap_err();
+    let e = with_scram(ingest, |b, k, v| b.set(k, v)).start(&local).unwrap_err();
     assert_refused_login("ingest", t, &e, &bootstrap);
     local.close().unwrap();
 }
