@@ -36,6 +36,7 @@
 mod admin;
 mod consumer;
 mod context;
+mod digits;
 mod error;
 pub mod ingest;
 pub mod mirror;

@@ -104,22 +104,9 @@ pub(crate) fn origin_prefix(topic: &str, partition: u32) -> Vec<u8> {
     prefix
 }
 
-/// Appends `n` in ASCII decimal (what `format!("{n}")` gives, without the
-/// formatting machinery: this runs once per ingested record).
-fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut at = tmp.len();
-    loop {
-        at -= 1;
-        if let Some(d) = tmp.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(tmp.get(at..).unwrap_or_default());
+/// Appends `n` in ASCII decimal.
+fn push_decimal(buf: &mut Vec<u8>, n: u64) {
+    buf.extend_from_slice(crate::kafka::digits::decimal(n, &mut [0u8; 20]));
 }
 
 /// A strict ASCII decimal (no sign, no spaces, at least one digit).

@@ -70,23 +70,6 @@ impl Part {
     }
 }
 
-/// `n` in decimal ASCII, written into `buf` (20 bytes hold every u64): the
-/// `logbus.offset` header without an allocation per record.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        if let Some(d) = buf.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || at == 0 {
-            break;
-        }
-    }
-    buf.get(at..).unwrap_or_default()
-}
-
 /// Runs a mirror until `shared.stop` or an error that retrying cannot fix.
 pub(super) fn run(b: MirrorBuilder, source: Box<dyn Source>, shared: &Shared) -> Result<()> {
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -284,7 +267,7 @@ impl Core<'_> {
             });
         }
         let mut digits = [0u8; 20];
-        let offset_text = decimal(offset, &mut digits);
+        let offset_text = crate::kafka::digits::decimal(offset, &mut digits);
         headers = headers
             .insert(Header {
                 key: SOURCE_HEADER,
@@ -556,30 +539,5 @@ impl Core<'_> {
             .collect();
         st.partitions
             .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decimal;
-
-    #[test]
-    fn decimal_writes_every_u64_as_to_string_does() {
-        let mut buf = [0u8; 20];
-        for n in [
-            0,
-            1,
-            9,
-            10,
-            41,
-            99,
-            100,
-            12_345,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
-        }
     }
 }
