@@ -237,16 +237,18 @@ impl LogInner {
     /// tick gets here for every written partition within its first second.
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
         let missing = {
-            let w = self.writer.lock();
-            w.live.as_ref().filter(|l| l.file.is_none()).map(|l| l.path.clone())
-        };
-        if let Some(path) = missing {
-            let file = crate::fs::open_rw(&path, "creating live checkpoint")?;
-            if let Some(live) = self.writer.lock().live.as_mut() {
-                live.file.get_or_insert(file);
+            let mut w = self.writer.lock();
+            match w.live.as_ref().filter(|l| l.file.is_none()) {
+                Some(live) => live.path.clone(),
+                None => return w.write_live(),
             }
+        };
+        let file = crate::fs::open_rw(&missing, "creating live checkpoint")?;
+        let mut w = self.writer.lock();
+        if let Some(live) = w.live.as_mut() {
+            live.file.get_or_insert(file);
         }
-        self.writer.lock().write_live()
+        w.write_live()
     }
 }
 
