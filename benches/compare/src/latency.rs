@@ -75,6 +75,19 @@ fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
     summary(lat.0, lat.1)
 }
 
+/// crossbeam's next record, by `try_recv` in a spin loop (`spin`) or a blocking `recv`.
+pub fn crossbeam_next(rx: &crossbeam_channel::Receiver<Vec<u8>>, spin: bool) -> Vec<u8> {
+    if !spin {
+        return rx.recv().unwrap();
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return v,
+            Err(_) => std::hint::spin_loop(),
+        }
+    }
+}
+
 fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
     let epoch = Instant::now();
@@ -82,16 +95,7 @@ fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
         let h = s.spawn(move || {
             let mut lat = Vec::with_capacity(n);
             while lat.len() < n {
-                let v = if spin {
-                    loop {
-                        match rx.try_recv() {
-                            Ok(v) => break v,
-                            Err(_) => std::hint::spin_loop(),
-                        }
-                    }
-                } else {
-                    rx.recv().unwrap()
-                };
+                let v = crossbeam_next(&rx, spin);
                 lat.push((epoch.elapsed().as_nanos() as u64).saturating_sub(stamp(&v)));
             }
             lat

@@ -74,6 +74,28 @@ struct Trace {
     others: Vec<(String, f64, u64, u64)>,
 }
 
+impl Trace {
+    /// A run's trace from the consumer's (delivered, waiting since, usage),
+    /// the producer's (called, returned) and usage, and the other threads.
+    fn new(
+        consumer: (Vec<u64>, Vec<u64>, Usage),
+        (called, returned): (Vec<u64>, Vec<u64>),
+        producer: Usage,
+        others: Vec<(String, f64, u64, u64)>,
+    ) -> Trace {
+        let (delivered, waiting_since, consumer) = consumer;
+        Trace {
+            called,
+            returned,
+            delivered,
+            waiting_since,
+            producer,
+            consumer,
+            others,
+        }
+    }
+}
+
 /// This process's threads other than `skip`: name, CPU ms, context switches.
 fn other_threads(skip: &[i32]) -> Vec<(String, f64, u64, u64)> {
     let tick = 1000.0 / 100.0; // USER_HZ is 100 on Linux
@@ -147,7 +169,7 @@ fn logbus_trace(o: &Opts, n: usize, wait: WaitStrategy) -> Trace {
     let (b, mut c, p) = crate::common::tailing_pair(d.path(), logbus::BrokerConfig::new(), wait);
     let epoch = Instant::now();
     let me = gettid();
-    let (consumer, called, returned, producer, others) = std::thread::scope(|s| {
+    let trace = std::thread::scope(|s| {
         let h = s.spawn(move || {
             let u0 = thread_usage();
             let tid = gettid();
@@ -165,45 +187,28 @@ fn logbus_trace(o: &Opts, n: usize, wait: WaitStrategy) -> Trace {
             (delivered, waiting, since(u0, thread_usage()), tid)
         });
         let u0 = thread_usage();
-        let (called, returned) = pace(n, epoch, |v| {
+        let sent = pace(n, epoch, |v| {
             p.send("t", Record::new(v.to_vec())).unwrap();
         });
         let producer = since(u0, thread_usage());
-        let consumer = h.join().unwrap();
-        let others = other_threads(&[me, consumer.3]);
-        (consumer, called, returned, producer, others)
+        let (delivered, waiting, usage, tid) = h.join().unwrap();
+        let others = other_threads(&[me, tid]);
+        Trace::new((delivered, waiting, usage), sent, producer, others)
     });
     b.close().unwrap();
-    Trace {
-        called,
-        returned,
-        delivered: consumer.0,
-        waiting_since: consumer.1,
-        producer,
-        consumer: consumer.2,
-        others,
-    }
+    trace
 }
 
 fn crossbeam_trace(n: usize, spin: bool) -> Trace {
     let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(1024);
     let epoch = Instant::now();
-    let (consumer, (called, returned), producer) = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let h = s.spawn(move || {
             let u0 = thread_usage();
             let (mut delivered, mut waiting) = (Vec::with_capacity(n), Vec::with_capacity(n));
             let mut last = epoch.elapsed().as_nanos() as u64;
             while delivered.len() < n {
-                let v = if spin {
-                    loop {
-                        match rx.try_recv() {
-                            Ok(v) => break v,
-                            Err(_) => std::hint::spin_loop(),
-                        }
-                    }
-                } else {
-                    rx.recv().unwrap()
-                };
+                let v = crate::latency::crossbeam_next(&rx, spin);
                 std::hint::black_box(&v);
                 let now = epoch.elapsed().as_nanos() as u64;
                 delivered.push(now);
@@ -215,17 +220,8 @@ fn crossbeam_trace(n: usize, spin: bool) -> Trace {
         let u0 = thread_usage();
         let sent = pace(n, epoch, |v| tx.send(v.to_vec()).unwrap());
         let producer = since(u0, thread_usage());
-        (h.join().unwrap(), sent, producer)
-    });
-    Trace {
-        called,
-        returned,
-        delivered: consumer.0,
-        waiting_since: consumer.1,
-        producer,
-        consumer: consumer.2,
-        others: Vec::new(),
-    }
+        Trace::new(h.join().unwrap(), sent, producer, Vec::new())
+    })
 }
 
 fn report(name: &str, t: &Trace) {
