@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use logbus::{Record, SourceRecord, TopicPartition};
+use logbus::{SourceRecord, TopicPartition};
 
 use crate::broker::Tansu;
 use crate::common::Deadline;
-use crate::support::{consumer, create_topic, group_consumer, poll_for, poll_n, producer};
+use crate::support::{consumer, create_topic, group_consumer, poll_for, poll_n, producer, send_spread};
 
 #[test]
 fn a_second_member_resumes_from_the_committed_offsets() {
@@ -17,11 +17,7 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     create_topic(&broker, "grp", 2);
     let tps = [TopicPartition::new("grp", 0), TopicPartition::new("grp", 1)];
     let p = producer(&broker);
-    p.send_batch(
-        "grp",
-        (0..6).map(|i| Record::new(format!("old {i}")).with_partition(i % 2)),
-    )
-    .unwrap();
+    send_spread(&p, "grp", "old ", 0..6, 2);
 
     let mut first = group_consumer(&broker, "billing").build().unwrap();
     first.subscribe(&["grp"]).unwrap();
@@ -42,11 +38,7 @@ fn a_second_member_resumes_from_the_committed_offsets() {
     assert_eq!(first.committed(&tps[1]).unwrap(), Some(3));
     first.close().unwrap();
 
-    p.send_batch(
-        "grp",
-        (0..4).map(|i| Record::new(format!("new {i}")).with_partition(i % 2)),
-    )
-    .unwrap();
+    send_spread(&p, "grp", "new ", 0..4, 2);
 
     // The same group, by subscription: starts at the commits, so only the new records.
     let mut second = group_consumer(&broker, "billing").auto_commit(true).build().unwrap();
@@ -99,11 +91,7 @@ fn two_members_split_the_partitions_and_one_takes_all_when_the_other_leaves() {
 
     // Each member reads only its own partitions.
     let p = producer(&broker);
-    p.send_batch(
-        "split",
-        (0..8).map(|i| Record::new(format!("r{i}")).with_partition(i % 4)),
-    )
-    .unwrap();
+    send_spread(&p, "split", "r", 0..8, 4);
     let owned_by_a = a.assignment().unwrap();
     let mut got_a = Vec::new();
     let mut got_b = Vec::new();

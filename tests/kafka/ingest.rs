@@ -9,7 +9,7 @@ use logbus::{Broker, Record, TopicConfig};
 
 use crate::broker::Tansu;
 use crate::common::Deadline;
-use crate::support::{create_topic, producer, RECORDS_TIMEOUT};
+use crate::support::{create_topic, producer, send_spread, RECORDS_TIMEOUT};
 
 /// An ingest builder in assign mode (no group join) for `topic`.
 fn ingest(broker: &Tansu, topic: &str) -> IngestBuilder {
@@ -133,12 +133,7 @@ fn records_arrive_in_the_same_partition_intact_with_their_kafka_origin_and_a_res
     }
 
     // A restart resumes after the last stored offset: only the new records.
-    kafka
-        .send_batch(
-            "orders",
-            (0..6u32).map(|i| Record::new(format!("late {i}")).with_partition(i % 3)),
-        )
-        .unwrap();
+    send_spread(&kafka, "orders", "late ", 0..6, 3);
     let running = ingest(&broker, "orders").start(&local).unwrap();
     wait_local(&local, "orders", 36);
     std::thread::sleep(Duration::from_millis(500));
@@ -194,12 +189,7 @@ fn a_directory_holding_the_three_header_origin_form_resumes_after_its_last_recor
     let broker = Tansu::start();
     create_topic(&broker, "legacy", 2);
     let kafka = producer(&broker);
-    kafka
-        .send_batch(
-            "legacy",
-            (0..10u32).map(|i| Record::new(format!("k{i}")).with_partition(i % 2)),
-        )
-        .unwrap();
+    send_spread(&kafka, "legacy", "k", 0..10, 2);
     // What earlier builds stored for Kafka offsets 0..3 of each partition.
     let dir = tempfile::tempdir().unwrap();
     let local = Broker::open(dir.path()).unwrap();
@@ -274,12 +264,7 @@ fn group_mode_joins_fast_and_places_partitions_from_the_local_log_not_the_group_
     let broker = Tansu::start();
     create_topic(&broker, "grouped", 2);
     let kafka = producer(&broker);
-    kafka
-        .send_batch(
-            "grouped",
-            (0..10u32).map(|i| Record::new(format!("g{i}")).with_partition(i % 2)),
-        )
-        .unwrap();
+    send_spread(&kafka, "grouped", "g", 0..10, 2);
     let dir = tempfile::tempdir().unwrap();
     let local = Broker::open(dir.path()).unwrap();
     let group = || {
@@ -299,12 +284,7 @@ fn group_mode_joins_fast_and_places_partitions_from_the_local_log_not_the_group_
     // are ahead of the local log, and the ingest follows the local log.
     let fresh_dir = tempfile::tempdir().unwrap();
     let fresh = Broker::open(fresh_dir.path()).unwrap();
-    kafka
-        .send_batch(
-            "grouped",
-            (10..14u32).map(|i| Record::new(format!("g{i}")).with_partition(i % 2)),
-        )
-        .unwrap();
+    send_spread(&kafka, "grouped", "g", 10..14, 2);
     let t = Instant::now();
     let running = group().start(&fresh).unwrap();
     wait_local(&fresh, "grouped", 14);

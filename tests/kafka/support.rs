@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use logbus::kafka::{Admin, Consumer, ConsumerBuilder, KafkaRecord, Producer};
-use logbus::OffsetReset;
+use logbus::{OffsetReset, Record};
 
 use crate::broker::Tansu;
 use crate::common::Deadline;
@@ -30,6 +30,13 @@ pub fn producer(broker: &Tansu) -> Producer {
         .delivery_timeout(Duration::from_secs(20))
         .build()
         .unwrap()
+}
+
+/// Sends `{prefix}{i}` for each `i` of `range` to `topic`, record `i` to
+/// partition `i % partitions`, as one batch.
+pub fn send_spread(producer: &Producer, topic: &str, prefix: &str, range: std::ops::Range<u32>, partitions: u32) {
+    let records = range.map(|i| Record::new(format!("{prefix}{i}")).with_partition(i % partitions));
+    producer.send_batch(topic, records).unwrap();
 }
 
 /// A consumer builder reading from the earliest offset.
