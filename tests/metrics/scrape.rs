@@ -85,17 +85,23 @@ fn the_example_exporter_shows_the_counters_moving() {
     assert_eq!(later.count(APPENDED, TOPIC) - after.count(APPENDED, TOPIC), 500.0);
 }
 
+/// A broker in a fresh directory holding topic `name`.
+fn broker_with(name: &str, config: logbus::TopicConfig) -> (tempfile::TempDir, logbus::Broker, logbus::Topic) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = logbus::Broker::open(dir.path()).unwrap();
+    let topic = broker.create_topic(name, config).unwrap();
+    (dir, broker, topic)
+}
+
 #[test]
 fn compaction_passes_are_counted() {
-    use logbus::{Broker, CleanupPolicy, Record, TopicConfig};
+    use logbus::{CleanupPolicy, Record, TopicConfig};
     let _faults = common::process_wide_faults();
     let addr = exporter();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::open(dir.path()).unwrap();
     let config = TopicConfig::new(1)
         .segment_bytes(1024)
         .cleanup_policy(CleanupPolicy::Compact);
-    let topic = broker.create_topic("table", config).unwrap();
+    let (_dir, broker, topic) = broker_with("table", config);
     let p = broker.producer();
     for i in 0..300 {
         p.send(
@@ -119,14 +125,10 @@ fn compaction_passes_are_counted() {
 #[cfg(feature = "lz4")]
 #[test]
 fn compressed_appends_are_counted() {
-    use logbus::{Broker, Compression, Record, TopicConfig};
+    use logbus::{Compression, Record, TopicConfig};
     let _faults = common::process_wide_faults();
     let addr = exporter();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::open(dir.path()).unwrap();
-    broker
-        .create_topic("packed", TopicConfig::new(1).compression(Compression::Lz4))
-        .unwrap();
+    let (_dir, broker, _) = broker_with("packed", TopicConfig::new(1).compression(Compression::Lz4));
     let labels: &[(&str, &str)] = &[("topic", "packed")];
     let before = scrape(addr);
     let p = broker.producer();
