@@ -11,10 +11,10 @@ use crate::stats::{interleave, percentile, print_table, Run};
 
 const PERIOD: Duration = Duration::from_micros(20);
 
-/// Sends `n` stamped payloads, one every 20 µs, through `send`.
-/// Returns the longest `send` call, µs.
-fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) -> f64 {
-    let mut longest = Duration::ZERO;
+/// Sends `n` payloads, one every 20 µs (busy-wait), through `send`, each
+/// stamped with the time it is sent; `sent(called, returned)` gets each
+/// send's times, ns since `epoch`.
+pub fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE]), mut sent: impl FnMut(u64, u64)) {
     let start = Instant::now();
     for i in 0..n as u32 {
         let due = start + PERIOD * i;
@@ -22,12 +22,20 @@ fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) -> f64 {
             std::hint::spin_loop();
         }
         let mut v = [0x5au8; VALUE];
-        v[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
-        let t = Instant::now();
+        let t = epoch.elapsed().as_nanos() as u64;
+        v[..8].copy_from_slice(&t.to_le_bytes());
         send(v);
-        longest = longest.max(t.elapsed());
+        sent(t, epoch.elapsed().as_nanos() as u64);
     }
-    longest.as_secs_f64() * 1e6
+}
+
+/// [`pace`], returning the longest `send` call, µs.
+fn pace_longest(n: usize, epoch: Instant, send: impl FnMut([u8; VALUE])) -> f64 {
+    let mut longest = 0;
+    pace(n, epoch, send, |called, returned| {
+        longest = longest.max(returned - called)
+    });
+    longest as f64 / 1000.0
 }
 
 fn stamp(v: &[u8]) -> u64 {
@@ -66,7 +74,7 @@ fn logbus_run(o: &Opts, n: usize, wait: WaitStrategy) -> Vec<f64> {
             }
             lat
         });
-        let longest = pace(n, epoch, |v| {
+        let longest = pace_longest(n, epoch, |v| {
             p.send("t", Record::new(v.to_vec())).unwrap();
         });
         (h.join().unwrap(), longest)
@@ -100,7 +108,7 @@ fn crossbeam_run(n: usize, spin: bool) -> Vec<f64> {
             }
             lat
         });
-        let longest = pace(n, epoch, |v| tx.send(v.to_vec()).unwrap());
+        let longest = pace_longest(n, epoch, |v| tx.send(v.to_vec()).unwrap());
         (h.join().unwrap(), longest)
     });
     summary(lat.0, lat.1)

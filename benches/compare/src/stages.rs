@@ -26,7 +26,6 @@ use logbus::{Record, WaitStrategy};
 use crate::common::{Opts, VALUE};
 use crate::stats::percentile;
 
-const PERIOD: Duration = Duration::from_micros(20);
 const SLOW_NS: u64 = 100_000;
 const SLOW_SEND_NS: u64 = 50_000;
 
@@ -143,24 +142,13 @@ fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// Paces `n` sends, one every 20 µs, stamping each payload; returns the
-/// send-called and send-returned times.
-fn pace(n: usize, epoch: Instant, mut send: impl FnMut([u8; VALUE])) -> (Vec<u64>, Vec<u64>) {
-    let mut called = Vec::with_capacity(n);
-    let mut returned = Vec::with_capacity(n);
-    let start = Instant::now();
-    for i in 0..n as u32 {
-        let due = start + PERIOD * i;
-        while Instant::now() < due {
-            std::hint::spin_loop();
-        }
-        let mut v = [0x5au8; VALUE];
-        let t = epoch.elapsed().as_nanos() as u64;
-        v[..8].copy_from_slice(&t.to_le_bytes());
-        send(v);
-        called.push(t);
-        returned.push(epoch.elapsed().as_nanos() as u64);
-    }
+/// `latency::pace`, keeping every send's called and returned times.
+fn pace(n: usize, epoch: Instant, send: impl FnMut([u8; VALUE])) -> (Vec<u64>, Vec<u64>) {
+    let (mut called, mut returned) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    crate::latency::pace(n, epoch, send, |c, r| {
+        called.push(c);
+        returned.push(r);
+    });
     (called, returned)
 }
 
