@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::LogInner;
@@ -75,13 +76,26 @@ impl CheckpointState {
 pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 
 impl super::Writer {
+    /// Whether the partition keeps live checkpoints but has not opened (or
+    /// created) their file yet, and no thread is creating it: writing one
+    /// under the writer lock could then wait for an inode allocation, where
+    /// otherwise it is one `pwrite`.
+    pub(super) fn live_file_missing(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.file.is_none() && !l.creating)
+    }
+
     /// Writes a live checkpoint of what is written now (no fsync). Does
-    /// nothing when there is no live file or the active segment's last batch
-    /// was not written by this process (then only an fsynced one will do).
+    /// nothing when there is no live file, when its file is not open yet
+    /// (`LogInner::write_live_checkpoint` creates it, outside the writer
+    /// lock), or when the active segment's last batch was not written by
+    /// this process (then only an fsynced one will do).
     pub(super) fn write_live(&mut self) -> Result<()> {
         let (Some(live), Some(last_batch)) = (self.live.as_mut(), self.last_batch) else {
             return Ok(());
         };
+        if live.file.is_none() {
+            return Ok(());
+        }
         // Recovery trusts index entries below the checkpoint: they go to the
         // page cache first, like the checkpoint itself.
         let max_ts = {
@@ -99,9 +113,10 @@ impl super::Writer {
             last_batch,
             boot_id: live.boot_id,
         };
-        lazy_open(&mut live.file, &live.path)
-            .and_then(|f| f.write_all_at(&checkpoint::encode_live(&c), 0))
-            .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
+        if let Some(file) = &live.file {
+            file.write_all_at(&checkpoint::encode_live(&c), 0)
+                .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
+        }
         live.last = Some(c);
         live.last_time = Instant::now();
         self.live_pending = 0;
@@ -155,6 +170,9 @@ impl super::Writer {
 pub(crate) struct LiveFile {
     /// Opened (created) by the first write, as `CheckpointState::file`.
     file: Option<File>,
+    /// A thread is creating `file` outside the writer lock
+    /// (`LogInner::write_live_checkpoint`).
+    creating: bool,
     path: PathBuf,
     boot_id: [u8; 16],
     last: Option<LiveCheckpoint>,
@@ -165,6 +183,7 @@ impl LiveFile {
     pub(crate) fn new(path: PathBuf, boot_id: [u8; 16]) -> LiveFile {
         LiveFile {
             file: None,
+            creating: false,
             path,
             boot_id,
             last: None,
@@ -234,19 +253,37 @@ impl LogInner {
     /// lock is taken: an inode allocation can take milliseconds (ext4
     /// without a journal skips recently freed inodes one by one), and a
     /// producer must not wait for it behind the writer lock. The background
-    /// tick gets here for every written partition within its first second.
+    /// tick gets here for every written partition within its first second;
+    /// an append that finds its 2 MiB due before that comes here after
+    /// releasing the lock (`append`).
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
+        // Closed or abandoned (set under the writer lock): the close's
+        // checkpoint is the last word, and an abandoned directory is being
+        // deleted.
         let missing = {
             let mut w = self.writer.lock();
-            match w.live.as_ref().filter(|l| l.file.is_none()) {
-                Some(live) => live.path.clone(),
+            if self.closed.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            match w.live.as_mut().filter(|l| l.file.is_none()) {
+                // Another thread is creating it: its checkpoint will do.
+                Some(live) if live.creating => return Ok(()),
+                Some(live) => {
+                    live.creating = true;
+                    live.path.clone()
+                }
                 None => return w.write_live(),
             }
         };
-        let file = crate::fs::open_rw(&missing, "creating live checkpoint")?;
+        let created = crate::fs::open_rw(&missing, "creating live checkpoint");
         let mut w = self.writer.lock();
-        if let Some(live) = w.live.as_mut() {
-            live.file.get_or_insert(file);
+        let Some(live) = w.live.as_mut() else {
+            return Ok(());
+        };
+        live.creating = false;
+        live.file.get_or_insert(created?);
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
         }
         w.write_live()
     }

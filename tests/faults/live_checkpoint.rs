@@ -9,12 +9,13 @@
 //! from the fsynced checkpoint and still finds every record); the sealed
 //! segments written after the last fsynced checkpoint are fsynced at reopen;
 //! a truncation invalidates the live checkpoint first; creating the live
-//! checkpoint file does not hold up appends.
+//! checkpoint file, by the background tick or by the writer after 2 MiB,
+//! does not hold up appends.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use logbus::format::checkpoint;
@@ -261,28 +262,48 @@ fn the_writer_records_a_live_checkpoint_every_2_mib() {
     broker.close().unwrap();
 }
 
-/// The background tick creates a partition's `recovery.live` (its first live
-/// checkpoint) before it takes the writer lock: an inode allocation can take
-/// milliseconds, and a producer must not wait for it. The test holds that
-/// creation (`testing::set_create_hook`) and sends meanwhile.
-#[test]
-fn creating_the_live_checkpoint_file_does_not_hold_up_appends() {
-    use logbus::testing::set_create_hook;
-    use logbus::{Broker, BrokerConfig};
-    use std::sync::mpsc;
-
-    let _faults = common::process_wide_faults();
-    let dir = tempfile::tempdir().unwrap();
+/// Holds every creation of a `recovery.live` under `dir`
+/// (`testing::set_create_hook`): the first receiver hears of each creation
+/// as it starts, and the creation goes on once the sender is sent to (or
+/// dropped, or after 60 s).
+fn hold_live_file_creation(dir: &Path) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (entered_tx, entered_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
-    let ours = dir.path().to_path_buf();
-    set_create_hook(Some(Box::new(move |p: &Path| {
+    let ours = dir.to_path_buf();
+    logbus::testing::set_create_hook(Some(Box::new(move |p: &Path| {
         if p.starts_with(&ours) && p.ends_with("recovery.live") {
             let _ = entered_tx.send(());
             let _ = release_rx.lock().unwrap().recv_timeout(Duration::from_secs(60));
         }
     })));
+    (entered_rx, release_tx)
+}
+
+/// Sends ten records to `topic` on another thread; true when they were all
+/// appended within 10 s.
+fn ten_sends_complete(producer: logbus::Producer, topic: &'static str) -> (bool, std::thread::JoinHandle<()>) {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let sender = std::thread::spawn(move || {
+        for i in 0..10 {
+            producer.send(topic, Record::new(format!("r{i}"))).unwrap();
+        }
+        let _ = done_tx.send(());
+    });
+    (done_rx.recv_timeout(Duration::from_secs(10)).is_ok(), sender)
+}
+
+/// The background tick creates a partition's `recovery.live` (its first live
+/// checkpoint) before it takes the writer lock: an inode allocation can take
+/// milliseconds, and a producer must not wait for it. The test holds that
+/// creation and sends meanwhile.
+#[test]
+fn creating_the_live_checkpoint_file_does_not_hold_up_appends() {
+    use logbus::{Broker, BrokerConfig};
+
+    let _faults = common::process_wide_faults();
+    let dir = tempfile::tempdir().unwrap();
+    let (entered, release) = hold_live_file_creation(dir.path());
     let config = BrokerConfig::new()
         .durability(Durability::PageCache)
         .checkpoint_interval(Duration::from_millis(10));
@@ -290,24 +311,61 @@ fn creating_the_live_checkpoint_file_does_not_hold_up_appends() {
     broker.create_topic("t", TopicConfig::new(1)).unwrap();
     let producer = broker.producer();
     producer.send("t", Record::new("first")).unwrap();
-    entered_rx
+    entered
         .recv_timeout(common::PATIENCE)
         .expect("the background tick to create recovery.live");
 
     // The creation is held: ten more sends, on another thread.
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let sender = std::thread::spawn(move || {
-        for i in 0..10 {
-            producer.send("t", Record::new(format!("r{i}"))).unwrap();
-        }
-        let _ = done_tx.send(());
-    });
-    let appended = done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
-    release_tx.send(()).unwrap();
+    let (appended, sender) = ten_sends_complete(producer, "t");
+    release.send(()).unwrap();
     sender.join().unwrap();
-    set_create_hook(None);
+    logbus::testing::set_create_hook(None);
     assert!(appended, "the sends waited for the live checkpoint file's creation");
     let part = broker.topic("t").unwrap().partition(0).unwrap();
     assert_eq!(part.end_offset(), 11);
+    broker.close().unwrap();
+}
+
+/// The same when the writer's own 2 MiB live checkpoint comes first (the
+/// background thread's interval is an hour): the append that finds it due
+/// creates the file after releasing the writer lock, so only that send
+/// waits for the creation, and other producers' sends go on.
+#[test]
+fn the_writers_own_first_live_checkpoint_does_not_hold_up_other_producers() {
+    use logbus::{Broker, BrokerConfig};
+
+    let _faults = common::process_wide_faults();
+    if !has_boot_id() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (entered, release) = hold_live_file_creation(dir.path());
+    let config = BrokerConfig::new()
+        .durability(Durability::PageCache)
+        .checkpoint_interval(Duration::from_secs(3600));
+    let broker = Broker::open_with(dir.path(), config).unwrap();
+    broker.create_topic("t", TopicConfig::new(1)).unwrap();
+    let big = broker.producer();
+    let writer = std::thread::spawn(move || {
+        // Just over 2 MiB, the last batch making the live checkpoint due.
+        for _ in 0..3 {
+            big.send_batch("t", (0..1024).map(|_| Record::new(vec![1u8; 1000])))
+                .unwrap();
+        }
+    });
+    entered
+        .recv_timeout(common::PATIENCE)
+        .expect("the writer to create recovery.live after 2 MiB");
+
+    let (appended, sender) = ten_sends_complete(broker.producer(), "t");
+    release.send(()).unwrap();
+    sender.join().unwrap();
+    writer.join().unwrap();
+    logbus::testing::set_create_hook(None);
+    assert!(appended, "the sends waited for the live checkpoint file's creation");
+    let c = read_live(&dir.path().join("t/0")).expect("a live checkpoint once the file is created");
+    assert!(c.position >= 2 << 20, "live checkpoint at byte {} only", c.position);
+    let part = broker.topic("t").unwrap().partition(0).unwrap();
+    assert_eq!(part.end_offset(), 3 * 1024 + 10);
     broker.close().unwrap();
 }
