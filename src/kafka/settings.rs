@@ -9,7 +9,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::metadata::Metadata;
 
 use super::context::Context;
-use super::error::{is_auth_failure, kafka_error};
+use super::error::{kafka_error, refused_for_good};
 use crate::error::{Error, Result};
 
 /// Default bound on the reachability check of `build()`.
@@ -25,9 +25,10 @@ const CHECK_SLICE: Duration = Duration::from_millis(500);
 /// Asks the cluster for its metadata for up to `timeout`, in requests of
 /// `CHECK_SLICE`: after each one that fails, serves the client's queued
 /// events (`serve_events`) and gives up at once when `last_error` then
-/// reports a refused SASL login. librdkafka retries a refused login until
-/// the timeout, but a wrong password or an unoffered mechanism stays wrong:
-/// waiting out a 30 s `connect_timeout` would only delay the same error.
+/// reports a refused SASL login or TLS client certificate. librdkafka
+/// retries until the timeout, but a wrong password, an unoffered mechanism
+/// or a missing client certificate stays wrong: waiting out a 30 s
+/// `connect_timeout` would only delay the same error.
 pub(crate) fn first_metadata<C: ClientContext>(
     client: &Client<C>,
     timeout: Duration,
@@ -41,7 +42,7 @@ pub(crate) fn first_metadata<C: ClientContext>(
             Ok(md) => return Ok(md),
             Err(e) => {
                 serve_events();
-                if Instant::now() >= deadline || last_error().is_some_and(|l| is_auth_failure(&l)) {
+                if Instant::now() >= deadline || last_error().is_some_and(|l| refused_for_good(&l)) {
                     return Err(e);
                 }
             }

@@ -9,8 +9,9 @@
 //! then the advertised broker) goes through TLS.
 //!
 //! [`TestCa`] makes a throwaway certificate authority and a server
-//! certificate it signs (for `localhost` and `127.0.0.1`), with the same
-//! vendored OpenSSL that librdkafka is built with.
+//! certificate it signs (for `localhost` and `127.0.0.1`), and client
+//! certificates for mutual TLS, with the same vendored OpenSSL that
+//! librdkafka is built with.
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
@@ -27,7 +28,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
@@ -45,6 +46,9 @@ const TICK: Duration = Duration::from_millis(2);
 pub struct TestCa {
     dir: tempfile::TempDir,
     ca_pem: PathBuf,
+    ca: X509,
+    ca_key: PKey<Private>,
+    ca_name: X509Name,
     server_cert: X509,
     server_key: PKey<Private>,
 }
@@ -68,28 +72,7 @@ impl TestCa {
         let ca = ca.build();
 
         let server_key = ec_key();
-        let mut server = certificate_builder(&x509_name("localhost"), &ca_name, &server_key);
-        server
-            .append_extension(BasicConstraints::new().build().unwrap())
-            .unwrap();
-        server
-            .append_extension(KeyUsage::new().critical().digital_signature().build().unwrap())
-            .unwrap();
-        server
-            .append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
-            .unwrap();
-        let san = SubjectAlternativeName::new()
-            .dns("localhost")
-            .ip("127.0.0.1")
-            .build(&server.x509v3_context(Some(&ca), None))
-            .unwrap();
-        server.append_extension(san).unwrap();
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&server.x509v3_context(Some(&ca), None))
-            .unwrap();
-        server.append_extension(aki).unwrap();
-        server.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let server = leaf(&ca, &ca_key, &ca_name, "localhost", &server_key, true);
 
         let dir = tempfile::tempdir().unwrap();
         let ca_pem = dir.path().join("ca.pem");
@@ -97,9 +80,27 @@ impl TestCa {
         TestCa {
             dir,
             ca_pem,
-            server_cert: server.build(),
+            ca,
+            ca_key,
+            ca_name,
+            server_cert: server,
             server_key,
         }
+    }
+
+    /// A client certificate named `name` signed by this CA, written as PEM
+    /// files: (certificate, key), for `ssl.certificate.location` and
+    /// `ssl.key.location`.
+    pub fn client_identity(&self, name: &str) -> (PathBuf, PathBuf) {
+        let key = ec_key();
+        let cert = leaf(&self.ca, &self.ca_key, &self.ca_name, name, &key, false);
+        let (cert_pem, key_pem) = (
+            self.dir.path().join(format!("{name}.pem")),
+            self.dir.path().join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_pem, cert.to_pem().unwrap()).unwrap();
+        std::fs::write(&key_pem, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (cert_pem, key_pem)
     }
 
     /// The CA's certificate as a PEM file, for `ssl.ca.location`.
@@ -107,14 +108,49 @@ impl TestCa {
         &self.ca_pem
     }
 
-    /// A TLS server presenting the server certificate.
-    fn acceptor(&self) -> SslAcceptor {
+    /// A TLS server presenting the server certificate; with `mutual`, it
+    /// also requires a client certificate signed by this CA (mutual TLS).
+    fn acceptor(&self, mutual: bool) -> SslAcceptor {
         let mut a = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
         a.set_private_key(&self.server_key).unwrap();
         a.set_certificate(&self.server_cert).unwrap();
         a.check_private_key().unwrap();
+        if mutual {
+            a.cert_store_mut().add_cert(self.ca.clone()).unwrap();
+            a.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+        }
         a.build()
     }
+}
+
+/// A certificate for `key` named `name`, signed by the CA: a server's (for
+/// `localhost` and `127.0.0.1`) or a client's.
+fn leaf(ca: &X509, ca_key: &PKey<Private>, ca_name: &X509Name, name: &str, key: &PKey<Private>, server: bool) -> X509 {
+    let mut b = certificate_builder(&x509_name(name), ca_name, key);
+    b.append_extension(BasicConstraints::new().build().unwrap()).unwrap();
+    b.append_extension(KeyUsage::new().critical().digital_signature().build().unwrap())
+        .unwrap();
+    let usage = if server {
+        ExtendedKeyUsage::new().server_auth().build()
+    } else {
+        ExtendedKeyUsage::new().client_auth().build()
+    };
+    b.append_extension(usage.unwrap()).unwrap();
+    if server {
+        let san = SubjectAlternativeName::new()
+            .dns("localhost")
+            .ip("127.0.0.1")
+            .build(&b.x509v3_context(Some(ca), None))
+            .unwrap();
+        b.append_extension(san).unwrap();
+    }
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&b.x509v3_context(Some(ca), None))
+        .unwrap();
+    b.append_extension(aki).unwrap();
+    b.sign(ca_key, MessageDigest::sha256()).unwrap();
+    b.build()
 }
 
 fn ec_key() -> PKey<Private> {
@@ -157,9 +193,10 @@ pub struct TlsTerminator {
 impl TlsTerminator {
     /// Serves TLS on `listener` (bound by the caller, so its port can be
     /// advertised before the target runs), forwarding each connection to `target`.
-    pub fn start(listener: TcpListener, ca: &TestCa, target: SocketAddr) -> TlsTerminator {
+    /// With `mutual`, every client must present a certificate signed by `ca`.
+    pub fn start(listener: TcpListener, ca: &TestCa, mutual: bool, target: SocketAddr) -> TlsTerminator {
         let port = listener.local_addr().unwrap().port();
-        let acceptor = Arc::new(ca.acceptor());
+        let acceptor = Arc::new(ca.acceptor(mutual));
         let stop = Arc::new(AtomicBool::new(false));
         let handshakes = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(Mutex::new(Vec::new()));
@@ -281,12 +318,27 @@ pub struct TlsBroker {
 impl TlsBroker {
     /// A new CA, a broker advertising the terminator's port, and the terminator.
     pub fn start() -> TlsBroker {
+        TlsBroker::start_with(false)
+    }
+
+    /// The same, with a terminator that requires a client certificate
+    /// signed by the CA (mutual TLS, as MSK's "TLS client authentication").
+    pub fn start_mutual() -> TlsBroker {
+        TlsBroker::start_with(true)
+    }
+
+    fn start_with(mutual: bool) -> TlsBroker {
         let ca = TestCa::new("logbus test CA");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let broker = Tansu::start_advertising(listener.local_addr().unwrap().port());
         let target = broker.bootstrap().parse().unwrap();
-        let terminator = TlsTerminator::start(listener, &ca, target);
+        let terminator = TlsTerminator::start(listener, &ca, mutual, target);
         TlsBroker { terminator, broker, ca }
+    }
+
+    /// The CA that signed the broker's certificate (and signs client ones).
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
     }
 
     /// `127.0.0.1:PORT` of the TLS side, for `bootstrap.servers`.
