@@ -1,5 +1,5 @@
 //! `security.protocol=SSL` for real: records cross a TLS connection to the
-//! broker intact, a client that does not trust the broker's certificate fails
+//! broker intact, a consumer group works over it, a client that does not trust the broker's certificate fails
 //! in seconds saying so, mutual TLS works with a client certificate and says
 //! what is missing without one, and the librdkafka built into logbus has TLS
 //! and SASL PLAIN/SCRAM at all.
@@ -132,6 +132,66 @@ fn a_client_that_does_not_trust_the_certificate_fails_build_naming_the_broker_an
         t.handshakes(),
         0,
         "a client completed a handshake without trusting the CA"
+    );
+}
+
+/// A consumer group over TLS: the group coordinator is reached through the
+/// same TLS listener, a member that subscribes gets every partition, reads
+/// what was sent and commits it.
+#[test]
+fn a_group_member_over_tls_subscribes_reads_and_commits() {
+    let tls = TlsBroker::start();
+    let ca = ca_location(tls.ca_pem());
+    let admin = Admin::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        .build()
+        .unwrap();
+    admin.create_topic("secure-group", 2).unwrap();
+    let producer = Producer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        .delivery_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let records = (0..10).map(|i| Record::new(format!("g{i}")).with_partition(i % 2));
+    producer.send_batch("secure-group", records).unwrap();
+
+    let mut member = Consumer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca)
+        // tansu holds a join for about the session timeout.
+        .set("session.timeout.ms", "6000")
+        .group("secure-billing")
+        .offset_reset(OffsetReset::Earliest)
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    member.subscribe(&["secure-group"]).unwrap();
+    let got = poll_n(&mut member, 10);
+    let mut values: Vec<&[u8]> = got.iter().map(|r| r.value()).collect();
+    values.sort();
+    let expected: Vec<String> = (0..10).map(|i| format!("g{i}")).collect();
+    let mut expected: Vec<&[u8]> = expected.iter().map(|v| v.as_bytes()).collect();
+    expected.sort();
+    assert_eq!(values, expected);
+    let tps = [
+        TopicPartition::new("secure-group", 0),
+        TopicPartition::new("secure-group", 1),
+    ];
+    assert_eq!(
+        member.assignment().unwrap(),
+        tps.to_vec(),
+        "one member owns every partition"
+    );
+    member.commit().unwrap();
+    assert_eq!(member.committed(&tps[0]).unwrap(), Some(5));
+    assert_eq!(member.committed(&tps[1]).unwrap(), Some(5));
+    member.close().unwrap();
+    assert_eq!(
+        tls.terminator().refused(),
+        Vec::<String>::new(),
+        "refused TLS handshakes"
     );
 }
 
