@@ -76,14 +76,6 @@ impl CheckpointState {
 pub(crate) const LIVE_CHECKPOINT_BYTES: u64 = 2 * 1024 * 1024;
 
 impl super::Writer {
-    /// Whether the partition keeps live checkpoints but has not opened (or
-    /// created) their file yet, and no thread is creating it: writing one
-    /// under the writer lock could then wait for an inode allocation, where
-    /// otherwise it is one `pwrite`.
-    pub(super) fn live_file_missing(&self) -> bool {
-        self.live.as_ref().is_some_and(|l| l.file.is_none() && !l.creating)
-    }
-
     /// Writes a live checkpoint of what is written now (no fsync). Does
     /// nothing when there is no live file, when its file is not open yet
     /// (`LogInner::write_live_checkpoint` creates it, outside the writer
@@ -93,9 +85,9 @@ impl super::Writer {
         let (Some(live), Some(last_batch)) = (self.live.as_mut(), self.last_batch) else {
             return Ok(());
         };
-        if live.file.is_none() {
+        let Some(file) = &live.file else {
             return Ok(());
-        }
+        };
         // Recovery trusts index entries below the checkpoint: they go to the
         // page cache first, like the checkpoint itself.
         let max_ts = {
@@ -113,10 +105,8 @@ impl super::Writer {
             last_batch,
             boot_id: live.boot_id,
         };
-        if let Some(file) = &live.file {
-            file.write_all_at(&checkpoint::encode_live(&c), 0)
-                .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
-        }
+        file.write_all_at(&checkpoint::encode_live(&c), 0)
+            .map_err(|e| Error::io("writing live checkpoint", &live.path, e))?;
         live.last = Some(c);
         live.last_time = Instant::now();
         self.live_pending = 0;
@@ -253,9 +243,8 @@ impl LogInner {
     /// lock is taken: an inode allocation can take milliseconds (ext4
     /// without a journal skips recently freed inodes one by one), and a
     /// producer must not wait for it behind the writer lock. The background
-    /// tick gets here for every written partition within its first second;
-    /// an append that finds its 2 MiB due before that comes here after
-    /// releasing the lock (`append`).
+    /// tick gets here for every written partition within its first second,
+    /// and an append every 2 MiB, after releasing the lock (`append`).
     pub(crate) fn write_live_checkpoint(&self) -> Result<()> {
         // Closed or abandoned (set under the writer lock): the close's
         // checkpoint is the last word, and an abandoned directory is being

@@ -161,19 +161,11 @@ impl LogInner {
             self.batch_written(w, pos, header.as_ref(), n, len);
             rest = tail;
         }
-        // An optimisation only (recovery falls back to the fsynced
-        // checkpoint): a failure leaves the previous live checkpoint, which
-        // still describes a prefix, and is not the append's failure. The
-        // partition's first one creates its file after the lock is released.
-        let mut live_needs_file = false;
-        if w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES && self.config.durability == Durability::PageCache
-        {
-            if w.live_file_missing() {
-                live_needs_file = true;
-            } else {
-                let _ = w.write_live();
-            }
-        }
+        // Written after the lock is released, by the path the background
+        // tick takes (which creates the partition's first live file outside
+        // the lock).
+        let live_due = w.live_pending >= super::checkpoint::LIVE_CHECKPOINT_BYTES
+            && self.config.durability == Durability::PageCache;
         let end = w.next_offset;
         let prealloc = w.growth_request();
         // Consumers register under this lock (`register_waiter`): no fence.
@@ -185,7 +177,10 @@ impl LogInner {
         if let Some(request) = prealloc {
             self.send_growth(request);
         }
-        if live_needs_file {
+        if live_due {
+            // An optimisation only (recovery falls back to the fsynced
+            // checkpoint): a failure leaves the previous live checkpoint, which
+            // still describes a prefix, and is not the append's failure.
             let _ = self.write_live_checkpoint();
         }
         if wait_durable && txn.is_none() && self.config.durability == Durability::Sync {
