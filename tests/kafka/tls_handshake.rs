@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use logbus::kafka::{Admin, Consumer, Producer};
+use logbus::kafka::{Admin, AdminBuilder, Consumer, ConsumerBuilder, Producer, ProducerBuilder};
 use logbus::{Error, OffsetReset, Record, TopicPartition};
 
 use crate::support::poll_n;
@@ -22,23 +22,37 @@ fn ca_location(pem: &Path) -> &str {
     pem.to_str().unwrap()
 }
 
+/// An admin client trusting the broker's CA.
+fn tls_admin(tls: &TlsBroker) -> AdminBuilder {
+    Admin::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca_location(tls.ca_pem()))
+}
+
+/// A producer trusting the broker's CA, with a short delivery timeout.
+fn tls_producer(tls: &TlsBroker) -> ProducerBuilder {
+    Producer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca_location(tls.ca_pem()))
+        .delivery_timeout(Duration::from_secs(20))
+}
+
+/// A consumer trusting the broker's CA, reading from the earliest offset.
+fn tls_consumer(tls: &TlsBroker) -> ConsumerBuilder {
+    Consumer::builder(tls.bootstrap())
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.location", ca_location(tls.ca_pem()))
+        .offset_reset(OffsetReset::Earliest)
+        .request_timeout(Duration::from_secs(10))
+}
+
 #[test]
 fn a_producer_and_an_assigned_consumer_over_tls_carry_100_records_intact() {
     let tls = TlsBroker::start();
-    let ca = ca_location(tls.ca_pem());
-    let admin = Admin::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
-        .build()
-        .unwrap();
+    let admin = tls_admin(&tls).build().unwrap();
     admin.create_topic("secure", 1).unwrap();
 
-    let producer = Producer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
-        .delivery_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let producer = tls_producer(&tls).build().unwrap();
     let sent: Vec<Record> = (0..100)
         .map(|i| {
             Record::new(format!("secret #{i}"))
@@ -51,13 +65,7 @@ fn a_producer_and_an_assigned_consumer_over_tls_carry_100_records_intact() {
     let offsets: Vec<u64> = mds.iter().map(|m| m.offset()).collect();
     assert_eq!(offsets, (0..100).collect::<Vec<u64>>());
 
-    let mut consumer = Consumer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
-        .offset_reset(OffsetReset::Earliest)
-        .request_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let mut consumer = tls_consumer(&tls).build().unwrap();
     consumer.assign(&[TopicPartition::new("secure", 0)]).unwrap();
     let got = poll_n(&mut consumer, 100);
     for (i, (r, s)) in got.iter().zip(&sent).enumerate() {
@@ -141,30 +149,16 @@ fn a_client_that_does_not_trust_the_certificate_fails_build_naming_the_broker_an
 #[test]
 fn a_group_member_over_tls_subscribes_reads_and_commits() {
     let tls = TlsBroker::start();
-    let ca = ca_location(tls.ca_pem());
-    let admin = Admin::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
-        .build()
-        .unwrap();
+    let admin = tls_admin(&tls).build().unwrap();
     admin.create_topic("secure-group", 2).unwrap();
-    let producer = Producer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
-        .delivery_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let producer = tls_producer(&tls).build().unwrap();
     let records = (0..10).map(|i| Record::new(format!("g{i}")).with_partition(i % 2));
     producer.send_batch("secure-group", records).unwrap();
 
-    let mut member = Consumer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
+    let mut member = tls_consumer(&tls)
         // tansu holds a join for about the session timeout.
         .set("session.timeout.ms", "6000")
         .group("secure-billing")
-        .offset_reset(OffsetReset::Earliest)
-        .request_timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     member.subscribe(&["secure-group"]).unwrap();
@@ -202,36 +196,26 @@ fn a_group_member_over_tls_subscribes_reads_and_commits() {
 #[test]
 fn mutual_tls_carries_records_with_a_client_certificate_and_refuses_a_client_without_one() {
     let tls = TlsBroker::start_mutual();
-    let ca = ca_location(tls.ca_pem());
     let (cert, key) = tls.ca().client_identity("orders-service");
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let admin = Admin::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
+    let admin = tls_admin(&tls)
         .set("ssl.certificate.location", cert)
         .set("ssl.key.location", key)
         .build()
         .unwrap();
     admin.create_topic("mtls", 1).unwrap();
-    let producer = Producer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
+    let producer = tls_producer(&tls)
         .set("ssl.certificate.location", cert)
         .set("ssl.key.location", key)
-        .delivery_timeout(Duration::from_secs(20))
         .build()
         .unwrap();
     let sent: Vec<Record> = (0..20)
         .map(|i| Record::new(format!("for the billing team #{i}")).with_partition(0))
         .collect();
     producer.send_batch("mtls", sent.clone()).unwrap();
-    let mut consumer = Consumer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
+    let mut consumer = tls_consumer(&tls)
         .set("ssl.certificate.location", cert)
         .set("ssl.key.location", key)
-        .offset_reset(OffsetReset::Earliest)
-        .request_timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     consumer.assign(&[TopicPartition::new("mtls", 0)]).unwrap();
@@ -246,9 +230,7 @@ fn mutual_tls_carries_records_with_a_client_certificate_and_refuses_a_client_wit
     // A missing client certificate stays missing: build() gives up at the
     // first refusal rather than retrying for its minute.
     let started = Instant::now();
-    let e = Producer::builder(tls.bootstrap())
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca)
+    let e = tls_producer(&tls)
         .connect_timeout(Some(Duration::from_secs(60)))
         .build()
         .unwrap_err();
