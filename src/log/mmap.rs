@@ -283,20 +283,21 @@ impl Growth {
     /// Background work: extend the file to `target` bytes (capped at the
     /// capacity), then clear the request flag.
     pub fn extend_ahead(&self, target: usize) -> io::Result<()> {
-        let mut r = Ok(());
+        let mut r;
         // In GROW steps with a yield between: on a machine whose cores are all
         // busy (a spinning consumer and a producer), this thread takes a core
         // from one of them: small steps keep each hold short, so the producer
-        // never stalls behind one long pwrite.
+        // never stalls behind one long pwrite. No yield after the last step:
+        // on a busy machine a yield can cost milliseconds, and over many
+        // partitions the next request is another writer's.
         let target = target.min(self.state.lock().capacity);
         loop {
             let before = self.allocated();
-            if before >= target {
-                break;
-            }
             r = self.ensure_prefaulted(before.saturating_add(GROW).min(target));
-            // Stop on an error, or when nothing grew (the segment was sealed).
-            if r.is_err() || self.allocated() <= before {
+            let after = self.allocated();
+            // Stop on an error, when done, or when nothing grew (the segment
+            // was sealed).
+            if r.is_err() || after >= target || after <= before {
                 break;
             }
             std::thread::yield_now();
