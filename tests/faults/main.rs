@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod clean_close;
 mod compaction_power;
 mod fsync_failure;
 mod live_checkpoint;
