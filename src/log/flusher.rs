@@ -103,13 +103,7 @@ mod tests {
             .expect("the first tick started");
 
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("s.log"))
-            .unwrap();
+        let file = crate::fs::create_or_open(&dir.path().join("s.log")).unwrap();
         let (_map, mut writer) = SegmentMap::writable(file, 1 << 20, 0).unwrap();
         let (growth, target) = writer.prealloc_request().expect("a new segment asks for room");
         requests.send((Arc::clone(&growth), target)).unwrap();
